@@ -1,0 +1,833 @@
+//! Reading packages: zip files (memory-mapped) and PyTorch's directory form.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use crate::error::{ArchiveError, NameProblem, Result};
+use crate::name::{self, DEFAULT_MAX_NAME_LEN};
+
+/// How a record's bytes are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Stored as is (what PyTorch writes); readable zero-copy.
+    Stored,
+    /// Deflated (a package re-zipped by another tool); inflated while reading.
+    Deflated,
+}
+
+/// One record of a package, as listed by [`PackageReader::records`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Name without the package folder, e.g. `.data/0.storage`.
+    pub name: String,
+    /// Size of the record's content in bytes.
+    pub size: u64,
+    /// Bytes the record takes in the archive (equal to `size` unless deflated).
+    pub compressed_size: u64,
+    /// How the record is stored.
+    pub compression: Compression,
+    /// CRC-32 from the zip header; `None` in the directory form.
+    pub crc32: Option<u32>,
+    /// Offset of the record's data in the zip file; `None` in the directory form.
+    pub data_offset: Option<u64>,
+}
+
+/// Which layout a package was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageFormat {
+    /// A zip archive (file or bytes).
+    Zip,
+    /// PyTorch's unzipped directory form.
+    Directory,
+}
+
+/// Limits and checks applied while reading untrusted packages.
+///
+/// The defaults accept every package PyTorch writes and bound what a hostile
+/// one can make the reader do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Most entries a package may have.
+    pub max_records: usize,
+    /// Largest record content, in bytes.
+    pub max_record_size: u64,
+    /// Longest record name, in bytes.
+    pub max_name_len: usize,
+    /// Check CRC-32 whenever a zip record is read (not for
+    /// [`PackageReader::stored_slice`], which is zero-copy by contract).
+    pub verify_crc: bool,
+    /// Memory-map zip files instead of reading them into memory.
+    pub mmap: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_records: 1 << 20,
+            max_record_size: 1 << 40,
+            max_name_len: DEFAULT_MAX_NAME_LEN,
+            verify_crc: true,
+            mmap: true,
+        }
+    }
+}
+
+/// Deflate cannot expand data by more than about 1032:1; a header that
+/// claims more is lying, and we refuse it before allocating anything.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// A read-only view of a torch.package, zip or directory.
+///
+/// Opening validates the whole container: every name is safe, under one
+/// package folder, unique, and every record's bytes lie inside the file.
+/// After that, reads only fail on I/O errors or corrupt record data.
+///
+/// ```
+/// # fn main() -> Result<(), tpkg_archive::ArchiveError> {
+/// use tpkg_archive::{PackageReader, PackageWriter, WriteOptions};
+///
+/// let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
+/// writer.write_record("notes/readme.txt", b"hello")?;
+/// let bytes = writer.finish()?;
+///
+/// let reader = PackageReader::from_bytes(bytes)?;
+/// assert_eq!(reader.prefix(), "archive");
+/// assert_eq!(&reader.read("notes/readme.txt")?[..], b"hello");
+/// assert!(reader.has_record(".data/version"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PackageReader {
+    label: String,
+    prefix: String,
+    records: Vec<RecordInfo>,
+    index: HashMap<String, usize>,
+    storage: Storage,
+    options: ReadOptions,
+}
+
+#[derive(Debug)]
+enum Storage {
+    Zip(Bytes),
+    Directory(PathBuf),
+}
+
+/// The bytes of a zip archive: a memory map or an owned buffer, shared so the
+/// zip parser and the reader can both hold them.
+#[derive(Debug, Clone)]
+struct Bytes(Arc<Backing>);
+
+#[derive(Debug)]
+enum Backing {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        match &*self.0 {
+            Backing::Mapped(map) => map,
+            Backing::Owned(bytes) => bytes,
+        }
+    }
+}
+
+impl PackageReader {
+    /// Opens a package file or a package folder with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, ReadOptions::default())
+    }
+
+    /// Opens a package file (zip) or folder (directory form).
+    pub fn open_with(path: impl AsRef<Path>, options: ReadOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let metadata = std::fs::metadata(path).map_err(|e| ArchiveError::io(path, e))?;
+        if metadata.is_dir() {
+            Self::open_directory(path, options)
+        } else {
+            Self::open_zip(path, options)
+        }
+    }
+
+    /// Opens a zip package from a file.
+    pub fn open_zip(path: impl AsRef<Path>, options: ReadOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let mut file = File::open(path).map_err(|e| ArchiveError::io(path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| ArchiveError::io(path, e))?
+            .len();
+        let backing = if options.mmap && len > 0 {
+            // SAFETY: the map is read-only. As with every mmap-based reader,
+            // another process truncating or rewriting the file while it is
+            // open can change or invalidate the bytes; tpkg's own writer
+            // never does that (it replaces files by rename).
+            let map = unsafe { Mmap::map(&file) }.map_err(|e| ArchiveError::io(path, e))?;
+            Backing::Mapped(map)
+        } else {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .map_err(|e| ArchiveError::io(path, e))?;
+            Backing::Owned(bytes)
+        };
+        Self::from_backing(path.display().to_string(), backing, options)
+    }
+
+    /// Opens a zip package held in memory (PyTorch's `<binary>` case).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        Self::from_bytes_with(bytes, ReadOptions::default())
+    }
+
+    /// Opens a zip package held in memory, with options.
+    pub fn from_bytes_with(bytes: Vec<u8>, options: ReadOptions) -> Result<Self> {
+        Self::from_backing("<memory>".to_owned(), Backing::Owned(bytes), options)
+    }
+
+    fn from_backing(label: String, backing: Backing, options: ReadOptions) -> Result<Self> {
+        let bytes = Bytes(Arc::new(backing));
+        let listing = list_zip(&label, &bytes, &options)?;
+        Ok(PackageReader {
+            label,
+            prefix: listing.prefix,
+            index: index_of(&listing.records),
+            records: listing.records,
+            storage: Storage::Zip(bytes),
+            options,
+        })
+    }
+
+    /// Opens PyTorch's directory form: `root` is the package folder itself
+    /// (what unzipping a package creates), and its name is the prefix.
+    ///
+    /// Unlike PyTorch's `DirectoryReader`, hidden records (`.data/...`) are
+    /// listed too, so both forms of one package list the same records.
+    /// Symbolic links and special files are refused: they could point
+    /// outside the package.
+    pub fn open_directory(root: impl AsRef<Path>, options: ReadOptions) -> Result<Self> {
+        let root = root.as_ref();
+        let label = root.display().to_string();
+        let prefix = root
+            .file_name()
+            .and_then(|name| name.to_str())
+            .ok_or_else(|| ArchiveError::BadPrefix {
+                prefix: label.clone(),
+                reason: "the folder has no UTF-8 name",
+            })?
+            .to_owned();
+        name::validate_prefix(&prefix)?;
+        let mut records = Vec::new();
+        let walk = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .min_depth(1);
+        for entry in walk {
+            let entry = entry.map_err(|error| {
+                let path = error.path().unwrap_or(root).to_path_buf();
+                let source = error
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("file system loop"));
+                ArchiveError::io(path, source)
+            })?;
+            let file_type = entry.file_type();
+            if file_type.is_dir() {
+                continue;
+            }
+            if !file_type.is_file() {
+                return Err(ArchiveError::UnsupportedEntry {
+                    archive: label,
+                    path: entry.path().to_path_buf(),
+                    kind: if file_type.is_symlink() {
+                        "a symbolic link"
+                    } else {
+                        "a special file"
+                    },
+                });
+            }
+            if records.len() >= options.max_records {
+                return Err(ArchiveError::LimitExceeded {
+                    archive: label,
+                    what: "number of records".to_owned(),
+                    value: records.len() as u64 + 1,
+                    limit: options.max_records as u64,
+                });
+            }
+            let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
+            let name = relative_record_name(relative).map_err(|problem| ArchiveError::BadName {
+                archive: label.clone(),
+                name: relative.to_string_lossy().into_owned(),
+                offset: None,
+                problem,
+            })?;
+            name::validate_with_limit(&name, options.max_name_len).map_err(|problem| {
+                ArchiveError::BadName {
+                    archive: label.clone(),
+                    name: name.clone(),
+                    offset: None,
+                    problem,
+                }
+            })?;
+            let size = entry
+                .metadata()
+                .map_err(|e| ArchiveError::io(entry.path(), e.into()))?
+                .len();
+            check_size(&label, &name, size, &options)?;
+            records.push(RecordInfo {
+                name,
+                size,
+                compressed_size: size,
+                compression: Compression::Stored,
+                crc32: None,
+                data_offset: None,
+            });
+        }
+        if records.is_empty() {
+            return Err(ArchiveError::Empty { archive: label });
+        }
+        Ok(PackageReader {
+            label,
+            prefix,
+            index: index_of(&records),
+            records,
+            storage: Storage::Directory(root.to_path_buf()),
+            options,
+        })
+    }
+
+    /// The archive's path as given, or `<memory>`; used in error messages.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The package folder every record sits under.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether this is a zip or a directory package.
+    pub fn format(&self) -> PackageFormat {
+        match self.storage {
+            Storage::Zip(_) => PackageFormat::Zip,
+            Storage::Directory(_) => PackageFormat::Directory,
+        }
+    }
+
+    /// All records, in archive order (zip) or sorted by path (directory).
+    pub fn records(&self) -> &[RecordInfo] {
+        &self.records
+    }
+
+    /// Whether a record with this name (without the package folder) exists.
+    pub fn has_record(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// Information on one record.
+    pub fn record(&self, name: &str) -> Result<&RecordInfo> {
+        self.index
+            .get(name)
+            .map(|&i| &self.records[i])
+            .ok_or_else(|| ArchiveError::RecordNotFound {
+                archive: self.label.clone(),
+                record: name.to_owned(),
+            })
+    }
+
+    /// A record's whole content. Stored zip records are borrowed from the
+    /// memory map (no copy); deflated and directory records are read into a
+    /// buffer. The CRC-32 is checked unless [`ReadOptions::verify_crc`] is off.
+    pub fn read(&self, name: &str) -> Result<Cow<'_, [u8]>> {
+        let info = self.record(name)?;
+        if let Some(slice) = self.stored_slice(name)? {
+            if self.options.verify_crc {
+                self.check_crc(info, crc32fast::hash(slice))?;
+            }
+            return Ok(Cow::Borrowed(slice));
+        }
+        let mut reader = self.open_record(name)?;
+        // Grow with the data actually produced, never trusting the header
+        // for more than the bounded `size` (checked against the ratio limit).
+        let mut buffer = Vec::with_capacity(usize::try_from(info.size).unwrap_or(0).min(1 << 26));
+        reader
+            .read_to_end(&mut buffer)
+            .map_err(|error| self.record_io_error(name, error))?;
+        Ok(Cow::Owned(buffer))
+    }
+
+    /// Zero-copy access to a stored zip record: a slice of the memory map,
+    /// bounds-checked at open, **without** a CRC check (use [`read`](Self::read)
+    /// or [`verify`](Self::verify) for that). `None` for deflated records and
+    /// for directory packages.
+    pub fn stored_slice(&self, name: &str) -> Result<Option<&[u8]>> {
+        let info = self.record(name)?;
+        let (Storage::Zip(bytes), Some(offset), Compression::Stored) =
+            (&self.storage, info.data_offset, info.compression)
+        else {
+            return Ok(None);
+        };
+        // Both bounds were checked against the file length when opening.
+        let start = offset as usize;
+        let end = start + info.size as usize;
+        Ok(bytes.as_ref().get(start..end))
+    }
+
+    /// Streams a record's content. The reader yields exactly the declared
+    /// size and fails (as an `io::Error` wrapping an [`ArchiveError`]) if the
+    /// data is shorter, longer, or does not match its CRC-32.
+    pub fn open_record(&self, name: &str) -> Result<RecordReader<'_>> {
+        let info = self.record(name)?;
+        let inner: Box<dyn Read + '_> = match (&self.storage, info.compression) {
+            (Storage::Zip(bytes), compression) => {
+                let start = info.data_offset.unwrap_or(0) as usize;
+                let end = start + info.compressed_size as usize;
+                let data = bytes.as_ref().get(start..end).unwrap_or(&[]);
+                match compression {
+                    Compression::Stored => Box::new(data),
+                    Compression::Deflated => Box::new(flate2::read::DeflateDecoder::new(data)),
+                }
+            }
+            (Storage::Directory(root), _) => {
+                let path = root.join(name);
+                let file = File::open(&path).map_err(|e| ArchiveError::io(&path, e))?;
+                Box::new(file)
+            }
+        };
+        let expected_crc = info.crc32.filter(|_| self.options.verify_crc);
+        Ok(RecordReader {
+            inner,
+            archive: &self.label,
+            record: &info.name,
+            declared: info.size,
+            produced: 0,
+            hasher: expected_crc.map(|crc| (crc32fast::Hasher::new(), crc)),
+            finished: false,
+        })
+    }
+
+    /// Reads every record once, checking sizes and CRC-32s.
+    pub fn verify(&self) -> Result<()> {
+        for info in &self.records {
+            let mut reader = self.open_record(&info.name)?;
+            io::copy(&mut reader, &mut io::sink())
+                .map_err(|error| self.record_io_error(&info.name, error))?;
+        }
+        Ok(())
+    }
+
+    fn check_crc(&self, info: &RecordInfo, actual: u32) -> Result<()> {
+        match info.crc32 {
+            Some(expected) if expected != actual => Err(ArchiveError::CrcMismatch {
+                archive: self.label.clone(),
+                record: info.name.clone(),
+                expected,
+                actual,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn record_io_error(&self, name: &str, error: io::Error) -> ArchiveError {
+        ArchiveError::from_io(error, |source| match &self.storage {
+            Storage::Directory(root) => ArchiveError::io(root.join(name), source),
+            Storage::Zip(_) => ArchiveError::CorruptZip {
+                archive: self.label.clone(),
+                offset: self
+                    .index
+                    .get(name)
+                    .and_then(|&i| self.records[i].data_offset)
+                    .unwrap_or(0),
+                reason: format!("record {name:?}: {source}"),
+            },
+        })
+    }
+}
+
+/// A streaming reader over one record; see [`PackageReader::open_record`].
+pub struct RecordReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    archive: &'a str,
+    record: &'a str,
+    declared: u64,
+    produced: u64,
+    hasher: Option<(crc32fast::Hasher, u32)>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for RecordReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordReader")
+            .field("archive", &self.archive)
+            .field("record", &self.record)
+            .field("declared", &self.declared)
+            .field("produced", &self.produced)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecordReader<'_> {
+    /// The record's declared size in bytes.
+    pub fn len(&self) -> u64 {
+        self.declared
+    }
+
+    /// Whether the record is empty.
+    pub fn is_empty(&self) -> bool {
+        self.declared == 0
+    }
+
+    fn size_mismatch(&self, actual: u64, at_least: bool) -> io::Error {
+        ArchiveError::SizeMismatch {
+            archive: self.archive.to_owned(),
+            record: self.record.to_owned(),
+            declared: self.declared,
+            actual,
+            at_least,
+        }
+        .into_io()
+    }
+
+    /// Called at the declared end: the source must be exhausted too, and the
+    /// checksum must match.
+    fn finish(&mut self) -> io::Result<()> {
+        self.finished = true;
+        let mut probe = [0u8; 1];
+        if read_retrying(&mut self.inner, &mut probe)? != 0 {
+            return Err(self.size_mismatch(self.declared + 1, true));
+        }
+        if let Some((hasher, expected)) = self.hasher.take() {
+            let actual = hasher.finalize();
+            if actual != expected {
+                return Err(ArchiveError::CrcMismatch {
+                    archive: self.archive.to_owned(),
+                    record: self.record.to_owned(),
+                    expected,
+                    actual,
+                }
+                .into_io());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for RecordReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let remaining = self.declared - self.produced;
+        if remaining == 0 {
+            if !self.finished {
+                self.finish()?;
+            }
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let got = read_retrying(&mut self.inner, &mut buf[..want])?;
+        if got == 0 && want > 0 {
+            return Err(self.size_mismatch(self.produced, false));
+        }
+        if let Some((hasher, _)) = &mut self.hasher {
+            hasher.update(&buf[..got]);
+        }
+        self.produced += got as u64;
+        Ok(got)
+    }
+}
+
+fn read_retrying(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
+}
+
+struct ZipListing {
+    prefix: String,
+    records: Vec<RecordInfo>,
+}
+
+/// Parses the central directory with the `zip` crate, then checks everything
+/// a package promises: one prefix folder, safe unique names, supported
+/// compression, data inside the file, plausible sizes.
+fn list_zip(label: &str, bytes: &Bytes, options: &ReadOptions) -> Result<ZipListing> {
+    let file_len = bytes.as_ref().len() as u64;
+    if !has_end_of_central_directory(bytes.as_ref()) {
+        return Err(ArchiveError::NotAZip {
+            archive: label.to_owned(),
+            reason: if file_len == 0 {
+                "the file is empty".to_owned()
+            } else if bytes.as_ref().starts_with(b"PK\x03\x04") {
+                "it starts like a zip but has no end-of-central-directory record (truncated?)"
+                    .to_owned()
+            } else {
+                "no end-of-central-directory record in the last 64 KiB".to_owned()
+            },
+        });
+    }
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes.clone()))
+        .map_err(|error| zip_error(label, 0, error))?;
+    if archive.len() > options.max_records {
+        return Err(ArchiveError::LimitExceeded {
+            archive: label.to_owned(),
+            what: "number of entries".to_owned(),
+            value: archive.len() as u64,
+            limit: options.max_records as u64,
+        });
+    }
+    if archive.has_duplicate_names() {
+        return Err(duplicate_entry_error(label, bytes.as_ref(), &mut archive));
+    }
+    let mut prefix: Option<String> = None;
+    let mut records = Vec::with_capacity(archive.len());
+    let mut seen: HashMap<String, ()> = HashMap::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(index)
+            .map_err(|error| zip_error(label, 0, error))?;
+        let central_offset = entry.central_header_start();
+        let bad_name = |name: String, problem: NameProblem| ArchiveError::BadName {
+            archive: label.to_owned(),
+            name,
+            offset: Some(central_offset),
+            problem,
+        };
+        let full_name = std::str::from_utf8(entry.name_raw())
+            .map_err(|_| {
+                bad_name(
+                    String::from_utf8_lossy(entry.name_raw()).into_owned(),
+                    NameProblem::NotUtf8,
+                )
+            })?
+            .to_owned();
+        // Folder entries (`pkg/`, `pkg/.data/`) come from re-zipping tools.
+        let is_folder = full_name.ends_with('/') && entry.size() == 0;
+        let path = if is_folder {
+            &full_name[..full_name.len() - 1]
+        } else {
+            full_name.as_str()
+        };
+        name::validate_with_limit(path, options.max_name_len.saturating_add(256))
+            .map_err(|problem| bad_name(full_name.clone(), problem))?;
+        // The prefix comes from the first entry, as in PyTorch's reader.
+        let (top, rest) = match path.split_once('/') {
+            Some((top, rest)) => (top, rest),
+            None if is_folder => (path, ""),
+            None => return Err(bad_name(full_name.clone(), NameProblem::NoPackageFolder)),
+        };
+        let expected_prefix = prefix.get_or_insert_with(|| top.to_owned());
+        if top != expected_prefix.as_str() {
+            return Err(ArchiveError::OutsidePrefix {
+                archive: label.to_owned(),
+                name: full_name.clone(),
+                prefix: expected_prefix.clone(),
+                offset: central_offset,
+            });
+        }
+        if is_folder {
+            continue;
+        }
+        if rest.len() > options.max_name_len {
+            return Err(bad_name(full_name.clone(), NameProblem::TooLong));
+        }
+        let record = rest.to_owned();
+        if entry.encrypted() {
+            return Err(ArchiveError::Encrypted {
+                archive: label.to_owned(),
+                record,
+            });
+        }
+        let compression = match entry.compression() {
+            zip::CompressionMethod::Stored => Compression::Stored,
+            zip::CompressionMethod::Deflated => Compression::Deflated,
+            other => {
+                return Err(ArchiveError::UnsupportedCompression {
+                    archive: label.to_owned(),
+                    record,
+                    method: format!("{other:?}"),
+                });
+            }
+        };
+        let size = entry.size();
+        let compressed_size = entry.compressed_size();
+        check_size(label, &record, size, options)?;
+        let data_offset = entry.data_start().ok_or_else(|| ArchiveError::CorruptZip {
+            archive: label.to_owned(),
+            offset: entry.header_start(),
+            reason: format!("record {record:?}: unreadable local header"),
+        })?;
+        let end = data_offset.checked_add(compressed_size);
+        if end.is_none_or(|end| end > file_len) {
+            return Err(ArchiveError::Truncated {
+                archive: label.to_owned(),
+                record,
+                offset: data_offset,
+                end: end.unwrap_or(u64::MAX),
+                file_len,
+            });
+        }
+        let plausible = match compression {
+            Compression::Stored => size == compressed_size,
+            Compression::Deflated => {
+                size <= compressed_size
+                    .saturating_mul(MAX_DEFLATE_RATIO)
+                    .saturating_add(64)
+            }
+        };
+        if !plausible {
+            return Err(ArchiveError::CorruptZip {
+                archive: label.to_owned(),
+                offset: central_offset,
+                reason: format!(
+                    "record {record:?} claims {size} bytes from {compressed_size} {} bytes",
+                    if compression == Compression::Stored {
+                        "stored"
+                    } else {
+                        "deflated"
+                    }
+                ),
+            });
+        }
+        if seen.insert(record.clone(), ()).is_some() {
+            return Err(ArchiveError::DuplicateRecord {
+                archive: label.to_owned(),
+                record,
+                offset: central_offset,
+            });
+        }
+        records.push(RecordInfo {
+            name: record,
+            size,
+            compressed_size,
+            compression,
+            crc32: Some(entry.crc32()),
+            data_offset: Some(data_offset),
+        });
+    }
+    match prefix {
+        Some(prefix) if !records.is_empty() => Ok(ZipListing { prefix, records }),
+        _ => Err(ArchiveError::Empty {
+            archive: label.to_owned(),
+        }),
+    }
+}
+
+/// The `zip` crate keeps one entry per name and only tells us that others
+/// existed; walk the central directory to name the extra entry.
+fn duplicate_entry_error<R: Read + io::Seek>(
+    label: &str,
+    bytes: &[u8],
+    archive: &mut zip::ZipArchive<R>,
+) -> ArchiveError {
+    let known: std::collections::HashSet<u64> = (0..archive.len())
+        .filter_map(|i| {
+            archive
+                .by_index_raw(i)
+                .ok()
+                .map(|e| e.central_header_start())
+        })
+        .collect();
+    let u16_at = |at: usize| -> Option<usize> {
+        bytes
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
+    };
+    let mut position = usize::try_from(archive.central_directory_start()).unwrap_or(usize::MAX);
+    while bytes.get(position..position + 4) == Some(b"PK\x01\x02") {
+        let (Some(name_len), Some(extra_len), Some(comment_len)) = (
+            u16_at(position + 28),
+            u16_at(position + 30),
+            u16_at(position + 32),
+        ) else {
+            break;
+        };
+        let name_start = position + 46;
+        if !known.contains(&(position as u64)) {
+            let name = bytes
+                .get(name_start..name_start + name_len)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let record = name.split_once('/').map_or(&*name, |(_, rest)| rest);
+            return ArchiveError::DuplicateRecord {
+                archive: label.to_owned(),
+                record: record.to_owned(),
+                offset: position as u64,
+            };
+        }
+        position = name_start + name_len + extra_len + comment_len;
+    }
+    ArchiveError::CorruptZip {
+        archive: label.to_owned(),
+        offset: archive.central_directory_start(),
+        reason: "the central directory lists the same name twice".to_owned(),
+    }
+}
+
+/// Whether the end-of-central-directory signature appears where zip puts it:
+/// in the last 22 + 65535 (comment) bytes.
+fn has_end_of_central_directory(bytes: &[u8]) -> bool {
+    const SIGNATURE: &[u8] = b"PK\x05\x06";
+    let tail_start = bytes.len().saturating_sub(22 + usize::from(u16::MAX));
+    bytes[tail_start..]
+        .windows(SIGNATURE.len())
+        .any(|window| window == SIGNATURE)
+}
+
+fn zip_error(label: &str, offset: u64, error: zip::result::ZipError) -> ArchiveError {
+    match error {
+        zip::result::ZipError::Io(source) if source.kind() == io::ErrorKind::UnexpectedEof => {
+            ArchiveError::CorruptZip {
+                archive: label.to_owned(),
+                offset,
+                reason: format!("unexpected end of data ({source})"),
+            }
+        }
+        other => ArchiveError::CorruptZip {
+            archive: label.to_owned(),
+            offset,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn check_size(label: &str, record: &str, size: u64, options: &ReadOptions) -> Result<()> {
+    if size > options.max_record_size {
+        return Err(ArchiveError::LimitExceeded {
+            archive: label.to_owned(),
+            what: format!("size of record {record:?}"),
+            value: size,
+            limit: options.max_record_size,
+        });
+    }
+    Ok(())
+}
+
+fn index_of(records: &[RecordInfo]) -> HashMap<String, usize> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| (record.name.clone(), i))
+        .collect()
+}
+
+/// `a/b/c` from a relative file system path, refusing non-UTF-8 components.
+fn relative_record_name(relative: &Path) -> Result<String, NameProblem> {
+    let mut name = String::new();
+    for component in relative.components() {
+        let std::path::Component::Normal(part) = component else {
+            return Err(NameProblem::ParentDirectory);
+        };
+        let part = part.to_str().ok_or(NameProblem::NotUtf8)?;
+        if !name.is_empty() {
+            name.push('/');
+        }
+        name.push_str(part);
+    }
+    Ok(name)
+}

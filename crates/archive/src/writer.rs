@@ -1,0 +1,498 @@
+//! Writing packages in PyTorch's layout, atomically and deterministically.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{self, BufWriter, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+use zip::write::SimpleFileOptions;
+
+use crate::error::{ArchiveError, Result};
+use crate::metadata::{self, FORMAT_VERSION};
+use crate::name::{self, IN_MEMORY_PREFIX};
+
+/// Alignment of every record's data, as PyTorch's `PyTorchFileWriter` does it,
+/// so storages can be memory-mapped and viewed in place.
+pub const DATA_ALIGNMENT: u16 = 64;
+
+/// The id of the local extra field PyTorch pads with: the bytes `F`, `B`.
+const PADDING_EXTRA_FIELD_ID: u16 = u16::from_le_bytes(*b"FB");
+
+/// Python version recorded when the caller gives none. PyTorch records the
+/// writer's interpreter here and reads it back only as information.
+pub const DEFAULT_PYTHON_VERSION: &str = "3.11.7";
+
+/// Options for [`PackageWriter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// The package folder; by default the file stem (`model.pt` → `model`),
+    /// or `archive` for in-memory packages, as PyTorch does.
+    pub prefix: Option<String>,
+    /// Content of `.data/python_version` unless
+    /// [`PackageWriter::write_python_version`] is called.
+    pub python_version: String,
+    /// Content of `.data/serialization_id`; by default 40 digits derived from
+    /// the package's content, so identical input gives identical bytes.
+    pub serialization_id: Option<String>,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            prefix: None,
+            python_version: DEFAULT_PYTHON_VERSION.to_owned(),
+            serialization_id: None,
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Where a [`PackageWriter`] puts its bytes: [`AtomicFile`] or [`InMemory`].
+pub trait Destination: Write + sealed::Sealed {
+    /// What [`PackageWriter::finish`] returns.
+    type Output;
+    #[doc(hidden)]
+    fn commit(self) -> io::Result<Self::Output>;
+    #[doc(hidden)]
+    fn label(&self) -> String;
+}
+
+/// Writes to a temporary file next to the target, then fsyncs and renames it
+/// over the target. Until [`PackageWriter::finish`] succeeds the target is
+/// untouched; an error, a panic or dropping the writer deletes the temporary
+/// file. (A process killed by SIGKILL can leave a `.tpkg-*.tmp` file behind,
+/// never a damaged target.)
+#[derive(Debug)]
+pub struct AtomicFile {
+    file: BufWriter<NamedTempFile>,
+    target: PathBuf,
+}
+
+impl sealed::Sealed for AtomicFile {}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Destination for AtomicFile {
+    type Output = PathBuf;
+
+    fn commit(self) -> io::Result<PathBuf> {
+        let temp = self.file.into_inner().map_err(|error| error.into_error())?;
+        // Keep the permissions of the file we replace; new files get the
+        // usual 0644 rather than the temporary file's 0600.
+        let permissions = match std::fs::metadata(&self.target) {
+            Ok(existing) => existing.permissions(),
+            Err(_) => default_permissions(temp.as_file())?,
+        };
+        temp.as_file().set_permissions(permissions)?;
+        temp.as_file().sync_all()?;
+        temp.persist(&self.target).map_err(|error| error.error)?;
+        sync_parent_directory(&self.target);
+        Ok(self.target)
+    }
+
+    fn label(&self) -> String {
+        self.target.display().to_string()
+    }
+}
+
+#[cfg(unix)]
+fn default_permissions(_file: &File) -> io::Result<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions(file: &File) -> io::Result<std::fs::Permissions> {
+    Ok(file.metadata()?.permissions())
+}
+
+/// Makes the rename durable. Best effort: not every platform or file system
+/// lets a folder be opened and synced, and the data itself is already synced.
+fn sync_parent_directory(path: &Path) {
+    #[cfg(unix)]
+    if let Some(parent) = path.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        if let Ok(dir) = File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Writes into a `Vec<u8>` (PyTorch's "buffer" case; the folder is `archive`).
+#[derive(Debug, Default)]
+pub struct InMemory(Cursor<Vec<u8>>);
+
+impl sealed::Sealed for InMemory {}
+
+impl Write for InMemory {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Destination for InMemory {
+    type Output = Vec<u8>;
+    fn commit(self) -> io::Result<Vec<u8>> {
+        Ok(self.0.into_inner())
+    }
+    fn label(&self) -> String {
+        "<memory>".to_owned()
+    }
+}
+
+/// Writes a torch.package archive exactly as PyTorch lays it out: one package
+/// folder, every record stored (not compressed) with its data 64-byte
+/// aligned, zip64 where needed, and the bookkeeping records
+/// (`.data/extern_modules`, `.data/python_version`, `.data/version`,
+/// `byteorder`, `.data/serialization_id`) written in PyTorch's order by
+/// [`finish`](Self::finish).
+///
+/// Records are streamed: [`write_record_from`](Self::write_record_from)
+/// copies from any reader without holding the record in memory. The same
+/// records in the same order always give byte-identical archives.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tpkg_archive::{PackageReader, PackageWriter, WriteOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("hello.pt");
+/// let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
+/// writer.write_record("greeting/hello.txt", b"hi there")?;
+/// writer.write_extern_modules(&["math"])?;
+/// writer.finish()?;
+///
+/// let reader = PackageReader::open(&path)?;
+/// assert_eq!(reader.prefix(), "hello");
+/// assert_eq!(&reader.read(".data/extern_modules")?[..], b"math\n");
+/// # Ok(()) }
+/// ```
+pub struct PackageWriter<D: Destination> {
+    zip: Option<zip::ZipWriter<zip::write::StreamWriter<D>>>,
+    label: String,
+    prefix: String,
+    options: WriteOptions,
+    written: HashSet<String>,
+    /// Hash of (name, length, CRC-32) of every record, for the derived
+    /// serialization id. Cheap: it never sees the data itself.
+    content_digest: Sha256,
+    extern_modules_written: bool,
+    python_version_written: bool,
+    /// Set when a write failed halfway; the archive can then only be dropped.
+    poisoned: bool,
+}
+
+impl<D: Destination> std::fmt::Debug for PackageWriter<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackageWriter")
+            .field("label", &self.label)
+            .field("prefix", &self.prefix)
+            .field("records", &self.written.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PackageWriter<AtomicFile> {
+    /// Starts a package that will replace `path` when finished.
+    pub fn create(path: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
+        let target = path.as_ref().to_path_buf();
+        let prefix = match &options.prefix {
+            Some(prefix) => prefix.clone(),
+            None => name::prefix_for_path(&target)?,
+        };
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".tpkg-")
+            .suffix(".tmp")
+            .tempfile_in(&parent)
+            .map_err(|e| ArchiveError::io(&parent, e))?;
+        let destination = AtomicFile {
+            file: BufWriter::with_capacity(1 << 20, temp),
+            target,
+        };
+        Self::new(destination, prefix, options)
+    }
+}
+
+impl PackageWriter<InMemory> {
+    /// Starts a package in memory; [`finish`](Self::finish) returns its bytes.
+    pub fn in_memory(options: WriteOptions) -> Result<Self> {
+        let prefix = options
+            .prefix
+            .clone()
+            .unwrap_or_else(|| IN_MEMORY_PREFIX.to_owned());
+        Self::new(InMemory::default(), prefix, options)
+    }
+}
+
+impl<D: Destination> PackageWriter<D> {
+    fn new(destination: D, prefix: String, options: WriteOptions) -> Result<Self> {
+        name::validate_prefix(&prefix)?;
+        let mut content_digest = Sha256::new();
+        content_digest.update((prefix.len() as u64).to_le_bytes());
+        content_digest.update(prefix.as_bytes());
+        Ok(PackageWriter {
+            label: destination.label(),
+            zip: Some(zip::ZipWriter::new_stream(destination)),
+            prefix,
+            options,
+            written: HashSet::new(),
+            content_digest,
+            extern_modules_written: false,
+            python_version_written: false,
+            poisoned: false,
+        })
+    }
+
+    /// The package folder records are written under.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether a record of this name was written already.
+    pub fn has_record(&self, name: &str) -> bool {
+        self.written.contains(name)
+    }
+
+    /// Writes a record from memory.
+    pub fn write_record(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.check_user_name(name)?;
+        self.put(name, data, data.len() as u64)
+    }
+
+    /// Streams a record of exactly `len` bytes from `reader`, without holding
+    /// it in memory. Fails with [`ArchiveError::LengthMismatch`] if the reader
+    /// gives fewer or more bytes; the writer is then unusable (drop it).
+    pub fn write_record_from(&mut self, name: &str, reader: impl Read, len: u64) -> Result<()> {
+        self.check_user_name(name)?;
+        self.put(name, reader, len)
+    }
+
+    /// Writes `.data/extern_modules` (each name followed by `\n`). Called by
+    /// [`finish`](Self::finish) with no modules if never called.
+    pub fn write_extern_modules<S: AsRef<str>>(&mut self, modules: &[S]) -> Result<()> {
+        let text = metadata::extern_modules_text(modules);
+        self.put(metadata::EXTERN_MODULES, text.as_bytes(), text.len() as u64)?;
+        self.extern_modules_written = true;
+        Ok(())
+    }
+
+    /// Writes `.data/python_version`. Called by [`finish`](Self::finish) with
+    /// [`WriteOptions::python_version`] if never called.
+    pub fn write_python_version(&mut self, version: &str) -> Result<()> {
+        self.put(
+            metadata::PYTHON_VERSION,
+            version.as_bytes(),
+            version.len() as u64,
+        )?;
+        self.python_version_written = true;
+        Ok(())
+    }
+
+    /// Writes the remaining bookkeeping records, the central directory, and
+    /// commits the archive (for files: fsync and rename over the target).
+    pub fn finish(mut self) -> Result<D::Output> {
+        if !self.extern_modules_written {
+            self.write_extern_modules::<&str>(&[])?;
+        }
+        if !self.python_version_written {
+            let version = self.options.python_version.clone();
+            self.write_python_version(&version)?;
+        }
+        let version = format!("{FORMAT_VERSION}\n");
+        self.put(metadata::VERSION, version.as_bytes(), version.len() as u64)?;
+        let byteorder: &[u8] = if cfg!(target_endian = "little") {
+            b"little"
+        } else {
+            b"big"
+        };
+        self.put(metadata::BYTEORDER, byteorder, byteorder.len() as u64)?;
+        let serialization_id = match self.options.serialization_id.clone() {
+            Some(id) => id,
+            None => derived_serialization_id(self.content_digest.clone()),
+        };
+        self.put(
+            metadata::SERIALIZATION_ID,
+            serialization_id.as_bytes(),
+            serialization_id.len() as u64,
+        )?;
+        let label = self.label.clone();
+        let failed = |source: io::Error| ArchiveError::Write {
+            archive: label.clone(),
+            record: String::new(),
+            source,
+        };
+        let zip = self.zip.take().ok_or_else(|| failed(poisoned_error()))?;
+        let destination = zip.finish().map_err(|e| failed(zip_to_io(e)))?;
+        destination.into_inner().commit().map_err(failed)
+    }
+
+    fn check_user_name(&self, name: &str) -> Result<()> {
+        name::validate_record_name(name).map_err(|problem| ArchiveError::BadName {
+            archive: self.label.clone(),
+            name: name.to_owned(),
+            offset: None,
+            problem,
+        })?;
+        let instead = match name {
+            metadata::EXTERN_MODULES => "write_extern_modules",
+            metadata::PYTHON_VERSION => "write_python_version",
+            metadata::VERSION
+            | metadata::LEGACY_VERSION
+            | metadata::BYTEORDER
+            | metadata::SERIALIZATION_ID => "finish (it writes this record)",
+            _ => return Ok(()),
+        };
+        Err(ArchiveError::ReservedRecord {
+            archive: self.label.clone(),
+            record: name.to_owned(),
+            instead,
+        })
+    }
+
+    fn put(&mut self, name: &str, mut data: impl Read, len: u64) -> Result<()> {
+        if self.written.contains(name) {
+            return Err(ArchiveError::DuplicateWrite {
+                archive: self.label.clone(),
+                record: name.to_owned(),
+            });
+        }
+        let label = self.label.clone();
+        let failed = |source: io::Error| ArchiveError::Write {
+            archive: label.clone(),
+            record: name.to_owned(),
+            source,
+        };
+        if self.poisoned {
+            return Err(failed(poisoned_error()));
+        }
+        let zip = self.zip.as_mut().ok_or_else(|| failed(poisoned_error()))?;
+        let options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(zip::DateTime::default())
+            .large_file(len >= u64::from(u32::MAX))
+            .with_alignment_and_header_id(DATA_ALIGNMENT, PADDING_EXTRA_FIELD_ID);
+        // From here on a failure leaves a half-written entry: poison.
+        self.poisoned = true;
+        zip.start_file(format!("{}/{}", self.prefix, name), options)
+            .map_err(|e| failed(zip_to_io(e)))?;
+        let mut crc = crc32fast::Hasher::new();
+        let mut buffer = vec![0u8; usize::try_from(len.min(1 << 20)).unwrap_or(1 << 20)];
+        let mut copied: u64 = 0;
+        while copied < len {
+            let want = buffer
+                .len()
+                .min(usize::try_from(len - copied).unwrap_or(usize::MAX));
+            let got = match data.read(&mut buffer[..want]) {
+                Ok(0) => {
+                    return Err(ArchiveError::LengthMismatch {
+                        archive: self.label.clone(),
+                        record: name.to_owned(),
+                        declared: len,
+                        actual: copied,
+                    });
+                }
+                Ok(got) => got,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(failed(error)),
+            };
+            crc.update(&buffer[..got]);
+            zip.write_all(&buffer[..got]).map_err(failed)?;
+            copied += got as u64;
+        }
+        let mut probe = [0u8; 1];
+        loop {
+            match data.read(&mut probe) {
+                Ok(0) => break,
+                Ok(_) => {
+                    return Err(ArchiveError::LengthMismatch {
+                        archive: self.label.clone(),
+                        record: name.to_owned(),
+                        declared: len,
+                        actual: len + 1,
+                    });
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(failed(error)),
+            }
+        }
+        self.poisoned = false;
+        let digest = &mut self.content_digest;
+        digest.update((name.len() as u64).to_le_bytes());
+        digest.update(name.as_bytes());
+        digest.update(len.to_le_bytes());
+        digest.update(crc.finalize().to_le_bytes());
+        self.written.insert(name.to_owned());
+        Ok(())
+    }
+}
+
+fn poisoned_error() -> io::Error {
+    io::Error::other("an earlier write failed halfway; this package writer can only be dropped")
+}
+
+fn zip_to_io(error: zip::result::ZipError) -> io::Error {
+    match error {
+        zip::result::ZipError::Io(error) => error,
+        other => io::Error::other(other),
+    }
+}
+
+/// 40 decimal digits, like PyTorch's random serialization id, but taken from
+/// a digest of the content so that writing is deterministic.
+fn derived_serialization_id(digest: Sha256) -> String {
+    let hash = digest.finalize();
+    let mut high = [0u8; 8];
+    let mut low = [0u8; 8];
+    high.copy_from_slice(&hash[..8]);
+    low.copy_from_slice(&hash[8..16]);
+    format!(
+        "{:020}{:020}",
+        u64::from_le_bytes(high),
+        u64::from_le_bytes(low)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialization_id_has_forty_digits() {
+        let id = derived_serialization_id(Sha256::new());
+        assert_eq!(id.len(), 40);
+        assert!(id.bytes().all(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn padding_extra_field_is_fb() {
+        assert_eq!(PADDING_EXTRA_FIELD_ID.to_le_bytes(), *b"FB");
+    }
+}

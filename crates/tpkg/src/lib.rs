@@ -1,0 +1,38 @@
+//! tpkg: PyTorch's `torch.package` in Rust.
+//!
+//! This facade is the public API; it re-exports the layers underneath and
+//! grows into `PackageExporter` / `PackageImporter` as they land. Today it
+//! offers the container layer:
+//!
+//! ```
+//! # fn main() -> Result<(), tpkg::archive::ArchiveError> {
+//! use tpkg::archive::{PackageReader, PackageWriter, WriteOptions};
+//!
+//! let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
+//! writer.write_record("res/config.json", br#"{"layers": 18}"#)?;
+//! let reader = PackageReader::from_bytes(writer.finish()?)?;
+//! assert_eq!(&reader.read("res/config.json")?[..], br#"{"layers": 18}"#);
+//! # Ok(()) }
+//! ```
+//!
+//! With the default `tch` feature, [`tch`] is re-exported so that users and
+//! tpkg agree on one version of it (and so one libtorch).
+
+// Library code turns every input-dependent failure into a typed error.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub use tpkg_archive as archive;
+
+#[cfg(feature = "tch")]
+pub use tch;
+
+#[cfg(all(test, feature = "tch"))]
+mod tests {
+    /// Proves the build links the pinned libtorch and finds it at run time
+    /// (rpath from build.rs), with no environment variables.
+    #[test]
+    fn libtorch_is_linked_and_loadable() {
+        let tensor = tch::Tensor::from_slice(&[1.0f32, 2.0, 3.5]);
+        assert_eq!(tensor.sum(tch::Kind::Float).double_value(&[]), 6.5);
+    }
+}

@@ -1,0 +1,99 @@
+//! tpkg's developer harness. Run `cargo xtask help`.
+//!
+//! Everything a developer or CI does is here, in Rust, instead of in shell
+//! scripts: installing the PyTorch oracle, running the checks, the
+//! end-to-end scenarios and the fuzzers.
+
+mod e2e;
+mod fuzz;
+mod setup;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <command>
+
+Commands:
+  setup   Install the pinned PyTorch oracle (torch, torchvision) into a cached
+          venv and point the build at its libtorch. Reuses it when present.
+          Honours TPKG_PYTHON (an interpreter that has torch 2.13.0),
+          LIBTORCH (a libtorch 2.13.0 folder) and TPKG_CACHE_DIR.
+  test    setup, cargo fmt --check, clippy -D warnings, every test (unit,
+          doc, integration, Python oracle). What CI runs.
+  e2e     setup, then the end-to-end scenarios against real PyTorch; prints
+          a table and fails if any scenario fails.
+  fuzz    Run each cargo-fuzz target for a while (default 60 s each;
+          `cargo xtask fuzz [SECONDS] [TARGET...]`). Installs cargo-fuzz.
+  help    This text.
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match command {
+        "setup" => setup::run().map(|_| ()),
+        "test" => run_tests(),
+        "e2e" => e2e::run(),
+        "fuzz" => fuzz::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(anyhow::anyhow!("unknown command {other:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cargo xtask test`: the whole gate, in the order that fails fastest.
+fn run_tests() -> anyhow::Result<()> {
+    let oracle = setup::run()?;
+    util::step("cargo fmt --check", || {
+        util::cargo(&["fmt", "--all", "--", "--check"])
+    })?;
+    util::step("cargo clippy", || {
+        util::cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    if util::has_nextest() {
+        util::step("cargo nextest (unit, integration, Python oracle)", || {
+            util::cargo(&[
+                "nextest",
+                "run",
+                "--workspace",
+                "--no-fail-fast",
+                "--status-level",
+                "fail",
+            ])
+        })?;
+        // nextest does not run doc tests.
+        util::step("cargo test --doc", || {
+            util::cargo(&["test", "--workspace", "--doc"])
+        })?;
+    } else {
+        util::step("cargo test (unit, doc, integration, Python oracle)", || {
+            util::cargo(&["test", "--workspace", "--no-fail-fast"])
+        })?;
+    }
+    eprintln!(
+        "xtask: all checks passed (oracle: {}, libtorch: {})",
+        oracle.python.display(),
+        oracle.libtorch.display()
+    );
+    Ok(())
+}
