@@ -1,1 +1,73 @@
+//! The reference packages written by real PyTorch (`tests/data/corpus`, a
+//! copy of `shared/corpus`) and their manifests.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::Value;
+
+/// PyTorch versions in the corpus.
+pub const VERSIONS: [&str; 2] = ["torch-2.13.0", "torch-2.0.1"];
+
+/// The corpus folder.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/corpus")
+}
+
+/// One reference package and its manifest entry.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// `torch-2.13.0` or `torch-2.0.1`.
+    pub torch: &'static str,
+    /// File name, e.g. `values_p3.pt`.
+    pub file: String,
+    /// Path of the zip.
+    pub path: PathBuf,
+    /// Path of the unzipped package folder, when the corpus has one.
+    pub directory_form: Option<PathBuf>,
+    /// The manifest entry.
+    pub manifest: Value,
+}
+
+/// Every corpus package, both PyTorch versions.
+pub fn packages() -> anyhow::Result<Vec<Package>> {
+    let mut packages = Vec::new();
+    for torch in VERSIONS {
+        let dir = root().join(torch);
+        let manifest_path = dir.join("manifest.json");
+        let manifest: Value = serde_json::from_slice(
+            &std::fs::read(&manifest_path)
+                .with_context(|| format!("reading {}", manifest_path.display()))?,
+        )?;
+        let entries = manifest
+            .as_object()
+            .context("manifest.json is not an object")?;
+        for (file, entry) in entries {
+            let directory_form = entry["directory_form"]
+                .as_str()
+                .zip(entry["prefix"].as_str())
+                .map(|(folder, prefix)| dir.join(folder).join(prefix));
+            packages.push(Package {
+                torch,
+                file: file.clone(),
+                path: dir.join(file),
+                directory_form,
+                manifest: entry.clone(),
+            });
+        }
+    }
+    Ok(packages)
+}
+
+/// A JSON array of strings as a `Vec<String>`.
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,1 +1,265 @@
+//! The end-to-end scenarios, each a real computation compared with PyTorch.
+//!
+//! `cargo xtask e2e` runs them all and prints a table; the integration tests
+//! in `tests/suite/` run them too, so `cargo xtask test` covers them.
 
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tpkg::archive::{PackageMetadata, PackageReader, PackageWriter, WriteOptions};
+
+use crate::{corpus, oracle};
+
+/// One scenario: a name, which way it crosses the language border, and the
+/// code that runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Short name, e.g. `corpus`.
+    pub name: &'static str,
+    /// `PyTorch → tpkg` or `tpkg → PyTorch`.
+    pub direction: &'static str,
+    /// Runs the scenario; returns what was checked.
+    pub run: fn() -> anyhow::Result<Checked>,
+}
+
+/// What a passing scenario checked.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// One line: what was compared.
+    pub summary: String,
+    /// Largest absolute difference between tpkg's and PyTorch's numbers,
+    /// for scenarios that compare numbers.
+    pub max_abs_diff: Option<f64>,
+}
+
+/// The result of running one scenario.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// What it checked, or why it failed.
+    pub result: anyhow::Result<Checked>,
+}
+
+/// Every scenario, in the order `cargo xtask e2e` runs them.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "corpus",
+            direction: "PyTorch → tpkg",
+            run: corpus_packages_read,
+        },
+        Scenario {
+            name: "fresh-archive",
+            direction: "PyTorch → tpkg",
+            run: pytorch_writes_tpkg_reads,
+        },
+        Scenario {
+            name: "tpkg-archive",
+            direction: "tpkg → PyTorch",
+            run: tpkg_writes_pytorch_reads,
+        },
+    ]
+}
+
+/// Runs one scenario, timing it.
+pub fn run(scenario: Scenario) -> Outcome {
+    let start = Instant::now();
+    let result = (scenario.run)();
+    Outcome {
+        scenario,
+        seconds: start.elapsed().as_secs_f64(),
+        result,
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn sorted_names(reader: &PackageReader) -> Vec<String> {
+    let mut names: Vec<String> = reader.records().iter().map(|r| r.name.clone()).collect();
+    names.sort();
+    names
+}
+
+/// Every package real PyTorch 2.13.0 and 2.0.1 wrote opens in tpkg, in zip
+/// and directory form, with the records, folder, externs and Python version
+/// its manifest lists, and every CRC intact.
+pub fn corpus_packages_read() -> anyhow::Result<Checked> {
+    let packages = corpus::packages()?;
+    let mut directory_forms = 0;
+    for package in &packages {
+        let context = || format!("{}/{}", package.torch, package.file);
+        let zip = PackageReader::open(&package.path).with_context(context)?;
+        zip.verify().with_context(context)?;
+        let manifest = &package.manifest;
+        ensure!(
+            zip.prefix() == manifest["prefix"],
+            "{}: folder {}",
+            context(),
+            zip.prefix()
+        );
+        ensure!(
+            sorted_names(&zip) == corpus::strings(&manifest["records"]),
+            "{}: records differ from the manifest",
+            context()
+        );
+        let metadata = PackageMetadata::read(&zip).with_context(context)?;
+        ensure!(
+            metadata.extern_modules == Some(corpus::strings(&manifest["extern_modules"])),
+            "{}: extern modules {:?}",
+            context(),
+            metadata.extern_modules
+        );
+        ensure!(
+            metadata.python_version.as_deref() == manifest["python_version"].as_str(),
+            "{}: python version {:?}",
+            context(),
+            metadata.python_version
+        );
+        if let Some(folder) = &package.directory_form {
+            let dir = PackageReader::open(folder).with_context(context)?;
+            ensure!(
+                sorted_names(&dir) == sorted_names(&zip),
+                "{}: directory form differs",
+                context()
+            );
+            for name in sorted_names(&dir) {
+                ensure!(
+                    dir.read(&name)? == zip.read(&name)?,
+                    "{}: {name} differs",
+                    context()
+                );
+            }
+            directory_forms += 1;
+        }
+    }
+    Ok(Checked {
+        summary: format!(
+            "{} packages + {directory_forms} directory forms: records, folder, externs, python version, CRCs",
+            packages.len()
+        ),
+        max_abs_diff: None,
+    })
+}
+
+/// Packages the venv's PyTorch writes now (to a file and to a buffer) read
+/// in tpkg with exactly the records and bytes PyTorch's own reader sees.
+pub fn pytorch_writes_tpkg_reads() -> anyhow::Result<Checked> {
+    let dir = tempfile::tempdir()?;
+    let out = dir
+        .path()
+        .to_str()
+        .context("temporary folder is not UTF-8")?;
+    let expected = oracle::run_json("write_package.py", &[out])?;
+    let files = expected.as_object().context("oracle printed no object")?;
+    let mut records = 0;
+    for (file, records_sha256) in files {
+        let reader = PackageReader::open(dir.path().join(file))?;
+        let expected: BTreeMap<String, String> = serde_json::from_value(records_sha256.clone())?;
+        let ours: BTreeMap<String, String> = reader
+            .records()
+            .iter()
+            .map(|record| Ok((record.name.clone(), sha256_hex(&reader.read(&record.name)?))))
+            .collect::<anyhow::Result<_>>()?;
+        ensure!(
+            ours == expected,
+            "{file}: tpkg sees {ours:#?}\nPyTorch sees {expected:#?}"
+        );
+        records += ours.len();
+    }
+    Ok(Checked {
+        summary: format!(
+            "{} packages (file + buffer), {records} records byte-identical to PyTorchFileReader",
+            files.len()
+        ),
+        max_abs_diff: None,
+    })
+}
+
+const README: &str = "written by tpkg\nread by PyTorch\n";
+const INIT_PY: &str = "import math\nfrom . import sub\nVALUE = sub.X + 1\nROOT2 = math.sqrt(2)\n";
+const SUB_PY: &str = "X = 41\n";
+
+/// Packages tpkg writes (to a file and in memory) open in PyTorch's
+/// `PackageImporter` and `PyTorchFileReader`: same records and bytes, text
+/// and binary resources, extern list, and interned source that imports and
+/// runs.
+pub fn tpkg_writes_pytorch_reads() -> anyhow::Result<Checked> {
+    let dir = tempfile::tempdir()?;
+    let blob: Vec<u8> = (0..=255u8).cycle().take(3 * 256 + 7).collect();
+    let fill = |writer: &mut dyn FnMut(&str, &[u8]) -> tpkg::archive::Result<()>| {
+        writer("notes/readme.txt", README.as_bytes())?;
+        writer("blobs/data.bin", &blob)?;
+        writer("pkg/__init__.py", INIT_PY.as_bytes())?;
+        writer("pkg/sub.py", SUB_PY.as_bytes())
+    };
+
+    let file_path = dir.path().join("from_tpkg.pt");
+    let mut file_writer = PackageWriter::create(&file_path, WriteOptions::default())?;
+    fill(&mut |name, data| file_writer.write_record(name, data))?;
+    file_writer.write_extern_modules(&["math"])?;
+    file_writer.finish()?;
+
+    let mut memory_writer = PackageWriter::in_memory(WriteOptions::default())?;
+    fill(&mut |name, data| memory_writer.write_record(name, data))?;
+    memory_writer.write_extern_modules(&["math"])?;
+    let memory_path = dir.path().join("from_memory.pt");
+    std::fs::write(&memory_path, memory_writer.finish()?)?;
+
+    for path in [&file_path, &memory_path] {
+        let spec = json!({
+            "path": path,
+            "text": [["notes", "readme.txt"]],
+            "binary": [["blobs", "data.bin"]],
+            "import": [["pkg", "VALUE"], ["pkg", "ROOT2"]],
+        });
+        let seen = oracle::run_json("read_package.py", &[&spec.to_string()])?;
+        let reader = PackageReader::open(path)?;
+        let ours_sha: BTreeMap<String, String> = reader
+            .records()
+            .iter()
+            .map(|record| Ok((record.name.clone(), sha256_hex(&reader.read(&record.name)?))))
+            .collect::<anyhow::Result<_>>()?;
+        let theirs_sha: BTreeMap<String, String> =
+            serde_json::from_value(seen["record_sha256"].clone())?;
+        ensure!(ours_sha == theirs_sha, "{}: records differ", path.display());
+        let metadata = PackageMetadata::read(&reader)?;
+        let expectations: [(&str, Value); 6] = [
+            ("text", json!([README])),
+            ("binary", json!([hex(&blob)])),
+            ("import", json!(["42", "1.4142135623730951"])),
+            ("extern_modules", json!(["math"])),
+            ("python_version", json!(metadata.python_version)),
+            ("serialization_id", json!(metadata.serialization_id)),
+        ];
+        for (key, expected) in expectations {
+            if seen[key] != expected {
+                bail!(
+                    "{}: PyTorch's {key} is {} but tpkg expected {expected}",
+                    path.display(),
+                    seen[key]
+                );
+            }
+        }
+    }
+    Ok(Checked {
+        summary:
+            "2 packages (file + memory): records, load_text, load_binary, externs, import + run"
+                .to_owned(),
+        max_abs_diff: None,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}

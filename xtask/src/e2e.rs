@@ -1,5 +1,8 @@
 //! `cargo xtask e2e`: set up the oracle, then run the end-to-end scenarios
 //! (`tests/src/bin/e2e.rs`), which print their own table.
+//!
+//! The dev profile on purpose: it shares the build with `cargo xtask test`,
+//! and the heavy numeric work happens in libtorch, which is optimised anyway.
 
 use crate::{setup, util};
 
@@ -9,7 +12,6 @@ pub fn run() -> anyhow::Result<()> {
         util::cargo(&[
             "run",
             "--quiet",
-            "--release",
             "--package",
             "tpkg-tests",
             "--bin",

@@ -70,6 +70,15 @@ fn run_tests() -> anyhow::Result<()> {
             "warnings",
         ])
     })?;
+    util::step("cargo check: the CLI without libtorch", || {
+        util::cargo(&[
+            "check",
+            "--quiet",
+            "--package",
+            "tpkg-cli",
+            "--no-default-features",
+        ])
+    })?;
     if util::has_nextest() {
         util::step("cargo nextest (unit, integration, Python oracle)", || {
             util::cargo(&[

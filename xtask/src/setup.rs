@@ -56,7 +56,7 @@ pub fn run() -> anyhow::Result<Oracle> {
         }
     }
     std::fs::create_dir_all(&links).with_context(|| format!("creating {}", links.display()))?;
-    replace_symlink(&python, &links.join("python"))?;
+    write_python_launcher(&python, &links.join("python"))?;
     replace_symlink(&libtorch, &links.join("libtorch"))?;
     eprintln!(
         "xtask: oracle ready ({how}) in {:.2}s: python {}, libtorch {}",
@@ -155,6 +155,30 @@ fn resolve_program(program: &Path) -> anyhow::Result<PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
         .with_context(|| format!("{} is not on PATH", program.display()))
+}
+
+/// `.tpkg/python` is a tiny script rather than a symlink: a venv's Python
+/// finds its `pyvenv.cfg` from the path it was started as, so a symlink in
+/// another folder would start the base interpreter without torch.
+#[cfg(unix)]
+fn write_python_launcher(python: &Path, launcher: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let quoted = python.display().to_string().replace('\'', r"'\''");
+    let script = format!("#!/bin/sh\n# Written by `cargo xtask setup`.\nexec '{quoted}' \"$@\"\n");
+    if std::fs::read_to_string(launcher).is_ok_and(|current| current == script) {
+        return Ok(());
+    }
+    let temp = launcher.with_extension("new");
+    std::fs::write(&temp, script).with_context(|| format!("writing {}", temp.display()))?;
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&temp, launcher)
+        .with_context(|| format!("replacing {}", launcher.display()))?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_python_launcher(_python: &Path, _launcher: &Path) -> anyhow::Result<()> {
+    bail!("cargo xtask setup supports Unix hosts only for now")
 }
 
 #[cfg(unix)]

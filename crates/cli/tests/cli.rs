@@ -1,0 +1,146 @@
+//! The `tpkg` command as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn tpkg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tpkg"))
+        .args(args)
+        .output()
+        .expect("the tpkg binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus")
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Issue 3's contract: `tpkg inspect --json` reports what the corpus
+/// manifest lists, for zip and directory packages of both PyTorch versions.
+#[test]
+fn inspect_json_matches_every_manifest() {
+    for torch in ["torch-2.13.0", "torch-2.0.1"] {
+        let dir = corpus().join(torch);
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        for (file, expected) in manifest.as_object().unwrap() {
+            let mut targets = vec![dir.join(file)];
+            if let Some(folder) = expected["directory_form"].as_str() {
+                targets.push(dir.join(folder).join(expected["prefix"].as_str().unwrap()));
+            }
+            for target in targets {
+                let output = tpkg(&["inspect", "--json", path_str(&target)]);
+                assert!(output.status.success(), "{}", stderr(&output));
+                let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+                for key in ["prefix", "records", "extern_modules", "python_version"] {
+                    assert_eq!(report[key], expected[key], "{torch}/{file}: {key}");
+                }
+                assert_eq!(report["version"], 6, "{torch}/{file}");
+                assert_eq!(
+                    report["record_count"],
+                    expected["records"].as_array().unwrap().len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn inspect_text_is_a_readable_summary() {
+    let package = corpus().join("torch-2.13.0/sources_and_resources.pt");
+    let output = tpkg(&["inspect", path_str(&package)]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    for expected in [
+        "folder          sources_and_resources",
+        "format version  6",
+        "python          3.11.7",
+        "extern modules  math, json",
+        "pkg/deep/mod.py",
+        "records         11",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn cat_writes_the_raw_record() {
+    let package = corpus().join("torch-2.13.0/sources_and_resources.pt");
+    let output = tpkg(&["cat", path_str(&package), ".data/extern_modules"]);
+    assert!(output.status.success());
+    assert_eq!(output.stdout, b"math\njson\n");
+}
+
+#[test]
+fn extract_writes_the_directory_form_pytorch_opens() {
+    let out = tempfile::tempdir().unwrap();
+    let package = corpus().join("torch-2.13.0/tiny_state_dict.pt");
+    let output = tpkg(&["extract", path_str(&package), path_str(out.path())]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let folder = out.path().join("tiny_state_dict");
+    assert_eq!(stdout(&output).trim(), folder.display().to_string());
+    assert!(folder.join(".data/extern_modules").is_file());
+    assert!(folder.join("model/__init__.py").is_file());
+    // The extracted folder inspects like the corpus's own directory form.
+    let ours = tpkg(&["inspect", "--json", path_str(&folder)]);
+    let theirs = tpkg(&[
+        "inspect",
+        "--json",
+        path_str(&corpus().join("torch-2.13.0/tiny_state_dict_dir/tiny_state_dict")),
+    ]);
+    let ours: Value = serde_json::from_slice(&ours.stdout).unwrap();
+    let theirs: Value = serde_json::from_slice(&theirs.stdout).unwrap();
+    assert_eq!(ours["records"], theirs["records"]);
+
+    // A second extract refuses to overwrite.
+    let again = tpkg(&["extract", path_str(&package), path_str(out.path())]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn errors_are_one_clear_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_zip = dir.path().join("notes.txt");
+    std::fs::write(&not_zip, "just text").unwrap();
+    let package = corpus().join("torch-2.13.0/sources_and_resources.pt");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["inspect", path_str(&not_zip)], "not a zip archive"),
+        (vec!["inspect", "/no/such/file.pt"], "/no/such/file.pt"),
+        (
+            vec!["cat", path_str(&package), "nope.txt"],
+            "no record named \"nope.txt\"",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = tpkg(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let message = stderr(&output);
+        assert!(message.starts_with("tpkg: error: "), "{message}");
+        assert!(message.contains(expected), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{message}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(tpkg(&["inspect"]).status.code(), Some(2));
+    assert_eq!(tpkg(&["frobnicate"]).status.code(), Some(2));
+}
