@@ -190,8 +190,9 @@ const README: &str = "written by tpkg\nread by PyTorch\n";
 const INIT_PY: &str = "import math\nfrom . import sub\nVALUE = sub.X + 1\nROOT2 = math.sqrt(2)\n";
 const SUB_PY: &str = "X = 41\n";
 
-/// Packages tpkg writes (to a file and in memory) open in PyTorch's
-/// `PackageImporter` and `PyTorchFileReader`: same records and bytes, text
+/// Packages tpkg writes (to a file, in memory, and extracted to a folder)
+/// open in PyTorch's `PackageImporter` and `PyTorchFileReader`: same records
+/// and bytes, text
 /// and binary resources, extern list, and interned source that imports and
 /// runs.
 pub fn tpkg_writes_pytorch_reads() -> anyhow::Result<Checked> {
@@ -216,7 +217,13 @@ pub fn tpkg_writes_pytorch_reads() -> anyhow::Result<Checked> {
     let memory_path = dir.path().join("from_memory.pt");
     std::fs::write(&memory_path, memory_writer.finish()?)?;
 
-    for path in [&file_path, &memory_path] {
+    // `tpkg extract` output: PyTorch's directory form.
+    let extracted = tpkg::archive::extract(
+        &PackageReader::open(&file_path)?,
+        &dir.path().join("extracted"),
+    )?;
+
+    for path in [&file_path, &memory_path, &extracted] {
         let spec = json!({
             "path": path,
             "text": [["notes", "readme.txt"]],

@@ -79,6 +79,11 @@ fn run_tests() -> anyhow::Result<()> {
             "--no-default-features",
         ])
     })?;
+    // Doc tests first: nextest does not run them, and its summary line
+    // should close the output.
+    util::step("cargo test --doc", || {
+        util::cargo(&["test", "--quiet", "--workspace", "--doc"])
+    })?;
     if util::has_nextest() {
         util::step("cargo nextest (unit, integration, Python oracle)", || {
             util::cargo(&[
@@ -90,13 +95,16 @@ fn run_tests() -> anyhow::Result<()> {
                 "fail",
             ])
         })?;
-        // nextest does not run doc tests.
-        util::step("cargo test --doc", || {
-            util::cargo(&["test", "--workspace", "--doc"])
-        })?;
     } else {
-        util::step("cargo test (unit, doc, integration, Python oracle)", || {
-            util::cargo(&["test", "--workspace", "--no-fail-fast"])
+        util::step("cargo test (unit, integration, Python oracle)", || {
+            util::cargo(&[
+                "test",
+                "--workspace",
+                "--no-fail-fast",
+                "--lib",
+                "--bins",
+                "--tests",
+            ])
         })?;
     }
     eprintln!(
