@@ -239,3 +239,30 @@ fn more_than_65535_records_switch_to_zip64() {
     assert_eq!(reader.records().len(), 70_005);
     assert!(reader.has_record("r/69999"));
 }
+
+/// A record past 4 GiB needs zip64 sizes and offsets; streamed, so the test
+/// never holds it in memory.
+#[test]
+fn a_record_larger_than_4_gib_is_written_with_zip64() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.pt");
+    let len = (4u64 << 30) + 100;
+    let mut writer = PackageWriter::create(&path, WriteOptions::default()).unwrap();
+    writer.write_record("small.txt", b"before").unwrap();
+    writer
+        .write_record_from(".data/0.storage", std::io::repeat(0x5A).take(len), len)
+        .unwrap();
+    writer.write_record("after.txt", b"after").unwrap();
+    writer.finish().unwrap();
+
+    let reader = PackageReader::open(&path).unwrap();
+    let record = reader.record(".data/0.storage").unwrap();
+    assert_eq!(record.size, len);
+    assert_eq!(record.data_offset.unwrap() % 64, 0);
+    let slice = reader.stored_slice(".data/0.storage").unwrap().unwrap();
+    assert_eq!(slice.len() as u64, len);
+    assert!(slice[slice.len() - 10..].iter().all(|&b| b == 0x5A));
+    // Records after the 4 GiB mark need zip64 offsets.
+    assert_eq!(&reader.read("after.txt").unwrap()[..], b"after");
+    assert!(reader.record("after.txt").unwrap().data_offset.unwrap() > u64::from(u32::MAX));
+}
