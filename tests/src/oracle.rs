@@ -32,18 +32,56 @@ pub fn script(name: &str) -> PathBuf {
 
 /// Runs an oracle script and parses the JSON it prints.
 pub fn run_json(script_name: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    run(script_name, args, None)
+}
+
+/// Runs an oracle script with `input` as JSON on its standard input (for
+/// requests too large for the command line) and parses the JSON it prints.
+pub fn run_json_stdin(
+    script_name: &str,
+    input: &serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    run(script_name, &[], Some(serde_json::to_vec(input)?))
+}
+
+fn run(
+    script_name: &str,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+) -> anyhow::Result<serde_json::Value> {
+    use std::io::Write;
+    use std::process::Stdio;
+
     let python = python()?;
-    let output = Command::new(&python)
+    let mut child = Command::new(&python)
         .arg(script(script_name))
         .args(args)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .with_context(|| format!("starting {}", python.display()))?;
+    // Feed stdin from a thread so a large request cannot deadlock against
+    // a large answer.
+    let feeder = child.stdin.take().map(|mut pipe| {
+        let input = stdin.unwrap_or_default();
+        std::thread::spawn(move || pipe.write_all(&input))
+    });
+    let output = child.wait_with_output()?;
+    let fed = feeder.map(|feeder| feeder.join());
     if !output.status.success() {
         bail!(
             "oracle {script_name} failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+    match fed {
+        Some(Ok(Err(error))) => {
+            return Err(error).with_context(|| format!("writing the request to {script_name}"));
+        }
+        Some(Err(_)) => bail!("the thread feeding {script_name} panicked"),
+        _ => {}
     }
     serde_json::from_slice(&output.stdout)
         .with_context(|| format!("oracle {script_name} printed no JSON"))

@@ -65,8 +65,9 @@ impl fmt::Display for NameProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArchiveError {
-    /// The operating system refused an operation on `path`.
-    #[error("{path}: {source}")]
+    /// The operating system refused an operation on `path` (the reason is
+    /// the error's `source()`).
+    #[error("{path}")]
     Io {
         /// The file or folder involved.
         path: PathBuf,
@@ -306,7 +307,7 @@ pub enum ArchiveError {
     },
 
     /// The zip encoder failed.
-    #[error("{archive}: writing record {record:?}: {source}")]
+    #[error("{archive}: writing record {record:?} failed")]
     Write {
         /// The archive being written.
         archive: String,

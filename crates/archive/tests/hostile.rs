@@ -315,4 +315,3 @@ fn symlinks_in_a_package_folder_are_refused() {
     );
     assert!(error.to_string().contains("leak.txt"), "{error}");
 }
-

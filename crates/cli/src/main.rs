@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tpkg::glob::Patterns;
 
 mod inspect;
 
@@ -33,6 +34,21 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the package's files as a tree, exactly as PyTorch's
+    /// `str(PackageImporter(PKG).file_structure(include=..., exclude=...))`.
+    ///
+    /// Patterns use `/` as separator: `*` matches within one path segment,
+    /// `**` matches whole segments (`**/*.pkl`, `model/**`).
+    Tree {
+        /// The package file or folder.
+        package: PathBuf,
+        /// Keep records matching this pattern (repeatable; default `**`).
+        #[arg(long, value_name = "PATTERN")]
+        include: Vec<String>,
+        /// Drop records matching this pattern (repeatable).
+        #[arg(long, value_name = "PATTERN")]
+        exclude: Vec<String>,
     },
     /// Write one record's raw bytes to standard output.
     Cat {
@@ -61,10 +77,8 @@ fn main() -> ExitCode {
                 // `tpkg cat big.pt x | head` is not an error.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tpkg: error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            // One line: each cause after the one it explains.
+            eprintln!("tpkg: error: {error:#}");
             ExitCode::FAILURE
         }
     }
@@ -82,6 +96,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 report.write_text(&mut out)?;
             }
+            out.flush()?;
+        }
+        Command::Tree {
+            package,
+            include,
+            exclude,
+        } => {
+            let reader = tpkg::archive::PackageReader::open(&package)?;
+            let include = match include.len() {
+                0 => Patterns::from("**"),
+                1 => Patterns::from(include[0].clone()),
+                _ => Patterns::from(include),
+            };
+            let exclude = match exclude.len() {
+                0 => Patterns::none(),
+                1 => Patterns::from(exclude[0].clone()),
+                _ => Patterns::from(exclude),
+            };
+            let name = package.display().to_string();
+            let tree = tpkg::Directory::of_package(&reader, &name, include, exclude)?;
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            write!(out, "{tree}")?;
             out.flush()?;
         }
         Command::Cat { package, record } => {

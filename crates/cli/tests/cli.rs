@@ -144,3 +144,35 @@ fn usage_errors_exit_2() {
     assert_eq!(tpkg(&["inspect"]).status.code(), Some(2));
     assert_eq!(tpkg(&["frobnicate"]).status.code(), Some(2));
 }
+
+/// The tree text itself is compared with PyTorch in
+/// `tests/suite/oracle_tree.rs`; here, that the CLI prints it.
+#[test]
+fn tree_prints_the_file_structure_with_repeatable_patterns() {
+    let package = corpus().join("torch-2.13.0/sources_and_resources.pt");
+    let path = path_str(&package);
+    let output = tpkg(&[
+        "tree",
+        path,
+        "--include",
+        "pkg/**",
+        "--include",
+        "assets/*",
+        "--exclude",
+        "**/deep/**",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "─── {path}\n    ├── assets\n    │   ├── blob.bin\n    │   └── readme.txt\n    └── pkg\n        ├── __init__.py\n        └── sub.py\n"
+        )
+    );
+    let bad = tpkg(&["tree", path, "--include", "a**"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("** can only appear as an entire path segment"),
+        "{}",
+        stderr(&bad)
+    );
+}

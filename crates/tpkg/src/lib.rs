@@ -1,8 +1,9 @@
 //! tpkg: PyTorch's `torch.package` in Rust.
 //!
-//! This facade is the public API; it re-exports the layers underneath and
-//! grows into `PackageExporter` / `PackageImporter` as they land. Today it
-//! offers the container layer:
+//! This facade is the public API; it re-exports the layers underneath
+//! ([`archive`], [`glob`], [`mangling`], [`digraph`]) and grows into
+//! `PackageExporter` / `PackageImporter` as they land. Today it offers the
+//! container layer and PyTorch's `file_structure` ([`Directory`]):
 //!
 //! ```
 //! # fn main() -> Result<(), tpkg::archive::ArchiveError> {
@@ -21,7 +22,13 @@
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod file_structure;
+
+pub use file_structure::{Directory, FileStructureError};
 pub use tpkg_archive as archive;
+pub use tpkg_digraph as digraph;
+pub use tpkg_glob as glob;
+pub use tpkg_mangling as mangling;
 
 #[cfg(feature = "tch")]
 pub use tch;
