@@ -50,6 +50,19 @@ enum Command {
         #[arg(long, value_name = "PATTERN")]
         exclude: Vec<String>,
     },
+    /// Decode a pickle record and print it, without running anything.
+    ///
+    /// Text output reads like Python; `--json` prints the value image of
+    /// the corpus manifests (tensors as `{"tensor": path}`).
+    Show {
+        /// The package file or folder.
+        package: PathBuf,
+        /// The pickle's path inside the package, e.g. `data/values.pkl`.
+        resource: String,
+        /// Print the JSON value image instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write one record's raw bytes to standard output.
     Cat {
         /// The package file or folder.
@@ -119,6 +132,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             write!(out, "{tree}")?;
+            out.flush()?;
+        }
+        Command::Show {
+            package,
+            resource,
+            json,
+        } => {
+            let reader = tpkg::archive::PackageReader::open(&package)?;
+            let graph = tpkg::show::decode_record(&reader, &resource)?;
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            if json {
+                serde_json::to_writer_pretty(&mut out, &tpkg::show::image(&graph)?)?;
+            } else {
+                out.write_all(tpkg::show::pretty(&graph, 100).as_bytes())?;
+            }
+            writeln!(out)?;
             out.flush()?;
         }
         Command::Cat { package, record } => {

@@ -176,3 +176,38 @@ fn tree_prints_the_file_structure_with_repeatable_patterns() {
         stderr(&bad)
     );
 }
+
+/// Every corpus pickle is compared with its manifest in the `corpus`
+/// scenario; here, that the CLI prints the same image and readable text.
+#[test]
+fn show_prints_the_value_image_and_python_like_text() {
+    let dir = corpus().join("torch-2.13.0");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let package = dir.join("values_p4.pt");
+    let output = tpkg(&["show", "--json", path_str(&package), "data/values.pkl"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let image: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        image,
+        manifest["values_p4.pt"]["pickles"]["data/values.pkl"]["value"]
+    );
+
+    let text = stdout(&tpkg(&["show", path_str(&package), "data/values.pkl"]));
+    for expected in [
+        "'floats': [0.0, -0.0, 1.5, -2.25e-300, 1e+308, inf, -inf],",
+        "'int_keys': {1: 'one', 2: 'two', (3, 4): 'tuple-key'},",
+        "'torch_size': torch.Size([2, 3]),",
+        "'complex': (1.5-2j),",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+
+    let not_a_pickle = tpkg(&["show", path_str(&package), ".data/version"]);
+    assert_eq!(not_a_pickle.status.code(), Some(1));
+    assert!(
+        stderr(&not_a_pickle).contains("pickle byte"),
+        "{}",
+        stderr(&not_a_pickle)
+    );
+}

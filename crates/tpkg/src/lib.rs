@@ -23,12 +23,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod file_structure;
+pub mod show;
 
 pub use file_structure::{Directory, FileStructureError};
 pub use tpkg_archive as archive;
 pub use tpkg_digraph as digraph;
 pub use tpkg_glob as glob;
 pub use tpkg_mangling as mangling;
+pub use tpkg_pickle as pickle;
 
 #[cfg(feature = "tch")]
 pub use tch;

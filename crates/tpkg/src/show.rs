@@ -1,0 +1,682 @@
+//! Showing decoded pickles: as the JSON "value image" of the corpus
+//! manifests (`shared/corpus/README.md`), and as text that reads like Python.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use num_bigint::BigInt;
+use serde_json::{Value as Json, json};
+use tpkg_pickle::{PyStr, Value, ValueGraph, ValueId};
+
+/// A pickle record that could not be read or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum PickleRecordError {
+    /// The record could not be read.
+    #[error(transparent)]
+    Archive(#[from] tpkg_archive::ArchiveError),
+    /// The record is not a valid pickle.
+    #[error("{archive}: record {record:?}")]
+    Decode {
+        /// The package.
+        archive: String,
+        /// The record.
+        record: String,
+        /// Why decoding failed (with the byte offset).
+        #[source]
+        source: tpkg_pickle::DecodeError,
+    },
+}
+
+/// Reads and decodes the pickle stored at `record` (a path inside the
+/// package such as `data/values.pkl`), with the `TorchData` policy. Nothing
+/// is imported or run.
+pub fn decode_record(
+    reader: &tpkg_archive::PackageReader,
+    record: &str,
+) -> Result<ValueGraph, PickleRecordError> {
+    let bytes = reader.read(record)?;
+    tpkg_pickle::decode(&bytes).map_err(|source| PickleRecordError::Decode {
+        archive: reader.label().to_owned(),
+        record: record.to_owned(),
+        source,
+    })
+}
+
+/// Deepest nesting rendered; deeper values are a [`ShowError`].
+pub const MAX_DEPTH: usize = 1000;
+
+/// A value too deeply nested to render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the value nests deeper than {MAX_DEPTH} levels at path {path:?}")]
+pub struct ShowError {
+    /// Where the limit was hit.
+    pub path: String,
+}
+
+/// Functions that rebuild a tensor or parameter from a storage.
+const TENSOR_REBUILDERS: &[(&str, &str)] = &[
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_tensor"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch._tensor", "_rebuild_from_type_v2"),
+];
+
+fn global_of(graph: &ValueGraph, id: ValueId) -> Option<(&str, &str)> {
+    match graph.get(id) {
+        Value::Global { module, name } => Some((module, name)),
+        _ => None,
+    }
+}
+
+/// Whether `id` is a tensor rebuilt from a storage (or a parameter).
+pub fn is_tensor(graph: &ValueGraph, id: ValueId) -> bool {
+    match graph.get(id) {
+        Value::Reduce { callable, .. } => global_of(graph, *callable)
+            .is_some_and(|(module, name)| TENSOR_REBUILDERS.contains(&(module, name))),
+        _ => false,
+    }
+}
+
+/// Items of a dict-like value (dict or OrderedDict).
+fn dict_items(graph: &ValueGraph, id: ValueId) -> Option<&[(ValueId, ValueId)]> {
+    match graph.get(id) {
+        Value::Dict(items) | Value::OrderedDict { items, .. } => Some(items),
+        _ => None,
+    }
+}
+
+fn dict_get(graph: &ValueGraph, id: ValueId, key: &str) -> Option<ValueId> {
+    dict_items(graph, id)?
+        .iter()
+        .find(|(k, _)| graph.get(*k).as_str() == Some(key))
+        .map(|(_, v)| *v)
+}
+
+/// The `__dict__` of a pickled `nn.Module` (an object whose state has
+/// `_parameters`, `_buffers` and `_modules`), with its class.
+fn module_state(graph: &ValueGraph, id: ValueId) -> Option<(String, ValueId)> {
+    let Value::Object { class, extra, .. } = graph.get(id) else {
+        return None;
+    };
+    let state = extra.state?;
+    for key in ["_parameters", "_buffers", "_modules"] {
+        dict_get(graph, state, key)?;
+    }
+    let (module, name) = global_of(graph, *class)?;
+    Some((format!("{module}.{name}"), state))
+}
+
+/// The module's `state_dict()` keys and tensors, in PyTorch's order:
+/// parameters, persistent buffers, then submodules, recursively.
+fn state_dict(
+    graph: &ValueGraph,
+    state: ValueId,
+    prefix: &str,
+    out: &mut Vec<(String, ValueId)>,
+    depth: usize,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    let non_persistent: HashSet<String> = dict_get(graph, state, "_non_persistent_buffers_set")
+        .map(|set| match graph.get(set) {
+            Value::Set(members) | Value::FrozenSet(members) => members
+                .iter()
+                .filter_map(|m| graph.get(*m).as_str().map(str::to_owned))
+                .collect(),
+            _ => HashSet::new(),
+        })
+        .unwrap_or_default();
+    for (field, skip_non_persistent) in [("_parameters", false), ("_buffers", true)] {
+        let Some(items) = dict_get(graph, state, field).and_then(|d| dict_items(graph, d)) else {
+            continue;
+        };
+        for (key, value) in items {
+            let Some(name) = graph.get(*key).as_str() else {
+                continue;
+            };
+            if matches!(graph.get(*value), Value::None) {
+                continue;
+            }
+            if skip_non_persistent && non_persistent.contains(name) {
+                continue;
+            }
+            out.push((format!("{prefix}{name}"), *value));
+        }
+    }
+    if let Some(items) = dict_get(graph, state, "_modules").and_then(|d| dict_items(graph, d)) {
+        for (key, child) in items {
+            let Some(name) = graph.get(*key).as_str() else {
+                continue;
+            };
+            if let Some((_, child_state)) = module_state(graph, *child) {
+                state_dict(
+                    graph,
+                    child_state,
+                    &format!("{prefix}{name}."),
+                    out,
+                    depth + 1,
+                );
+            }
+        }
+    }
+}
+
+fn join(path: &str, part: &str) -> String {
+    if path.is_empty() {
+        part.to_owned()
+    } else {
+        format!("{path}.{part}")
+    }
+}
+
+fn int_image(value: &BigInt) -> Json {
+    let limit = BigInt::from(1u64 << 53);
+    if value < &limit && value > &-limit {
+        match i64::try_from(value) {
+            Ok(small) => json!(small),
+            Err(_) => json!({ "int": value.to_string() }),
+        }
+    } else {
+        json!({ "int": value.to_string() })
+    }
+}
+
+/// The value image of a decoded pickle (see `shared/corpus/README.md`):
+/// plain data as JSON, tensors as `{"tensor": path}`, `nn.Module`s as their
+/// class and state dict, other objects as `{"object": "module.qualname"}`.
+/// A reference back to a value being rendered (a cycle) is `{"cycle": path}`.
+///
+/// ```
+/// use tpkg_pickle::decode;
+/// // pickle.dumps({"a": (1, 2.5), 3: b"x"}, protocol=3)
+/// let graph = decode(b"\x80\x03}q\x00(X\x01\x00\x00\x00aq\x01K\x01G@\x04\x00\x00\x00\x00\x00\x00\x86q\x02K\x03C\x01xq\x03u.").unwrap();
+/// let image = tpkg::show::image(&graph).unwrap();
+/// assert_eq!(
+///     image,
+///     serde_json::json!({"dict": [["a", {"tuple": [1, {"float": "2.5"}]}], ["3", {"bytes": "78"}]]})
+/// );
+/// ```
+pub fn image(graph: &ValueGraph) -> Result<Json, ShowError> {
+    let mut on_path = Vec::new();
+    image_of(graph, graph.root(), "", &mut on_path)
+}
+
+fn image_of(
+    graph: &ValueGraph,
+    id: ValueId,
+    path: &str,
+    on_path: &mut Vec<(ValueId, String)>,
+) -> Result<Json, ShowError> {
+    if on_path.len() > MAX_DEPTH {
+        return Err(ShowError {
+            path: path.to_owned(),
+        });
+    }
+    if let Some((_, first)) = on_path.iter().find(|(seen, _)| *seen == id) {
+        return Ok(json!({ "cycle": first }));
+    }
+    if is_tensor(graph, id) {
+        return Ok(json!({ "tensor": path }));
+    }
+    if let Some((class, state)) = module_state(graph, id) {
+        let mut entries = Vec::new();
+        state_dict(graph, state, "", &mut entries, 0);
+        let items: Vec<Json> = entries
+            .iter()
+            .map(|(key, _)| json!([key, { "tensor": join(path, key) }]))
+            .collect();
+        return Ok(json!({ "module": class, "state_dict": { "OrderedDict": items } }));
+    }
+    on_path.push((id, path.to_owned()));
+    let result = image_inner(graph, id, path, on_path);
+    on_path.pop();
+    result
+}
+
+fn image_inner(
+    graph: &ValueGraph,
+    id: ValueId,
+    path: &str,
+    on_path: &mut Vec<(ValueId, String)>,
+) -> Result<Json, ShowError> {
+    let mut children = |ids: &[ValueId]| -> Result<Vec<Json>, ShowError> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, child)| image_of(graph, *child, &join(path, &i.to_string()), on_path))
+            .collect()
+    };
+    Ok(match graph.get(id) {
+        Value::None => Json::Null,
+        Value::Bool(b) => json!(b),
+        Value::Int(i) => int_image(&BigInt::from(*i)),
+        Value::BigInt(i) => int_image(i),
+        Value::Float(x) => json!({ "float": python_float_repr(*x) }),
+        Value::Complex(re, im) => json!({ "complex": [re, im] }),
+        Value::Str(text) => json!(text.to_string_lossy()),
+        Value::Bytes(bytes) => json!({ "bytes": hex(bytes) }),
+        Value::ByteArray(bytes) => json!({ "bytearray": hex(bytes) }),
+        Value::List(items) => Json::Array(children(items)?),
+        Value::Tuple(items) => json!({ "tuple": children(items)? }),
+        Value::TorchSize(items) => json!({ "torch.Size": children(items)? }),
+        Value::Dict(items) => json!({ "dict": pairs_image(graph, items, path, on_path)? }),
+        Value::OrderedDict { items, .. } => {
+            json!({ "OrderedDict": pairs_image(graph, items, path, on_path)? })
+        }
+        Value::Set(members) => json!({ "set": sorted_reprs(graph, members) }),
+        Value::FrozenSet(members) => json!({ "frozenset": sorted_reprs(graph, members) }),
+        Value::TorchDtype(name) => json!({ "torch.dtype": format!("torch.{name}") }),
+        Value::TorchDevice(device) => json!({ "torch.device": device }),
+        Value::Global { module, name } => json!({ "global": format!("{module}.{name}") }),
+        Value::Object { class, .. } => match global_of(graph, *class) {
+            Some((module, name)) => json!({ "object": format!("{module}.{name}") }),
+            None => json!({ "object": "?" }),
+        },
+        Value::Reduce { callable, .. } => match global_of(graph, *callable) {
+            Some((module, name)) => json!({ "object": format!("{module}.{name}") }),
+            None => json!({ "object": "?" }),
+        },
+        Value::PersistentId(pid) => {
+            json!({ "persistent_id": image_of(graph, *pid, path, on_path)? })
+        }
+    })
+}
+
+fn pairs_image(
+    graph: &ValueGraph,
+    items: &[(ValueId, ValueId)],
+    path: &str,
+    on_path: &mut Vec<(ValueId, String)>,
+) -> Result<Vec<Json>, ShowError> {
+    items
+        .iter()
+        .map(|(key, value)| {
+            let key_text = key_string(graph, *key);
+            let value = image_of(graph, *value, &join(path, &key_text), on_path)?;
+            Ok(json!([key_text, value]))
+        })
+        .collect()
+}
+
+/// A dict key as the image shows it: strings as themselves, anything else
+/// by its Python repr.
+fn key_string(graph: &ValueGraph, key: ValueId) -> String {
+    match graph.get(key) {
+        Value::Str(text) => text.to_string_lossy(),
+        _ => python_repr(graph, key),
+    }
+}
+
+fn sorted_reprs(graph: &ValueGraph, members: &[ValueId]) -> Vec<String> {
+    let mut reprs: Vec<String> = members.iter().map(|m| python_repr(graph, *m)).collect();
+    reprs.sort();
+    reprs
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// Python's `repr(float)`: the shortest text that reads back as the same
+/// float, in fixed notation for exponents from -4 to 15 and scientific
+/// notation (`1e+16`, `1e-05`) otherwise.
+///
+/// ```
+/// use tpkg::show::python_float_repr as repr;
+/// assert_eq!(repr(1.0), "1.0");
+/// assert_eq!(repr(-0.0), "-0.0");
+/// assert_eq!(repr(1e308), "1e+308");
+/// assert_eq!(repr(-2.25e-300), "-2.25e-300");
+/// assert_eq!(repr(0.0001), "0.0001");
+/// assert_eq!(repr(1e-5), "1e-05");
+/// assert_eq!(repr(1e16), "1e+16");
+/// assert_eq!(repr(123456789012345.6), "123456789012345.6");
+/// assert_eq!(repr(f64::INFINITY), "inf");
+/// assert_eq!(repr(f64::NAN), "nan");
+/// ```
+pub fn python_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-2.25e-300".
+    let scientific = format!("{x:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let negative = mantissa.starts_with('-');
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if negative { "-" } else { "" };
+    if (-4..16).contains(&exponent) {
+        // Fixed notation with at least one digit after the point.
+        let point = exponent + 1; // digits before the decimal point
+        let text = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point as usize >= digits.len() {
+            format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        };
+        format!("{sign}{text}")
+    } else {
+        let mantissa = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{exponent_sign}{:02}", exponent.abs())
+    }
+}
+
+/// Python's `repr(str)`.
+fn python_str_repr(text: &PyStr) -> String {
+    let lossy = text.to_string_lossy();
+    let quote = if lossy.contains('\'') && !lossy.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(lossy.len() + 2);
+    out.push(quote);
+    for c in lossy.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `repr(bytes)`.
+fn python_bytes_repr(bytes: &[u8]) -> String {
+    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from("b");
+    out.push(quote);
+    for &byte in bytes {
+        match byte {
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b if char::from(b) == quote => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            0x20..=0x7e => out.push(char::from(byte)),
+            _ => {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `repr()` of a value, for the values pickles hold. Shared and
+/// cyclic structures print `...` where Python would recurse.
+pub fn python_repr(graph: &ValueGraph, id: ValueId) -> String {
+    let mut out = String::new();
+    let mut on_path = Vec::new();
+    repr_into(graph, id, &mut out, &mut on_path);
+    out
+}
+
+fn repr_into(graph: &ValueGraph, id: ValueId, out: &mut String, on_path: &mut Vec<ValueId>) {
+    if on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+        out.push_str("...");
+        return;
+    }
+    on_path.push(id);
+    let seq = |out: &mut String,
+               items: &[ValueId],
+               open: &str,
+               close: &str,
+               on_path: &mut Vec<ValueId>| {
+        out.push_str(open);
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            repr_into(graph, *item, out, on_path);
+        }
+        out.push_str(close);
+    };
+    let pairs = |out: &mut String, items: &[(ValueId, ValueId)], on_path: &mut Vec<ValueId>| {
+        for (i, (k, v)) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            repr_into(graph, *k, out, on_path);
+            out.push_str(": ");
+            repr_into(graph, *v, out, on_path);
+        }
+    };
+    match graph.get(id) {
+        Value::None => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::BigInt(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::Float(x) => out.push_str(&python_float_repr(*x)),
+        Value::Complex(re, im) => {
+            let im_text = python_float_repr(*im);
+            let im_text = im_text.strip_suffix(".0").unwrap_or(&im_text);
+            if *re == 0.0 && re.is_sign_positive() {
+                let _ = write!(out, "{im_text}j");
+            } else {
+                let re_text = python_float_repr(*re);
+                let re_text = re_text.strip_suffix(".0").unwrap_or(&re_text);
+                let sign = if im_text.starts_with('-') { "" } else { "+" };
+                let _ = write!(out, "({re_text}{sign}{im_text}j)");
+            }
+        }
+        Value::Str(text) => out.push_str(&python_str_repr(text)),
+        Value::Bytes(bytes) => out.push_str(&python_bytes_repr(bytes)),
+        Value::ByteArray(bytes) => {
+            let _ = write!(out, "bytearray({})", python_bytes_repr(bytes));
+        }
+        Value::Tuple(items) if items.len() == 1 => seq(out, items, "(", ",)", on_path),
+        Value::Tuple(items) => seq(out, items, "(", ")", on_path),
+        Value::List(items) => seq(out, items, "[", "]", on_path),
+        Value::Set(items) if items.is_empty() => out.push_str("set()"),
+        Value::Set(items) => seq(out, items, "{", "}", on_path),
+        Value::FrozenSet(items) if items.is_empty() => out.push_str("frozenset()"),
+        Value::FrozenSet(items) => seq(out, items, "frozenset({", "})", on_path),
+        Value::Dict(items) => {
+            out.push('{');
+            pairs(out, items, on_path);
+            out.push('}');
+        }
+        Value::OrderedDict { items, .. } => {
+            out.push_str("OrderedDict({");
+            pairs(out, items, on_path);
+            out.push_str("})");
+        }
+        Value::TorchSize(items) => {
+            out.push_str("torch.Size(");
+            seq(out, items, "[", "]", on_path);
+            out.push(')');
+        }
+        Value::TorchDevice(device) => {
+            let _ = write!(out, "device(type='{}')", device.replace(':', "', index="));
+        }
+        Value::TorchDtype(name) => {
+            let _ = write!(out, "torch.{name}");
+        }
+        Value::Global { module, name } => {
+            let _ = write!(out, "{module}.{name}");
+        }
+        Value::Reduce {
+            callable,
+            args,
+            extra,
+        } => {
+            repr_into(graph, *callable, out, on_path);
+            match graph.get(*args) {
+                Value::Tuple(items) => seq(out, items, "(", ")", on_path),
+                _ => {
+                    out.push('(');
+                    repr_into(graph, *args, out, on_path);
+                    out.push(')');
+                }
+            }
+            state_suffix(graph, extra, out, on_path);
+        }
+        Value::Object {
+            class, args, extra, ..
+        } => {
+            out.push('<');
+            repr_into(graph, *class, out, on_path);
+            if let Value::Tuple(items) = graph.get(*args)
+                && !items.is_empty()
+            {
+                seq(out, items, "(", ")", on_path);
+            }
+            out.push_str(" object");
+            state_suffix(graph, extra, out, on_path);
+            out.push('>');
+        }
+        Value::PersistentId(pid) => {
+            out.push_str("persistent_id(");
+            repr_into(graph, *pid, out, on_path);
+            out.push(')');
+        }
+    }
+    on_path.pop();
+}
+
+fn state_suffix(
+    graph: &ValueGraph,
+    extra: &tpkg_pickle::Extra,
+    out: &mut String,
+    on_path: &mut Vec<ValueId>,
+) {
+    if let Some(state) = extra.state {
+        out.push_str(" with state ");
+        repr_into(graph, state, out, on_path);
+    }
+}
+
+/// The value as Python would print it, broken over lines like `pprint`
+/// when a container does not fit in `width` columns.
+///
+/// ```
+/// use tpkg_pickle::decode;
+/// // pickle.dumps([1, "two", None], protocol=2)
+/// let graph = decode(b"\x80\x02]q\x00(K\x01X\x03\x00\x00\x00twoq\x01Ne.").unwrap();
+/// assert_eq!(tpkg::show::pretty(&graph, 80), "[1, 'two', None]");
+/// assert_eq!(tpkg::show::pretty(&graph, 10), "[\n    1,\n    'two',\n    None,\n]");
+/// ```
+pub fn pretty(graph: &ValueGraph, width: usize) -> String {
+    let mut out = String::new();
+    let mut on_path = Vec::new();
+    pretty_into(graph, graph.root(), 0, width, &mut out, &mut on_path);
+    out
+}
+
+fn pretty_into(
+    graph: &ValueGraph,
+    id: ValueId,
+    indent: usize,
+    width: usize,
+    out: &mut String,
+    on_path: &mut Vec<ValueId>,
+) {
+    let inline = python_repr(graph, id);
+    if indent + inline.len() <= width || on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+        out.push_str(&inline);
+        return;
+    }
+    let (open, close, items): (&str, &str, Vec<(Option<ValueId>, ValueId)>) = match graph.get(id) {
+        Value::List(items) => ("[", "]", items.iter().map(|i| (None, *i)).collect()),
+        Value::Tuple(items) => ("(", ")", items.iter().map(|i| (None, *i)).collect()),
+        Value::Set(items) => ("{", "}", items.iter().map(|i| (None, *i)).collect()),
+        Value::FrozenSet(items) => (
+            "frozenset({",
+            "})",
+            items.iter().map(|i| (None, *i)).collect(),
+        ),
+        Value::Dict(items) => (
+            "{",
+            "}",
+            items.iter().map(|(k, v)| (Some(*k), *v)).collect(),
+        ),
+        Value::OrderedDict { items, .. } => (
+            "OrderedDict({",
+            "})",
+            items.iter().map(|(k, v)| (Some(*k), *v)).collect(),
+        ),
+        _ => {
+            out.push_str(&inline);
+            return;
+        }
+    };
+    on_path.push(id);
+    let pad = " ".repeat(indent + 4);
+    out.push_str(open);
+    out.push('\n');
+    for (key, value) in items {
+        out.push_str(&pad);
+        if let Some(key) = key {
+            out.push_str(&python_repr(graph, key));
+            out.push_str(": ");
+        }
+        pretty_into(graph, value, indent + 4, width, out, on_path);
+        out.push_str(",\n");
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push_str(close);
+    on_path.pop();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_repr_table() {
+        for (x, expected) in [
+            (0.0, "0.0"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (100.0, "100.0"),
+            (1e15, "1000000000000000.0"),
+            (1.2345e-4, "0.00012345"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (-1.5e20, "-1.5e+20"),
+        ] {
+            assert_eq!(python_float_repr(x), expected, "{x}");
+        }
+    }
+}
