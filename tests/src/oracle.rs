@@ -39,9 +39,10 @@ pub fn run_json(script_name: &str, args: &[&str]) -> anyhow::Result<serde_json::
 /// requests too large for the command line) and parses the JSON it prints.
 pub fn run_json_stdin(
     script_name: &str,
+    args: &[&str],
     input: &serde_json::Value,
 ) -> anyhow::Result<serde_json::Value> {
-    run(script_name, &[], Some(serde_json::to_vec(input)?))
+    run(script_name, args, Some(serde_json::to_vec(input)?))
 }
 
 fn run(

@@ -63,7 +63,7 @@ fn matches_errors_and_text_equal_pytorchs_globgroup() {
             "names": names,
         }));
     }
-    let answers = oracle::run_json_stdin("glob_group.py", &json!({ "cases": cases }))
+    let answers = oracle::run_json_stdin("glob_group.py", &[], &json!({ "cases": cases }))
         .expect("the PyTorch oracle runs");
     let answers = answers.as_array().expect("a list");
     assert_eq!(answers.len(), cases.len());

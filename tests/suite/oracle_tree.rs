@@ -63,7 +63,7 @@ fn file_structure_equals_pytorchs_for_every_package_and_pattern() {
         }
     }
     let theirs =
-        oracle::run_json_stdin("file_structure.py", &Value::from(requests.clone())).unwrap();
+        oracle::run_json_stdin("file_structure.py", &[], &Value::from(requests.clone())).unwrap();
     let theirs = theirs.as_array().unwrap();
     assert_eq!(theirs.len(), ours.len());
     for ((request, ours), theirs) in requests.iter().zip(&ours).zip(theirs) {

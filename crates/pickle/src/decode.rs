@@ -440,6 +440,7 @@ impl<'a> Machine<'a> {
                 }
             }
             (Known::ByteArray, []) => Value::ByteArray(Vec::new()),
+            (Known::Bytes, []) => Value::Bytes(Vec::new()),
             (Known::ByteArray, [bytes]) => match node(*bytes) {
                 Value::Bytes(b) => Value::ByteArray(b.clone()),
                 _ => return None,

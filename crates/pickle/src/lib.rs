@@ -25,12 +25,15 @@
 //!
 //! - [`decode`] / [`decode_with`]: protocols 0 to 5, every opcode, typed
 //!   errors with byte offsets, bounded by the input and [`DecodeOptions`].
+//! - [`encode`] / [`Encoder`]: protocols 2 to 5 (3 is PyTorch's default),
+//!   sharing and cycles kept, a persistent-id hook.
 //! - [`scan_globals`]: the globals a pickle references, as PyTorch's
 //!   exporter finds them.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod decode;
+mod encode;
 mod error;
 mod policy;
 mod scan;
@@ -38,6 +41,7 @@ mod text;
 mod value;
 
 pub use decode::{DecodeOptions, decode, decode_with};
+pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};
 pub use scan::{GlobalRef, scan_globals};

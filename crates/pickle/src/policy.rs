@@ -23,6 +23,8 @@ pub enum Known {
     FrozenSet,
     /// `builtins.bytearray`.
     ByteArray,
+    /// `builtins.bytes` (protocols 0-2 write `b""` as `bytes()`).
+    Bytes,
     /// `builtins.complex`.
     Complex,
     /// `_codecs.encode` (how protocol 2 writes `bytes`).
@@ -79,6 +81,7 @@ impl Policy for PythonData {
             ("builtins" | "__builtin__", "set") => Known::Set,
             ("builtins" | "__builtin__", "frozenset") => Known::FrozenSet,
             ("builtins" | "__builtin__", "bytearray") => Known::ByteArray,
+            ("builtins" | "__builtin__", "bytes") => Known::Bytes,
             ("builtins" | "__builtin__", "complex") => Known::Complex,
             ("_codecs", "encode") => Known::CodecsEncode,
             ("copyreg" | "copy_reg", "_reconstructor") => Known::Reconstructor,
