@@ -2,12 +2,14 @@
 
 usage: read_package.py SPEC_JSON
 SPEC_JSON: {"path": str, "text": [[package, resource], ...],
-            "binary": [[package, resource], ...], "import": [[module, attr], ...]}
+            "binary": [[package, resource], ...], "pickle": [[package, resource], ...],
+            "import": [[module, attr], ...]}
 
 PATH may be a zip or a package folder (PyTorch's directory form).
 Prints one JSON object: the records PyTorch's own zip reader lists and their
 SHA-256, what PackageImporter's load_text/load_binary return, the extern
-list, python_version, serialization_id, and attributes of imported modules.
+list, python_version, serialization_id, the value image of load_pickle results,
+and attributes of imported modules.
 """
 import hashlib
 import json
@@ -16,6 +18,8 @@ import sys
 
 import torch
 from torch.package import PackageImporter
+
+from value_image import image
 
 
 def main():
@@ -48,6 +52,7 @@ def main():
         "python_version": importer.python_version(),
         "text": [importer.load_text(p, r) for p, r in spec.get("text", [])],
         "binary": [importer.load_binary(p, r).hex() for p, r in spec.get("binary", [])],
+        "pickle": [image(importer.load_pickle(p, r)) for p, r in spec.get("pickle", [])],
         "import": [
             repr(getattr(importer.import_module(m), a)) for m, a in spec.get("import", [])
         ],

@@ -10,6 +10,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tpkg::archive::{PackageMetadata, PackageReader, PackageWriter, WriteOptions};
+use tpkg::pickle::ValueGraph;
 
 use crate::{corpus, oracle};
 
@@ -63,6 +64,11 @@ pub fn all() -> Vec<Scenario> {
             name: "tpkg-archive",
             direction: "tpkg → PyTorch",
             run: tpkg_writes_pytorch_reads,
+        },
+        Scenario {
+            name: "tpkg-pickle",
+            direction: "tpkg → PyTorch",
+            run: tpkg_pickles_load_in_package_importer,
         },
     ]
 }
@@ -282,4 +288,95 @@ pub fn tpkg_writes_pytorch_reads() -> anyhow::Result<Checked> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A value with what PyTorch's pickles hold: an OrderedDict with a
+/// `_metadata` attribute, torch.Size, dtypes, devices, big ints, bytes,
+/// sets, nested and shared containers, and a cycle.
+fn rich_value() -> ValueGraph {
+    use tpkg::pickle::{PyStr, Value};
+    let mut graph = ValueGraph::new(Value::None);
+    let text = |graph: &mut ValueGraph, s: &str| graph.add(Value::Str(PyStr::from(s)));
+    let version = text(&mut graph, "version");
+    let one = graph.add(Value::Int(1));
+    let inner_meta = graph.add(Value::Dict(vec![(version, one)]));
+    let empty_key = text(&mut graph, "");
+    let metadata = graph.add(Value::OrderedDict {
+        items: vec![(empty_key, inner_meta)],
+        state: None,
+    });
+    let metadata_key = text(&mut graph, "_metadata");
+    let state = graph.add(Value::Dict(vec![(metadata_key, metadata)]));
+    let dims: Vec<_> = [2i64, 3]
+        .iter()
+        .map(|d| graph.add(Value::Int(*d)))
+        .collect();
+    let size = graph.add(Value::TorchSize(dims));
+    let dtype = graph.add(Value::TorchDtype("bfloat16".to_owned()));
+    let device = graph.add(Value::TorchDevice("cuda:1".to_owned()));
+    let big = graph.add(Value::BigInt(num_bigint::BigInt::from(1) << 100));
+    let bytes = graph.add(Value::Bytes((0..=255).collect()));
+    let members: Vec<_> = [3i64, 1, 2]
+        .iter()
+        .map(|m| graph.add(Value::Int(*m)))
+        .collect();
+    let set = graph.add(Value::Set(members));
+    let shared = graph.add(Value::List(vec![one, big]));
+    let cycle = graph.add(Value::List(vec![]));
+    if let Value::List(items) = graph.get_mut(cycle) {
+        items.push(cycle);
+    }
+    let float = graph.add(Value::Float(-0.0));
+    let tuple = graph.add(Value::Tuple(vec![size, dtype, device, float]));
+    let keys: Vec<_> = [
+        "torch", "big", "bytes", "set", "shared_a", "shared_b", "cycle",
+    ]
+    .iter()
+    .map(|k| text(&mut graph, k))
+    .collect();
+    let items = vec![
+        (keys[0], tuple),
+        (keys[1], big),
+        (keys[2], bytes),
+        (keys[3], set),
+        (keys[4], shared),
+        (keys[5], shared),
+        (keys[6], cycle),
+    ];
+    let root = graph.add(Value::OrderedDict {
+        items,
+        state: Some(state),
+    });
+    graph.set_root(root);
+    graph
+}
+
+/// Pickles tpkg encodes (protocols 3 and 4, the two PyTorch allows) inside
+/// a tpkg-written package load with PyTorch's `PackageImporter.load_pickle`
+/// as the same value.
+pub fn tpkg_pickles_load_in_package_importer() -> anyhow::Result<Checked> {
+    let graph = rich_value();
+    let expected = tpkg::show::image(&graph)?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("pickles.pt");
+    let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
+    writer.write_record("data/p3.pkl", &tpkg::pickle::encode(&graph, 3)?)?;
+    writer.write_record("data/p4.pkl", &tpkg::pickle::encode(&graph, 4)?)?;
+    writer.write_extern_modules(&["collections", "torch"])?;
+    writer.finish()?;
+    let spec = json!({ "path": path, "pickle": [["data", "p3.pkl"], ["data", "p4.pkl"]] });
+    let seen = oracle::run_json("read_package.py", &[&spec.to_string()])?;
+    for (protocol, theirs) in [3, 4]
+        .iter()
+        .zip(seen["pickle"].as_array().into_iter().flatten())
+    {
+        ensure!(
+            *theirs == expected,
+            "protocol {protocol}: PyTorch loaded {theirs}\ntpkg wrote {expected}"
+        );
+    }
+    Ok(Checked {
+        summary: "protocols 3 and 4: OrderedDict+_metadata, Size, dtype, device, big int, bytes, set, sharing, cycle".to_owned(),
+        max_abs_diff: None,
+    })
 }

@@ -23,3 +23,8 @@ fn packages_pytorch_writes_now_read_byte_identical() {
 fn packages_tpkg_writes_load_and_run_in_pytorch() {
     assert_passes(scenarios::tpkg_writes_pytorch_reads);
 }
+
+#[test]
+fn pickles_tpkg_writes_load_with_package_importer() {
+    assert_passes(scenarios::tpkg_pickles_load_in_package_importer);
+}

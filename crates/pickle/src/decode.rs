@@ -78,6 +78,10 @@ struct Machine<'a> {
     sparse_memo: HashMap<u64, ValueId>,
     memo_count: usize,
     next_buffer: usize,
+    /// Items a constructor may still copy (a `set(list)` copies the list):
+    /// bounded by the input size, so memo references cannot make the work
+    /// quadratic.
+    copy_budget: u64,
 }
 
 /// Names of opcodes for messages.
@@ -170,6 +174,7 @@ impl<'a> Machine<'a> {
             sparse_memo: HashMap::new(),
             memo_count: 0,
             next_buffer: 0,
+            copy_budget: 16 * data.len() as u64 + 1024,
         }
     }
 
@@ -479,6 +484,26 @@ impl<'a> Machine<'a> {
         })
     }
 
+    /// Counts the items a constructor copied against the copy budget.
+    fn charge_copy(&mut self, value: &Value) -> Result<(), DecodeError> {
+        let copied = match value {
+            Value::Set(items) | Value::FrozenSet(items) | Value::TorchSize(items) => items.len(),
+            Value::OrderedDict { items, .. } => items.len(),
+            Value::Bytes(bytes) | Value::ByteArray(bytes) => bytes.len() / 16,
+            _ => 0,
+        } as u64;
+        match self.copy_budget.checked_sub(copied) {
+            Some(left) => {
+                self.copy_budget = left;
+                Ok(())
+            }
+            None => Err(self.error(DecodeErrorKind::Limit {
+                what: "items copied by constructors",
+                limit: 16 * self.data.len() as u64 + 1024,
+            })),
+        }
+    }
+
     fn reduce(&mut self, op: u8, callable: ValueId, args: ValueId) -> Result<Value, DecodeError> {
         if !matches!(self.nodes[args.index()], Value::Tuple(_)) {
             return Err(self.wrong(op, "a tuple of arguments", args));
@@ -499,6 +524,7 @@ impl<'a> Machine<'a> {
                 });
             }
             if let Some(value) = self.apply_known(known, args) {
+                self.charge_copy(&value)?;
                 return Ok(value);
             }
         }
@@ -862,7 +888,10 @@ impl<'a> Machine<'a> {
                         return Err(self.wrong(op, "a tuple of arguments", args));
                     }
                     let value = match self.known_of(class).and_then(|k| self.apply_known(k, args)) {
-                        Some(value) => value,
+                        Some(value) => {
+                            self.charge_copy(&value)?;
+                            value
+                        }
                         None => Value::Object {
                             class,
                             args,

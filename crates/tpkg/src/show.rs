@@ -45,12 +45,26 @@ pub fn decode_record(
 /// Deepest nesting rendered; deeper values are a [`ShowError`].
 pub const MAX_DEPTH: usize = 1000;
 
-/// A value too deeply nested to render.
+/// Most values rendered for one image: shared values are rendered at every
+/// reference, so a small hostile pickle could otherwise expand
+/// exponentially.
+pub const MAX_RENDERED: usize = 10_000_000;
+
+/// A value that cannot be rendered within the limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the value nests deeper than {MAX_DEPTH} levels at path {path:?}")]
-pub struct ShowError {
-    /// Where the limit was hit.
-    pub path: String,
+#[non_exhaustive]
+pub enum ShowError {
+    /// Nesting beyond [`MAX_DEPTH`].
+    #[error("the value nests deeper than {MAX_DEPTH} levels at path {path:?}")]
+    TooDeep {
+        /// Where the limit was hit.
+        path: String,
+    },
+    /// More than [`MAX_RENDERED`] values (shared references count each time).
+    #[error(
+        "the value expands to more than {MAX_RENDERED} values when shared references are written out"
+    )]
+    TooLarge,
 }
 
 /// Functions that rebuild a tensor or parameter from a storage.
@@ -199,21 +213,33 @@ fn int_image(value: &BigInt) -> Json {
 /// );
 /// ```
 pub fn image(graph: &ValueGraph) -> Result<Json, ShowError> {
-    let mut on_path = Vec::new();
-    image_of(graph, graph.root(), "", &mut on_path)
+    let mut walk = Walk {
+        on_path: Vec::new(),
+        budget: MAX_RENDERED,
+    };
+    image_of(graph, graph.root(), "", &mut walk)
+}
+
+/// The state of one image rendering: the values being rendered (to spot
+/// cycles) and how many more may be rendered.
+struct Walk {
+    on_path: Vec<(ValueId, String)>,
+    budget: usize,
 }
 
 fn image_of(
     graph: &ValueGraph,
     id: ValueId,
     path: &str,
-    on_path: &mut Vec<(ValueId, String)>,
+    walk: &mut Walk,
 ) -> Result<Json, ShowError> {
-    if on_path.len() > MAX_DEPTH {
-        return Err(ShowError {
+    if walk.on_path.len() > MAX_DEPTH {
+        return Err(ShowError::TooDeep {
             path: path.to_owned(),
         });
     }
+    walk.budget = walk.budget.checked_sub(1).ok_or(ShowError::TooLarge)?;
+    let on_path = &mut walk.on_path;
     if let Some((_, first)) = on_path.iter().find(|(seen, _)| *seen == id) {
         return Ok(json!({ "cycle": first }));
     }
@@ -230,8 +256,8 @@ fn image_of(
         return Ok(json!({ "module": class, "state_dict": { "OrderedDict": items } }));
     }
     on_path.push((id, path.to_owned()));
-    let result = image_inner(graph, id, path, on_path);
-    on_path.pop();
+    let result = image_inner(graph, id, path, walk);
+    walk.on_path.pop();
     result
 }
 
@@ -239,12 +265,12 @@ fn image_inner(
     graph: &ValueGraph,
     id: ValueId,
     path: &str,
-    on_path: &mut Vec<(ValueId, String)>,
+    walk: &mut Walk,
 ) -> Result<Json, ShowError> {
-    let mut children = |ids: &[ValueId]| -> Result<Vec<Json>, ShowError> {
+    let children = |ids: &[ValueId], walk: &mut Walk| -> Result<Vec<Json>, ShowError> {
         ids.iter()
             .enumerate()
-            .map(|(i, child)| image_of(graph, *child, &join(path, &i.to_string()), on_path))
+            .map(|(i, child)| image_of(graph, *child, &join(path, &i.to_string()), walk))
             .collect()
     };
     Ok(match graph.get(id) {
@@ -257,12 +283,12 @@ fn image_inner(
         Value::Str(text) => json!(text.to_string_lossy()),
         Value::Bytes(bytes) => json!({ "bytes": hex(bytes) }),
         Value::ByteArray(bytes) => json!({ "bytearray": hex(bytes) }),
-        Value::List(items) => Json::Array(children(items)?),
-        Value::Tuple(items) => json!({ "tuple": children(items)? }),
-        Value::TorchSize(items) => json!({ "torch.Size": children(items)? }),
-        Value::Dict(items) => json!({ "dict": pairs_image(graph, items, path, on_path)? }),
+        Value::List(items) => Json::Array(children(items, walk)?),
+        Value::Tuple(items) => json!({ "tuple": children(items, walk)? }),
+        Value::TorchSize(items) => json!({ "torch.Size": children(items, walk)? }),
+        Value::Dict(items) => json!({ "dict": pairs_image(graph, items, path, walk)? }),
         Value::OrderedDict { items, .. } => {
-            json!({ "OrderedDict": pairs_image(graph, items, path, on_path)? })
+            json!({ "OrderedDict": pairs_image(graph, items, path, walk)? })
         }
         Value::Set(members) => json!({ "set": sorted_reprs(graph, members) }),
         Value::FrozenSet(members) => json!({ "frozenset": sorted_reprs(graph, members) }),
@@ -278,7 +304,7 @@ fn image_inner(
             None => json!({ "object": "?" }),
         },
         Value::PersistentId(pid) => {
-            json!({ "persistent_id": image_of(graph, *pid, path, on_path)? })
+            json!({ "persistent_id": image_of(graph, *pid, path, walk)? })
         }
     })
 }
@@ -287,13 +313,13 @@ fn pairs_image(
     graph: &ValueGraph,
     items: &[(ValueId, ValueId)],
     path: &str,
-    on_path: &mut Vec<(ValueId, String)>,
+    walk: &mut Walk,
 ) -> Result<Vec<Json>, ShowError> {
     items
         .iter()
         .map(|(key, value)| {
             let key_text = key_string(graph, *key);
-            let value = image_of(graph, *value, &join(path, &key_text), on_path)?;
+            let value = image_of(graph, *value, &join(path, &key_text), walk)?;
             Ok(json!([key_text, value]))
         })
         .collect()
@@ -447,8 +473,11 @@ pub fn python_repr(graph: &ValueGraph, id: ValueId) -> String {
     out
 }
 
+/// Longest repr text produced; the rest is elided with `...`.
+const MAX_REPR_LEN: usize = 64 << 20;
+
 fn repr_into(graph: &ValueGraph, id: ValueId, out: &mut String, on_path: &mut Vec<ValueId>) {
-    if on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+    if on_path.contains(&id) || on_path.len() > MAX_DEPTH || out.len() > MAX_REPR_LEN {
         out.push_str("...");
         return;
     }
@@ -600,7 +629,16 @@ fn state_suffix(
 pub fn pretty(graph: &ValueGraph, width: usize) -> String {
     let mut out = String::new();
     let mut on_path = Vec::new();
-    pretty_into(graph, graph.root(), 0, width, &mut out, &mut on_path);
+    let mut budget = MAX_RENDERED;
+    pretty_into(
+        graph,
+        graph.root(),
+        0,
+        width,
+        &mut out,
+        &mut on_path,
+        &mut budget,
+    );
     out
 }
 
@@ -611,7 +649,13 @@ fn pretty_into(
     width: usize,
     out: &mut String,
     on_path: &mut Vec<ValueId>,
+    budget: &mut usize,
 ) {
+    if *budget == 0 || out.len() > MAX_REPR_LEN {
+        out.push_str("...");
+        return;
+    }
+    *budget -= 1;
     let inline = python_repr(graph, id);
     if indent + inline.len() <= width || on_path.contains(&id) || on_path.len() > MAX_DEPTH {
         out.push_str(&inline);
@@ -651,7 +695,7 @@ fn pretty_into(
             out.push_str(&python_repr(graph, key));
             out.push_str(": ");
         }
-        pretty_into(graph, value, indent + 4, width, out, on_path);
+        pretty_into(graph, value, indent + 4, width, out, on_path, budget);
         out.push_str(",\n");
     }
     out.push_str(&" ".repeat(indent));
