@@ -4,6 +4,7 @@
 //! scripts: installing the PyTorch oracle, running the checks, the
 //! end-to-end scenarios and the fuzzers.
 
+mod bench;
 mod e2e;
 mod fuzz;
 mod setup;
@@ -23,6 +24,8 @@ Commands:
           doc, integration, Python oracle). What CI runs.
   e2e     setup, then the end-to-end scenarios against real PyTorch; prints
           a table and fails if any scenario fails.
+  bench   Benchmarks side by side with CPython/PyTorch in one run; writes
+          target/bench/report.json and report.md (ratios, medians, RSS).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [SECONDS] [TARGET...]`). Installs cargo-fuzz.
   help    This text.
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         "setup" => setup::run().map(|_| ()),
         "test" => run_tests(),
         "e2e" => e2e::run(),
+        "bench" => bench::run(),
         "fuzz" => fuzz::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

@@ -1,0 +1,71 @@
+"""The baseline side of `cargo xtask bench`, run with the oracle venv.
+
+usage:
+  baseline.py make-inputs DIR      writes the benchmark inputs into DIR
+  baseline.py BENCHMARK INPUT REPETITIONS
+      times the CPython/PyTorch way of doing BENCHMARK and prints
+      {"baseline": name, "seconds": [...], "peak_rss_bytes": n}
+"""
+import json
+import os
+import pickle
+import resource
+import sys
+import time
+
+
+WORDS = ["torch", "nn", "functional", "utils", "data", "models", "resnet", "vision", "core",
+         "networkx", "algorithms", "shortest_paths", "sympy", "matrices", "io", "common",
+         "layers", "_private", "testing", "jit", "ops", "transforms", "backend", "cuda"]
+
+
+def make_inputs(out):
+    os.makedirs(out, exist_ok=True)
+    # 100 exporter-style patterns and 200k module names.
+    import random
+    r = random.Random(4)
+    w = lambda: r.choice(WORDS)
+    patterns = ([f"{w()}.{w()}.{w()}" for _ in range(40)] + [f"{w()}.{w()}.**" for _ in range(40)]
+                + [f"{w()}.*.{w()}" for _ in range(10)] + [f"**.{w()[:2]}*" for _ in range(10)])
+    names = [".".join(w() for _ in range(2 + r.randrange(4))) for _ in range(200_000)]
+    with open(os.path.join(out, "globs.json"), "w") as f:
+        json.dump({"patterns": patterns, "names": names}, f)
+    # 500k small dicts, protocol 4 (the pickler memoizes the repeated keys).
+    values = [{"id": i, "score": i * 0.5, "tag": "row", "ok": i % 2 == 0, "n": i % 7} for i in range(500_000)]
+    with open(os.path.join(out, "dicts.pkl"), "wb") as f:
+        pickle.dump(values, f, protocol=4)
+
+
+def main():
+    if sys.argv[1] == "make-inputs":
+        make_inputs(sys.argv[2])
+        return
+    benchmark, path, repetitions = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    seconds = []
+    if benchmark == "pickle_decode":
+        name = "CPython pickle.loads (C unpickler)"
+        with open(path, "rb") as f:
+            data = f.read()
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            value = pickle.loads(data)
+            seconds.append(time.perf_counter() - start)
+            del value
+    elif benchmark == "glob_match":
+        from torch.package.glob_group import GlobGroup
+        name = "PyTorch GlobGroup.matches"
+        with open(path) as f:
+            spec = json.load(f)
+        group = GlobGroup(spec["patterns"])
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            matched = sum(1 for n in spec["names"] if group.matches(n))
+            seconds.append(time.perf_counter() - start)
+    else:
+        raise SystemExit(f"unknown benchmark {benchmark!r}")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"baseline": name, "seconds": seconds, "peak_rss_bytes": rss}))
+
+
+if __name__ == "__main__":
+    main()
