@@ -105,6 +105,7 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
     let packages = corpus::packages()?;
     let mut directory_forms = 0;
     let mut pickles = 0;
+    let mut scans = 0;
     for package in &packages {
         let context = || format!("{}/{}", package.torch, package.file);
         let zip = PackageReader::open(&package.path).with_context(context)?;
@@ -134,6 +135,25 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
             context(),
             metadata.python_version
         );
+        // PyTorch's exporter externs the modules its opcode scan of each
+        // pickle finds, in order: tpkg's scanner must find the same.
+        let mut scanned: Vec<String> = Vec::new();
+        for record in zip.records().iter().filter(|r| r.name.ends_with(".pkl")) {
+            for global in tpkg::pickle::scan_globals(&zip.read(&record.name)?) {
+                if !scanned.contains(&global.module) {
+                    scanned.push(global.module);
+                }
+            }
+        }
+        if !scanned.is_empty() {
+            ensure!(
+                Some(&scanned) == metadata.extern_modules.as_ref(),
+                "{}: scanned globals {scanned:?}, externs {:?}",
+                context(),
+                metadata.extern_modules
+            );
+            scans += 1;
+        }
         for (record, expected) in manifest["pickles"].as_object().into_iter().flatten() {
             let graph = tpkg::show::decode_record(&zip, record).with_context(context)?;
             let image = tpkg::show::image(&graph).with_context(context)?;
@@ -164,7 +184,7 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
     }
     Ok(Checked {
         summary: format!(
-            "{} packages + {directory_forms} directory forms: records, folder, externs, python version, CRCs; {pickles} pickles decode to the manifest's value",
+            "{} packages + {directory_forms} directory forms: records, folder, externs, python version, CRCs; {pickles} pickles decode to the manifest's value; {scans} extern lists equal the global scan",
             packages.len()
         ),
         max_abs_diff: None,
