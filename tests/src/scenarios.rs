@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use serde_json::{Value, json};
+use serde_json::{Value, Value as Json, json};
 use sha2::{Digest, Sha256};
 use tpkg::archive::{PackageMetadata, PackageReader, PackageWriter, WriteOptions};
 use tpkg::pickle::ValueGraph;
@@ -106,6 +106,7 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
     let mut directory_forms = 0;
     let mut pickles = 0;
     let mut scans = 0;
+    let mut tensors = 0;
     for package in &packages {
         let context = || format!("{}/{}", package.torch, package.file);
         let zip = PackageReader::open(&package.path).with_context(context)?;
@@ -164,6 +165,31 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
                 expected["value"]
             );
             pickles += 1;
+            // Every tensor: dtype, shape, stride, offset, flags and the
+            // SHA-256 of its elements, read from the storages.
+            let loaded = tpkg::tensors::PackageTensors::load(&zip, record).with_context(context)?;
+            let mut ours = Vec::new();
+            for index in 0..loaded.len() {
+                let view = loaded.view(index)?;
+                ours.push(json!({
+                    "path": loaded.path(index),
+                    "dtype": view.dtype().name(),
+                    "shape": view.shape(),
+                    "stride": view.stride(),
+                    "storage_offset": view.storage_offset(),
+                    "requires_grad": view.spec().requires_grad,
+                    "parameter": view.spec().parameter,
+                    "sha256": tpkg::tensors::tensor_sha256(&view),
+                }));
+            }
+            ensure!(
+                Json::from(ours.clone()) == expected["tensors"],
+                "{}: {record}: tpkg's tensors {}\nthe manifest's {}",
+                context(),
+                Json::from(ours),
+                expected["tensors"]
+            );
+            tensors += loaded.len();
         }
         if let Some(folder) = &package.directory_form {
             let dir = PackageReader::open(folder).with_context(context)?;
@@ -184,7 +210,7 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
     }
     Ok(Checked {
         summary: format!(
-            "{} packages + {directory_forms} directory forms: records, folder, externs, python version, CRCs; {pickles} pickles decode to the manifest's value; {scans} extern lists equal the global scan",
+            "{} packages + {directory_forms} directory forms: records, folder, externs, python version, CRCs; {pickles} pickles decode to the manifest's value; {tensors} tensors equal (dtype, shape, stride, offset, flags, sha256); {scans} extern lists equal the global scan",
             packages.len()
         ),
         max_abs_diff: None,

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tpkg::glob::Patterns;
 
 mod inspect;
+mod tensors;
 
 /// Inspect, extract and write PyTorch torch.package archives, without Python
 /// and without running any code from the package.
@@ -60,6 +61,17 @@ enum Command {
         /// The pickle's path inside the package, e.g. `data/values.pkl`.
         resource: String,
         /// Print the JSON value image instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every tensor of a pickle: dtype, shape, stride, offset, flags
+    /// and the SHA-256 of its elements, read from the package's storages.
+    Tensors {
+        /// The package file or folder.
+        package: PathBuf,
+        /// The pickle's path inside the package, e.g. `model/model.pkl`.
+        resource: String,
+        /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -149,6 +161,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out.write_all(tpkg::show::pretty(&graph, 100).as_bytes())?;
             }
             writeln!(out)?;
+            out.flush()?;
+        }
+        Command::Tensors {
+            package,
+            resource,
+            json,
+        } => {
+            let reader = tpkg::archive::PackageReader::open(&package)?;
+            let tensors = tpkg::tensors::PackageTensors::load(&reader, &resource)?;
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
+            tensors::print(&tensors, json, &mut out)?;
             out.flush()?;
         }
         Command::Cat { package, record } => {

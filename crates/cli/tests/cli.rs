@@ -211,3 +211,35 @@ fn show_prints_the_value_image_and_python_like_text() {
         stderr(&not_a_pickle)
     );
 }
+
+/// Every corpus tensor is compared with its manifest in the `corpus`
+/// scenario; here, that `tpkg tensors --json` prints the same objects.
+#[test]
+fn tensors_json_equals_the_manifest_for_a_whole_module() {
+    for torch in ["torch-2.13.0", "torch-2.0.1"] {
+        let dir = corpus().join(torch);
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        let package = dir.join("tiny_whole_module.pt");
+        let output = tpkg(&["tensors", "--json", path_str(&package), "model/model.pkl"]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let mut ours: Value = serde_json::from_slice(&output.stdout).unwrap();
+        for tensor in ours.as_array_mut().unwrap() {
+            tensor.as_object_mut().unwrap().remove("storage");
+        }
+        assert_eq!(
+            ours,
+            manifest["tiny_whole_module.pt"]["pickles"]["model/model.pkl"]["tensors"]
+        );
+    }
+    let table = stdout(&tpkg(&[
+        "tensors",
+        path_str(&corpus().join("torch-2.13.0/values_p4.pt")),
+        "data/tensors.pkl",
+    ]));
+    assert!(
+        table.contains("parameter      float32     [2,2]      [2,1]        0       param,grad"),
+        "{table}"
+    );
+    assert!(table.ends_with("23 tensors\n"), "{table}");
+}

@@ -24,6 +24,7 @@
 
 mod file_structure;
 pub mod show;
+pub mod tensors;
 
 pub use file_structure::{Directory, FileStructureError};
 pub use tpkg_archive as archive;

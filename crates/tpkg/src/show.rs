@@ -1,7 +1,6 @@
 //! Showing decoded pickles: as the JSON "value image" of the corpus
 //! manifests (`shared/corpus/README.md`), and as text that reads like Python.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use num_bigint::BigInt;
@@ -72,113 +71,13 @@ pub enum ShowError {
     TooLarge,
 }
 
-/// Functions that rebuild a tensor or parameter from a storage.
-const TENSOR_REBUILDERS: &[(&str, &str)] = &[
-    ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_tensor"),
-    ("torch._utils", "_rebuild_parameter"),
-    ("torch._utils", "_rebuild_parameter_with_state"),
-    ("torch._tensor", "_rebuild_from_type_v2"),
-];
+use tpkg_tensors::is_tensor;
+use tpkg_tensors::module::{module_state, state_dict};
 
 fn global_of(graph: &ValueGraph, id: ValueId) -> Option<(&str, &str)> {
     match graph.get(id) {
         Value::Global { module, name } => Some((module, name)),
         _ => None,
-    }
-}
-
-/// Whether `id` is a tensor rebuilt from a storage (or a parameter).
-pub fn is_tensor(graph: &ValueGraph, id: ValueId) -> bool {
-    match graph.get(id) {
-        Value::Reduce { callable, .. } => global_of(graph, *callable)
-            .is_some_and(|(module, name)| TENSOR_REBUILDERS.contains(&(module, name))),
-        _ => false,
-    }
-}
-
-/// Items of a dict-like value (dict or OrderedDict).
-fn dict_items(graph: &ValueGraph, id: ValueId) -> Option<&[(ValueId, ValueId)]> {
-    match graph.get(id) {
-        Value::Dict(items) | Value::OrderedDict { items, .. } => Some(items),
-        _ => None,
-    }
-}
-
-fn dict_get(graph: &ValueGraph, id: ValueId, key: &str) -> Option<ValueId> {
-    dict_items(graph, id)?
-        .iter()
-        .find(|(k, _)| graph.get(*k).as_str() == Some(key))
-        .map(|(_, v)| *v)
-}
-
-/// The `__dict__` of a pickled `nn.Module` (an object whose state has
-/// `_parameters`, `_buffers` and `_modules`), with its class.
-fn module_state(graph: &ValueGraph, id: ValueId) -> Option<(String, ValueId)> {
-    let Value::Object { class, extra, .. } = graph.get(id) else {
-        return None;
-    };
-    let state = extra.state?;
-    for key in ["_parameters", "_buffers", "_modules"] {
-        dict_get(graph, state, key)?;
-    }
-    let (module, name) = global_of(graph, *class)?;
-    Some((format!("{module}.{name}"), state))
-}
-
-/// The module's `state_dict()` keys and tensors, in PyTorch's order:
-/// parameters, persistent buffers, then submodules, recursively.
-fn state_dict(
-    graph: &ValueGraph,
-    state: ValueId,
-    prefix: &str,
-    out: &mut Vec<(String, ValueId)>,
-    depth: usize,
-) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    let non_persistent: HashSet<String> = dict_get(graph, state, "_non_persistent_buffers_set")
-        .map(|set| match graph.get(set) {
-            Value::Set(members) | Value::FrozenSet(members) => members
-                .iter()
-                .filter_map(|m| graph.get(*m).as_str().map(str::to_owned))
-                .collect(),
-            _ => HashSet::new(),
-        })
-        .unwrap_or_default();
-    for (field, skip_non_persistent) in [("_parameters", false), ("_buffers", true)] {
-        let Some(items) = dict_get(graph, state, field).and_then(|d| dict_items(graph, d)) else {
-            continue;
-        };
-        for (key, value) in items {
-            let Some(name) = graph.get(*key).as_str() else {
-                continue;
-            };
-            if matches!(graph.get(*value), Value::None) {
-                continue;
-            }
-            if skip_non_persistent && non_persistent.contains(name) {
-                continue;
-            }
-            out.push((format!("{prefix}{name}"), *value));
-        }
-    }
-    if let Some(items) = dict_get(graph, state, "_modules").and_then(|d| dict_items(graph, d)) {
-        for (key, child) in items {
-            let Some(name) = graph.get(*key).as_str() else {
-                continue;
-            };
-            if let Some((_, child_state)) = module_state(graph, *child) {
-                state_dict(
-                    graph,
-                    child_state,
-                    &format!("{prefix}{name}."),
-                    out,
-                    depth + 1,
-                );
-            }
-        }
     }
 }
 
@@ -252,8 +151,7 @@ fn image_of(
         return Ok(json!({ "tensor": path }));
     }
     if let Some((class, state)) = module_state(graph, id) {
-        let mut entries = Vec::new();
-        state_dict(graph, state, "", &mut entries, 0);
+        let entries = state_dict(graph, state);
         let items: Vec<Json> = entries
             .iter()
             .map(|(key, _)| json!([key, { "tensor": join(path, key) }]))

@@ -1,0 +1,92 @@
+//! `tpkg tensors`: a pickle's tensors as a table or JSON.
+//!
+//! The JSON shape is a contract (issue 6): an array of
+//! `{path, dtype, shape, stride, storage_offset, requires_grad, parameter,
+//! sha256}`, as in the corpus manifests; `storage` is added.
+
+use std::io::Write;
+
+use serde_json::json;
+use tpkg::tensors::{PackageTensors, tensor_sha256};
+
+pub fn print(
+    tensors: &PackageTensors<'_>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let mut rows = Vec::with_capacity(tensors.len());
+    for index in 0..tensors.len() {
+        let view = tensors.view(index)?;
+        rows.push(json!({
+            "path": tensors.path(index),
+            "dtype": view.dtype().name(),
+            "shape": view.shape(),
+            "stride": view.stride(),
+            "storage_offset": view.storage_offset(),
+            "requires_grad": view.spec().requires_grad,
+            "parameter": view.spec().parameter,
+            "sha256": tensor_sha256(&view),
+            "storage": view.spec().storage.key,
+        }));
+    }
+    if as_json {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let header = [
+        "path", "dtype", "shape", "stride", "offset", "flags", "storage", "sha256",
+    ];
+    let table: Vec<[String; 8]> = rows
+        .iter()
+        .map(|row| {
+            let mut flags = Vec::new();
+            if row["parameter"] == true {
+                flags.push("param");
+            }
+            if row["requires_grad"] == true {
+                flags.push("grad");
+            }
+            [
+                text(&row["path"]),
+                text(&row["dtype"]),
+                text(&row["shape"]),
+                text(&row["stride"]),
+                text(&row["storage_offset"]),
+                flags.join(","),
+                text(&row["storage"]),
+                text(&row["sha256"]).chars().take(12).collect(),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            table
+                .iter()
+                .map(|row| row[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for row in &table {
+        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    writeln!(out, "{} tensors", table.len())?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Tensors of a package's pickle: decoded, their storages read from
+//! `.data/<key>.storage`, checked, ready as raw views. Re-exports the
+//! `tpkg-tensors` crate (dtypes, specs, views).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+use tpkg_archive::{ArchiveError, PackageReader};
+use tpkg_pickle::ValueGraph;
+pub use tpkg_tensors::*;
+
+use crate::show::{PickleRecordError, decode_record};
+
+/// A pickle's tensors could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadTensorsError {
+    /// The pickle record could not be read or decoded.
+    #[error(transparent)]
+    Pickle(#[from] PickleRecordError),
+    /// A storage record could not be read.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// A tensor is malformed or out of bounds.
+    #[error("{archive}: record {record:?}")]
+    Tensor {
+        /// The package.
+        archive: String,
+        /// The pickle record.
+        record: String,
+        /// What is wrong with the tensor.
+        #[source]
+        source: Box<TensorError>,
+    },
+}
+
+/// Every tensor of one pickle record, with its storages (borrowed from the
+/// memory-mapped archive when stored, so nothing is copied).
+#[derive(Debug)]
+pub struct PackageTensors<'r> {
+    graph: ValueGraph,
+    tensors: Vec<(String, TensorSpec)>,
+    storages: HashMap<String, Cow<'r, [u8]>>,
+}
+
+/// The record holding storage `key`.
+pub fn storage_record(key: &str) -> String {
+    format!(".data/{key}.storage")
+}
+
+impl<'r> PackageTensors<'r> {
+    /// Decodes `record` and reads the storages its tensors view, checking
+    /// every tensor against its storage.
+    pub fn load(reader: &'r PackageReader, record: &str) -> Result<Self, LoadTensorsError> {
+        let graph = decode_record(reader, record)?;
+        let tensor_error = |source| LoadTensorsError::Tensor {
+            archive: reader.label().to_owned(),
+            record: record.to_owned(),
+            source: Box::new(source),
+        };
+        let tensors = find_tensors(&graph).map_err(tensor_error)?;
+        let mut storages = HashMap::new();
+        for (_, spec) in &tensors {
+            if !storages.contains_key(&spec.storage.key) {
+                let bytes = reader.read(&storage_record(&spec.storage.key))?;
+                storages.insert(spec.storage.key.clone(), bytes);
+            }
+        }
+        let loaded = PackageTensors {
+            graph,
+            tensors,
+            storages,
+        };
+        for index in 0..loaded.len() {
+            loaded.view(index).map_err(tensor_error)?;
+        }
+        Ok(loaded)
+    }
+
+    /// The decoded pickle.
+    pub fn graph(&self) -> &ValueGraph {
+        &self.graph
+    }
+
+    /// Number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// Path of tensor `index` (as in the corpus manifests).
+    pub fn path(&self, index: usize) -> &str {
+        &self.tensors[index].0
+    }
+
+    /// Tensor `index` as a checked view of its storage.
+    pub fn view(&self, index: usize) -> Result<TensorView<'_>, TensorError> {
+        let (path, spec) = &self.tensors[index];
+        let storage = self
+            .storages
+            .get(&spec.storage.key)
+            .map(|bytes| &bytes[..])
+            .unwrap_or(&[]);
+        TensorView::new(spec.clone(), path, storage)
+    }
+}
+
+/// SHA-256 of a tensor's elements in row-major order as little-endian bytes
+/// (the corpus manifests' `sha256`), as lowercase hex.
+pub fn tensor_sha256(view: &TensorView<'_>) -> String {
+    Sha256::digest(view.contiguous_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
