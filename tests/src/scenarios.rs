@@ -66,6 +66,11 @@ pub fn all() -> Vec<Scenario> {
             run: tpkg_writes_pytorch_reads,
         },
         Scenario {
+            name: "tpkg-tensors",
+            direction: "tpkg → PyTorch",
+            run: tpkg_tensors_load_in_pytorch,
+        },
+        Scenario {
             name: "tpkg-pickle",
             direction: "tpkg → PyTorch",
             run: tpkg_pickles_load_in_package_importer,
@@ -424,5 +429,293 @@ pub fn tpkg_pickles_load_in_package_importer() -> anyhow::Result<Checked> {
     Ok(Checked {
         summary: "protocols 3 and 4: OrderedDict+_metadata, Size, dtype, device, big int, bytes, set, sharing, cycle".to_owned(),
         max_abs_diff: None,
+    })
+}
+
+/// Storage bytes of `numel` finite, recognisable elements of `dtype`.
+fn sample_storage(dtype: tpkg::tensors::DType, numel: usize) -> Vec<u8> {
+    use tpkg::tensors::DType as D;
+    let mut bytes = Vec::with_capacity(numel * dtype.element_size());
+    for i in 0..numel {
+        let k = i as u32;
+        match dtype {
+            D::Float32 => bytes.extend((k as f32 * 0.5 - 3.0).to_le_bytes()),
+            D::Float64 => bytes.extend((f64::from(k) * 0.25 - 1.0).to_le_bytes()),
+            D::Complex64 => {
+                bytes.extend((k as f32).to_le_bytes());
+                bytes.extend((-(k as f32)).to_le_bytes());
+            }
+            D::Complex128 => {
+                bytes.extend(f64::from(k).to_le_bytes());
+                bytes.extend((f64::from(k) + 0.5).to_le_bytes());
+            }
+            // Finite half-precision patterns: [1, 2) and sign flips.
+            D::Float16 => {
+                let sign = ((k % 2) << 15) as u16;
+                bytes.extend(((0x3C00u16 + (k % 0x400) as u16) | sign).to_le_bytes());
+            }
+            D::BFloat16 => bytes.extend((0x3F80u16 + (k % 0x80) as u16).to_le_bytes()),
+            D::Complex32 => {
+                bytes.extend((0x3C00u16 + (k % 0x400) as u16).to_le_bytes());
+                bytes.extend((0x4000u16 + (k % 0x200) as u16).to_le_bytes());
+            }
+            D::Float8E4M3Fn | D::Float8E5M2 | D::Float8E4M3FnUz | D::Float8E5M2FnUz => {
+                bytes.push((k % 0x70) as u8 + 1);
+            }
+            D::Bool => bytes.push((k % 2) as u8),
+            _ => {
+                let size = dtype.element_size();
+                let value = (u64::from(k) * 2_654_435_761) ^ 0x5a5a;
+                bytes.extend_from_slice(&value.to_le_bytes()[..size]);
+            }
+        }
+    }
+    bytes
+}
+
+/// One tensor's layout over its storage: (shape, stride, storage offset).
+struct Layout<'a>(&'a [u64], &'a [u64], u64);
+
+/// Builds the graph of the `tpkg-tensors` scenario and remembers what each
+/// tensor must look like once PyTorch has loaded it.
+struct TensorCase {
+    tensors: tpkg::tensors::TensorEncoder,
+    graph: ValueGraph,
+    storages: Vec<Vec<u8>>,
+    /// (name, node, expected image of the tensor)
+    entries: Vec<(String, tpkg::pickle::ValueId, Value)>,
+}
+
+impl TensorCase {
+    fn add(
+        &mut self,
+        name: &str,
+        identity: &str,
+        dtype: tpkg::tensors::DType,
+        numel: u64,
+        Layout(shape, stride, offset): Layout<'_>,
+        (requires_grad, parameter): (bool, bool),
+    ) -> anyhow::Result<()> {
+        use tpkg::tensors::{TensorSpec, TensorView, tensor_sha256};
+        let storage = self.tensors.storage(identity, dtype, numel, "cpu");
+        let index: usize = storage.key.parse()?;
+        if index == self.storages.len() {
+            self.storages.push(sample_storage(dtype, numel as usize));
+        }
+        let node = self.tensors.tensor_of_dtype(
+            &mut self.graph,
+            &storage,
+            dtype,
+            shape,
+            stride,
+            offset,
+            requires_grad,
+            parameter,
+        );
+        let spec = TensorSpec {
+            storage,
+            dtype,
+            storage_offset: offset,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+            requires_grad,
+            parameter,
+        };
+        let view = TensorView::new(spec, name, &self.storages[index])?;
+        let expected = json!({
+            "dtype": dtype.name(),
+            "shape": shape,
+            "stride": stride,
+            "storage_offset": offset,
+            "requires_grad": requires_grad,
+            "parameter": parameter,
+            "sha256": tensor_sha256(&view),
+        });
+        self.entries.push((name.to_owned(), node, expected));
+        Ok(())
+    }
+}
+
+/// Tensors of every dtype and layout, written by tpkg (one record per
+/// storage, views sharing one), load in PyTorch's `PackageImporter` with
+/// equal values, dtypes, shapes, strides, offsets, requires_grad,
+/// Parameter type and storage sharing.
+pub fn tpkg_tensors_load_in_pytorch() -> anyhow::Result<Checked> {
+    use tpkg::pickle::{PyStr, Value};
+    use tpkg::tensors::{DType, TensorEncoder};
+
+    let mut case = TensorCase {
+        tensors: TensorEncoder::new(),
+        graph: ValueGraph::new(Value::None),
+        storages: Vec::new(),
+        entries: Vec::new(),
+    };
+    let plain = (false, false);
+    for dtype in DType::ALL {
+        case.add(
+            dtype.name(),
+            dtype.name(),
+            dtype,
+            24,
+            Layout(&[4, 6], &[6, 1], 0),
+            plain,
+        )?;
+    }
+    case.add(
+        "scalar",
+        "scalar",
+        DType::Float32,
+        1,
+        Layout(&[], &[], 0),
+        plain,
+    )?;
+    case.add(
+        "empty",
+        "empty",
+        DType::Float32,
+        0,
+        Layout(&[0, 3], &[3, 1], 0),
+        plain,
+    )?;
+    case.add(
+        "transposed",
+        "t",
+        DType::Float32,
+        24,
+        Layout(&[6, 4], &[1, 6], 0),
+        plain,
+    )?;
+    case.add(
+        "transposed_f16",
+        "t16",
+        DType::Float16,
+        24,
+        Layout(&[6, 4], &[1, 6], 0),
+        plain,
+    )?;
+    case.add(
+        "strided",
+        "s",
+        DType::Float32,
+        24,
+        Layout(&[4, 3], &[6, 2], 0),
+        plain,
+    )?;
+    case.add(
+        "offset_view",
+        "o",
+        DType::Float32,
+        24,
+        Layout(&[2, 6], &[6, 1], 12),
+        plain,
+    )?;
+    case.add(
+        "expanded",
+        "e",
+        DType::Float32,
+        3,
+        Layout(&[4, 3], &[0, 1], 0),
+        plain,
+    )?;
+    let channels_last = Layout(&[2, 3, 4, 5], &[60, 1, 15, 3], 0);
+    case.add(
+        "channels_last",
+        "cl",
+        DType::Float32,
+        120,
+        channels_last,
+        plain,
+    )?;
+    case.add(
+        "shared_a",
+        "shared",
+        DType::Float32,
+        12,
+        Layout(&[12], &[1], 0),
+        plain,
+    )?;
+    case.add(
+        "shared_b",
+        "shared",
+        DType::Float32,
+        12,
+        Layout(&[4], &[1], 4),
+        plain,
+    )?;
+    case.add(
+        "requires_grad",
+        "g",
+        DType::Float32,
+        3,
+        Layout(&[3], &[1], 0),
+        (true, false),
+    )?;
+    case.add(
+        "parameter",
+        "p",
+        DType::Float32,
+        4,
+        Layout(&[2, 2], &[2, 1], 0),
+        (true, true),
+    )?;
+    case.add(
+        "frozen_parameter",
+        "f",
+        DType::Float64,
+        4,
+        Layout(&[4], &[1], 0),
+        (false, true),
+    )?;
+    let TensorCase {
+        tensors,
+        mut graph,
+        storages,
+        entries,
+    } = case;
+
+    let mut items = Vec::new();
+    for (name, node, _) in &entries {
+        let key = graph.add(Value::Str(PyStr::from(name.as_str())));
+        items.push((key, *node));
+    }
+    let root = graph.add(Value::Dict(items));
+    graph.set_root(root);
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("tensors.pt");
+    let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
+    for (storage, bytes) in tensors.storages().iter().zip(&storages) {
+        writer.write_record(&tpkg::tensors::storage_record(&storage.key), bytes)?;
+    }
+    writer.write_record("tensors/all.pkl", &tpkg::pickle::encode(&graph, 3)?)?;
+    writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
+    writer.finish()?;
+
+    let path_text = path.to_str().context("temporary path is not UTF-8")?;
+    let seen = oracle::run_json("tensor_oracle.py", &[path_text, "tensors", "all.pkl"])?;
+    for (name, _, expected) in &entries {
+        let theirs = &seen["tensors"][name];
+        ensure!(
+            theirs == expected,
+            "{name}: PyTorch loaded {theirs}\ntpkg wrote {expected}"
+        );
+    }
+    ensure!(
+        seen["shared"] == json!([["shared_a", "shared_b"]]),
+        "storage sharing: PyTorch sees {}",
+        seen["shared"]
+    );
+    ensure!(
+        tensors.storages().len() == storages.len(),
+        "one record per storage"
+    );
+    Ok(Checked {
+        summary: format!(
+            "{} tensors ({} dtypes, 8 layouts, shared views, requires_grad, Parameters) in {} storage records",
+            entries.len(),
+            DType::ALL.len(),
+            storages.len()
+        ),
+        max_abs_diff: Some(0.0),
     })
 }

@@ -28,3 +28,8 @@ fn packages_tpkg_writes_load_and_run_in_pytorch() {
 fn pickles_tpkg_writes_load_with_package_importer() {
     assert_passes(scenarios::tpkg_pickles_load_in_package_importer);
 }
+
+#[test]
+fn tensors_tpkg_writes_load_in_pytorch_with_equal_values_and_layout() {
+    assert_passes(scenarios::tpkg_tensors_load_in_pytorch);
+}

@@ -25,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod dtype;
+mod encode;
 mod error;
 pub mod module;
 mod spec;
@@ -32,6 +33,7 @@ mod view;
 mod walk;
 
 pub use dtype::DType;
+pub use encode::TensorEncoder;
 pub use error::TensorError;
 pub use spec::{StorageRef, TensorSpec, is_tensor, rebuild_function, tensor_spec};
 pub use view::TensorView;
