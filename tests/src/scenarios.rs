@@ -71,6 +71,11 @@ pub fn all() -> Vec<Scenario> {
             run: tpkg_tensors_load_in_pytorch,
         },
         Scenario {
+            name: "convert-resnet18",
+            direction: "PyTorch → tpkg → PyTorch",
+            run: resnet_converts_to_safetensors_and_pt,
+        },
+        Scenario {
             name: "tpkg-pickle",
             direction: "tpkg → PyTorch",
             run: tpkg_pickles_load_in_package_importer,
@@ -717,5 +722,44 @@ pub fn tpkg_tensors_load_in_pytorch() -> anyhow::Result<Checked> {
             storages.len()
         ),
         max_abs_diff: Some(0.0),
+    })
+}
+
+/// A torchvision resnet18 pickled whole by PyTorch, converted by tpkg (no
+/// Python) to safetensors and to a `torch.save` file: both load into a fresh
+/// torchvision resnet18 (strict key match) and give PyTorch's output.
+pub fn resnet_converts_to_safetensors_and_pt() -> anyhow::Result<Checked> {
+    let dir = tempfile::tempdir()?;
+    let out = dir
+        .path()
+        .to_str()
+        .context("temporary folder is not UTF-8")?;
+    oracle::run_json("resnet_oracle.py", &["make", out])?;
+    let reader = PackageReader::open(dir.path().join("resnet.pt"))?;
+    let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/model.pkl")?;
+    let safetensors = dir.path().join("resnet.safetensors");
+    let pt = dir.path().join("resnet_state.pt");
+    tpkg::convert::to_safetensors(&tensors, &safetensors)?;
+    tpkg::convert::to_torch_save(&tensors, &pt)?;
+    let diffs = oracle::run_json(
+        "resnet_oracle.py",
+        &[
+            "check",
+            out,
+            safetensors.to_str().context("path")?,
+            pt.to_str().context("path")?,
+        ],
+    )?;
+    let worst = ["safetensors", "pt"]
+        .iter()
+        .map(|k| diffs[k].as_f64().unwrap_or(f64::INFINITY))
+        .fold(0.0, f64::max);
+    ensure!(worst <= 1e-4, "outputs differ: {diffs}");
+    Ok(Checked {
+        summary: format!(
+            "{} state-dict tensors → safetensors and torch.save; torchvision loads both (strict), same output",
+            tensors.len()
+        ),
+        max_abs_diff: Some(worst),
     })
 }

@@ -33,3 +33,8 @@ fn pickles_tpkg_writes_load_with_package_importer() {
 fn tensors_tpkg_writes_load_in_pytorch_with_equal_values_and_layout() {
     assert_passes(scenarios::tpkg_tensors_load_in_pytorch);
 }
+
+#[test]
+fn resnet18_pickled_whole_converts_to_safetensors_and_pt() {
+    assert_passes(scenarios::resnet_converts_to_safetensors_and_pt);
+}

@@ -52,6 +52,6 @@ pub use reader::{
     Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader,
 };
 pub use writer::{
-    AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, InMemory, PackageWriter,
-    WriteOptions,
+    ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, InMemory,
+    PackageWriter, WriteOptions,
 };

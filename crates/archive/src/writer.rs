@@ -24,9 +24,26 @@ const PADDING_EXTRA_FIELD_ID: u16 = u16::from_le_bytes(*b"FB");
 /// writer's interpreter here and reads it back only as information.
 pub const DEFAULT_PYTHON_VERSION: &str = "3.11.7";
 
+/// Which of PyTorch's two zip layouts to write. Both come from PyTorch's
+/// `PyTorchFileWriter`; they differ in their bookkeeping records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveLayout {
+    /// A torch.package (`PackageExporter`): `.data/extern_modules`,
+    /// `.data/python_version`, `.data/version` = 6, `byteorder`,
+    /// `.data/serialization_id`.
+    #[default]
+    Package,
+    /// A `torch.save` file: `.format_version`, `.storage_alignment`,
+    /// `version` = 3, `byteorder`, `.data/serialization_id`; the caller
+    /// writes `data.pkl` and `data/<key>` storages.
+    TorchSave,
+}
+
 /// Options for [`PackageWriter`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteOptions {
+    /// Package or `torch.save` bookkeeping.
+    pub layout: ArchiveLayout,
     /// The package folder; by default the file stem (`model.pt` → `model`),
     /// or `archive` for in-memory packages, as PyTorch does.
     pub prefix: Option<String>,
@@ -41,6 +58,7 @@ pub struct WriteOptions {
 impl Default for WriteOptions {
     fn default() -> Self {
         WriteOptions {
+            layout: ArchiveLayout::Package,
             prefix: None,
             python_version: DEFAULT_PYTHON_VERSION.to_owned(),
             serialization_id: None,
@@ -319,6 +337,17 @@ impl<D: Destination> PackageWriter<D> {
     /// Writes the remaining bookkeeping records, the central directory, and
     /// commits the archive (for files: fsync and rename over the target).
     pub fn finish(mut self) -> Result<D::Output> {
+        if self.options.layout == ArchiveLayout::TorchSave {
+            // What torch.save (PyTorch 2.x) writes besides data.pkl and data/.
+            for (name, content) in [
+                (".format_version", &b"1"[..]),
+                (".storage_alignment", b"64"),
+                ("version", b"3\n"),
+            ] {
+                self.put(name, content, content.len() as u64)?;
+            }
+            return self.finish_common();
+        }
         if !self.extern_modules_written {
             self.write_extern_modules::<&str>(&[])?;
         }
@@ -328,6 +357,11 @@ impl<D: Destination> PackageWriter<D> {
         }
         let version = format!("{FORMAT_VERSION}\n");
         self.put(metadata::VERSION, version.as_bytes(), version.len() as u64)?;
+        self.finish_common()
+    }
+
+    /// `byteorder`, `.data/serialization_id`, the central directory, commit.
+    fn finish_common(mut self) -> Result<D::Output> {
         let byteorder: &[u8] = if cfg!(target_endian = "little") {
             b"little"
         } else {
@@ -361,7 +395,10 @@ impl<D: Destination> PackageWriter<D> {
             offset: None,
             problem,
         })?;
+        let torch_save_reserved = self.options.layout == ArchiveLayout::TorchSave
+            && matches!(name, ".format_version" | ".storage_alignment");
         let instead = match name {
+            _ if torch_save_reserved => "finish (it writes this record)",
             metadata::EXTERN_MODULES => "write_extern_modules",
             metadata::PYTHON_VERSION => "write_python_version",
             metadata::VERSION

@@ -75,6 +75,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert a pickle's tensors (a state dict, or a whole module's state
+    /// dict) to safetensors or to a torch.save file, without Python.
+    ///
+    /// `--to pt` keeps storages, views and Parameters as they are and opens
+    /// with `torch.load(weights_only=True)`; `--to safetensors` writes each
+    /// tensor's elements on their own, copying views contiguous (listed).
+    Convert {
+        /// The package file or folder.
+        package: PathBuf,
+        /// The pickle's path inside the package, e.g. `model/model.pkl`.
+        resource: String,
+        /// The output format.
+        #[arg(long, value_enum)]
+        to: Format,
+        /// The output file (replaced atomically).
+        out: PathBuf,
+    },
     /// Write one record's raw bytes to standard output.
     Cat {
         /// The package file or folder.
@@ -91,6 +108,15 @@ enum Command {
         /// Where to create the package folder.
         dir: PathBuf,
     },
+}
+
+/// Output formats of `tpkg convert`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// A safetensors file.
+    Safetensors,
+    /// A torch.save file.
+    Pt,
 }
 
 fn main() -> ExitCode {
@@ -174,6 +200,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = stdout.lock();
             tensors::print(&tensors, json, &mut out)?;
             out.flush()?;
+        }
+        Command::Convert {
+            package,
+            resource,
+            to,
+            out,
+        } => {
+            let reader = tpkg::archive::PackageReader::open(&package)?;
+            let tensors = tpkg::tensors::PackageTensors::load(&reader, &resource)?;
+            let report = match to {
+                Format::Safetensors => tpkg::convert::to_safetensors(&tensors, &out)?,
+                Format::Pt => tpkg::convert::to_torch_save(&tensors, &out)?,
+            };
+            println!(
+                "wrote {} tensors ({} storages) to {}",
+                report.tensors,
+                report.storages,
+                out.display()
+            );
+            if !report.copied_contiguous.is_empty() {
+                println!(
+                    "note: {} views were copied contiguous (safetensors has no views): {}",
+                    report.copied_contiguous.len(),
+                    report.copied_contiguous.join(", ")
+                );
+            }
         }
         Command::Cat { package, record } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;

@@ -243,3 +243,67 @@ fn tensors_json_equals_the_manifest_for_a_whole_module() {
     );
     assert!(table.ends_with("23 tensors\n"), "{table}");
 }
+
+#[test]
+fn convert_writes_pt_and_refuses_what_safetensors_cannot_hold() {
+    let out = tempfile::tempdir().unwrap();
+    let package = corpus().join("torch-2.13.0/values_p3.pt");
+    let pt = out.path().join("tensors.pt");
+    let output = tpkg(&[
+        "convert",
+        path_str(&package),
+        "data/tensors.pkl",
+        "--to",
+        "pt",
+        path_str(&pt),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).starts_with("wrote 23 tensors (20 storages)"),
+        "{}",
+        stdout(&output)
+    );
+    // The torch.save file is itself a PyTorch zip: tpkg reads it back.
+    let inspect = tpkg(&["inspect", "--json", path_str(&pt)]);
+    let report: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(report["prefix"], "tensors");
+    assert!(
+        report["records"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("data.pkl"))
+    );
+
+    let st = out.path().join("tensors.safetensors");
+    let refused = tpkg(&[
+        "convert",
+        path_str(&package),
+        "data/tensors.pkl",
+        "--to",
+        "safetensors",
+        path_str(&st),
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("complex128"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!st.exists());
+
+    let module = corpus().join("torch-2.13.0/tiny_whole_module.pt");
+    let ok = tpkg(&[
+        "convert",
+        path_str(&module),
+        "model/model.pkl",
+        "--to",
+        "safetensors",
+        path_str(&st),
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        stdout(&ok).starts_with("wrote 9 tensors"),
+        "{}",
+        stdout(&ok)
+    );
+}

@@ -22,6 +22,7 @@
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod convert;
 mod file_structure;
 pub mod show;
 pub mod tensors;
