@@ -71,6 +71,11 @@ pub fn all() -> Vec<Scenario> {
             run: tpkg_tensors_load_in_pytorch,
         },
         Scenario {
+            name: "tch",
+            direction: "PyTorch ↔ tch",
+            run: tch_tensors_both_ways,
+        },
+        Scenario {
             name: "convert-resnet18",
             direction: "PyTorch → tpkg → PyTorch",
             run: resnet_converts_to_safetensors_and_pt,
@@ -761,5 +766,135 @@ pub fn resnet_converts_to_safetensors_and_pt() -> anyhow::Result<Checked> {
             tensors.len()
         ),
         max_abs_diff: Some(worst),
+    })
+}
+
+/// Corpus tensors become tch tensors with equal elements, views sharing one
+/// libtorch buffer; tch tensors (a base, a transposed view, a narrowed view,
+/// a Parameter) written by tpkg load in PyTorch with equal values and one
+/// shared storage.
+pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
+    use tpkg::tch::{Kind, Tensor};
+    use tpkg::tensors::tch::{encode_tch, to_tch};
+
+    // PyTorch → tch.
+    let corpus = corpus::root().join("torch-2.13.0/values_p3.pt");
+    let reader = PackageReader::open(&corpus)?;
+    let loaded = tpkg::tensors::PackageTensors::load(&reader, "data/tensors.pkl")?;
+    let mut views = Vec::new();
+    for index in 0..loaded.len() {
+        views.push((loaded.path(index), loaded.view(index)?));
+    }
+    let tch_tensors = to_tch(&views)?;
+    for ((path, view), tensor) in views.iter().zip(&tch_tensors) {
+        let contiguous = tensor.contiguous();
+        let mut bytes = vec![0u8; view.contiguous_bytes().len()];
+        contiguous.f_copy_data_u8(&mut bytes, view.numel() as usize)?;
+        ensure!(
+            bytes == view.contiguous_bytes().as_ref(),
+            "{path}: tch holds other elements"
+        );
+        ensure!(
+            tensor.requires_grad() == view.spec().requires_grad,
+            "{path}: requires_grad"
+        );
+        ensure!(
+            tensor
+                .stride()
+                .iter()
+                .map(|&s| s as u64)
+                .collect::<Vec<_>>()
+                == view.stride(),
+            "{path}: strides"
+        );
+    }
+    let position = |name: &str| views.iter().position(|(p, _)| *p == name).unwrap_or(0);
+    let (a, b) = (
+        &tch_tensors[position("shared_a")],
+        &tch_tensors[position("shared_b")],
+    );
+    ensure!(
+        b.data_ptr() as usize == a.data_ptr() as usize + 4 * 4,
+        "shared_a and shared_b do not alias in tch"
+    );
+
+    // tch → PyTorch.
+    let base = Tensor::arange(24, (Kind::Float, tpkg::tch::Device::Cpu)).reshape([4, 6]);
+    let transposed = base.transpose(0, 1);
+    let narrowed = base.narrow(0, 1, 2);
+    let weight = Tensor::ones([3], (Kind::Double, tpkg::tch::Device::Cpu)).set_requires_grad(true);
+    let named: Vec<(&str, &Tensor, bool)> = vec![
+        ("base", &base, false),
+        ("transposed", &transposed, false),
+        ("narrowed", &narrowed, false),
+        ("weight", &weight, true),
+    ];
+    let mut encoder = tpkg::tensors::TensorEncoder::new();
+    let mut graph = ValueGraph::new(tpkg::pickle::Value::None);
+    let (nodes, storages) = encode_tch(&mut graph, &mut encoder, &named)?;
+    let items = named
+        .iter()
+        .zip(&nodes)
+        .map(|((name, _, _), node)| {
+            let key = graph.add(tpkg::pickle::Value::Str(tpkg::pickle::PyStr::from(*name)));
+            (key, *node)
+        })
+        .collect();
+    let root = graph.add(tpkg::pickle::Value::Dict(items));
+    graph.set_root(root);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("from_tch.pt");
+    let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
+    for (storage, bytes) in encoder.storages().iter().zip(&storages) {
+        writer.write_record(&tpkg::tensors::storage_record(&storage.key), bytes)?;
+    }
+    writer.write_record("tensors/all.pkl", &tpkg::pickle::encode(&graph, 3)?)?;
+    writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
+    writer.finish()?;
+    let seen = oracle::run_json(
+        "tensor_oracle.py",
+        &[path.to_str().context("path")?, "tensors", "all.pkl"],
+    )?;
+    for (name, tensor, parameter) in &named {
+        let theirs = &seen["tensors"][*name];
+        ensure!(
+            theirs["parameter"] == *parameter,
+            "{name}: parameter flag {theirs}"
+        );
+        ensure!(
+            theirs["requires_grad"] == tensor.requires_grad(),
+            "{name}: requires_grad"
+        );
+        let shape: Vec<i64> = serde_json::from_value(theirs["shape"].clone())?;
+        let stride: Vec<i64> = serde_json::from_value(theirs["stride"].clone())?;
+        ensure!(
+            shape == tensor.size() && stride == tensor.stride(),
+            "{name}: layout {theirs}"
+        );
+        let ours = tensor.contiguous();
+        let mut bytes = vec![0u8; ours.numel() * ours.kind().elt_size_in_bytes()];
+        ours.f_copy_data_u8(&mut bytes, ours.numel())?;
+        ensure!(
+            theirs["sha256"] == sha256_hex(&bytes).as_str(),
+            "{name}: values differ"
+        );
+    }
+    ensure!(
+        seen["shared"] == json!([["base", "transposed", "narrowed"]]),
+        "sharing in PyTorch: {}",
+        seen["shared"]
+    );
+    ensure!(
+        storages.len() == 2,
+        "{} storage records for 2 buffers",
+        storages.len()
+    );
+    Ok(Checked {
+        summary: format!(
+            "{} corpus tensors into tch (views alias); 4 tch tensors (3 views of one buffer, a Parameter) load in PyTorch with 1 shared storage",
+            tch_tensors.len()
+        ),
+        // Elements are compared bit for bit (SHA-256).
+        max_abs_diff: Some(0.0),
     })
 }

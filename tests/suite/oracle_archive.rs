@@ -38,3 +38,8 @@ fn tensors_tpkg_writes_load_in_pytorch_with_equal_values_and_layout() {
 fn resnet18_pickled_whole_converts_to_safetensors_and_pt() {
     assert_passes(scenarios::resnet_converts_to_safetensors_and_pt);
 }
+
+#[test]
+fn tensors_cross_between_pytorch_and_tch_both_ways() {
+    assert_passes(scenarios::tch_tensors_both_ways);
+}

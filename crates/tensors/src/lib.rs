@@ -29,6 +29,8 @@ mod encode;
 mod error;
 pub mod module;
 mod spec;
+#[cfg(feature = "tch")]
+pub mod tch;
 mod view;
 mod walk;
 

@@ -1,0 +1,201 @@
+//! `tch::Tensor`s in and out (feature `tch`).
+//!
+//! Reading makes one libtorch buffer per storage and every tensor a strided
+//! view of it, so tensors that shared a storage in PyTorch share it here too.
+//! Writing finds the storage each tch tensor views (its data pointer minus
+//! its offset) so views of one buffer become one storage record.
+
+use std::collections::HashMap;
+
+use tch::{Kind, Tensor};
+use tpkg_pickle::{ValueGraph, ValueId};
+
+use crate::dtype::DType;
+use crate::encode::TensorEncoder;
+use crate::view::TensorView;
+
+/// A conversion between tpkg and tch that cannot be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TchError {
+    /// tch has no `Kind` for this dtype (unsigned 16/32/64-bit), or tpkg no
+    /// dtype for this kind (quantized).
+    #[error("tensor {path:?}: no tch/PyTorch dtype match for {what}")]
+    UnsupportedDtype {
+        /// The tensor.
+        path: String,
+        /// The dtype or kind.
+        what: String,
+    },
+    /// libtorch refused an operation.
+    #[error("tensor {path:?}: libtorch: {source}")]
+    Torch {
+        /// The tensor.
+        path: String,
+        /// libtorch's error.
+        #[source]
+        source: tch::TchError,
+    },
+}
+
+/// tch's `Kind` for a dtype.
+pub fn kind(dtype: DType) -> Option<Kind> {
+    Some(match dtype {
+        DType::Float32 => Kind::Float,
+        DType::Float64 => Kind::Double,
+        DType::Float16 => Kind::Half,
+        DType::BFloat16 => Kind::BFloat16,
+        DType::UInt8 => Kind::Uint8,
+        DType::Int8 => Kind::Int8,
+        DType::Int16 => Kind::Int16,
+        DType::Int32 => Kind::Int,
+        DType::Int64 => Kind::Int64,
+        DType::Bool => Kind::Bool,
+        DType::Complex32 => Kind::ComplexHalf,
+        DType::Complex64 => Kind::ComplexFloat,
+        DType::Complex128 => Kind::ComplexDouble,
+        DType::Float8E4M3Fn => Kind::Float8e4m3fn,
+        DType::Float8E5M2 => Kind::Float8e5m2,
+        DType::Float8E4M3FnUz => Kind::Float8e4m3fnuz,
+        DType::Float8E5M2FnUz => Kind::Float8e5m2fnuz,
+        DType::UInt16 | DType::UInt32 | DType::UInt64 => return None,
+    })
+}
+
+/// The dtype of a tch `Kind`.
+pub fn dtype(kind: Kind) -> Option<DType> {
+    DType::ALL
+        .into_iter()
+        .find(|d| self::kind(*d) == Some(kind))
+}
+
+fn to_i64(values: &[u64]) -> Vec<i64> {
+    values
+        .iter()
+        .map(|&v| i64::try_from(v).unwrap_or(i64::MAX))
+        .collect()
+}
+
+/// Copies the views into libtorch: one buffer per (storage, dtype), each
+/// view an `as_strided` view of it with its shape, strides and offset, and
+/// `requires_grad` as saved.
+pub fn to_tch(views: &[(&str, TensorView<'_>)]) -> Result<Vec<Tensor>, TchError> {
+    let mut buffers: HashMap<(String, DType), Tensor> = HashMap::new();
+    let mut out = Vec::with_capacity(views.len());
+    for (path, view) in views {
+        let torch_error = |source| TchError::Torch {
+            path: (*path).to_owned(),
+            source,
+        };
+        let dtype = view.dtype();
+        let kind = kind(dtype).ok_or_else(|| TchError::UnsupportedDtype {
+            path: (*path).to_owned(),
+            what: dtype.name().to_owned(),
+        })?;
+        let key = (view.spec().storage.key.clone(), dtype);
+        if !buffers.contains_key(&key) {
+            let bytes = view.storage_bytes();
+            let numel = (bytes.len() / dtype.element_size()) as i64;
+            let buffer = Tensor::f_from_data_size(bytes, &[numel], kind).map_err(torch_error)?;
+            buffers.insert(key.clone(), buffer);
+        }
+        let buffer = &buffers[&key];
+        let tensor = buffer
+            .f_as_strided(
+                to_i64(view.shape()),
+                to_i64(view.stride()),
+                Some(i64::try_from(view.storage_offset()).unwrap_or(i64::MAX)),
+            )
+            .map_err(torch_error)?;
+        let tensor = if view.spec().requires_grad {
+            tensor.set_requires_grad(true)
+        } else {
+            tensor
+        };
+        out.push(tensor);
+    }
+    Ok(out)
+}
+
+/// Adds tch tensors to `graph` as PyTorch pickles them, and returns their
+/// nodes and the bytes of each storage in `encoder`'s key order. Tensors
+/// that view one libtorch buffer share one storage, which covers every
+/// element any of them reaches. `parameters[i]` marks tensor `i` as an
+/// `nn.Parameter`.
+pub fn encode_tch(
+    graph: &mut ValueGraph,
+    encoder: &mut TensorEncoder,
+    tensors: &[(&str, &Tensor, bool)],
+) -> Result<(Vec<ValueId>, Vec<Vec<u8>>), TchError> {
+    // Pass 1: each tensor's buffer (base pointer) and how far it reaches.
+    let mut cpu = Vec::with_capacity(tensors.len());
+    let mut extent: HashMap<(usize, DType), u64> = HashMap::new();
+    for (path, tensor, _) in tensors {
+        let torch_error = |source| TchError::Torch {
+            path: (*path).to_owned(),
+            source,
+        };
+        let tensor = tensor.f_to_device(tch::Device::Cpu).map_err(torch_error)?;
+        let dtype = dtype(tensor.kind()).ok_or_else(|| TchError::UnsupportedDtype {
+            path: (*path).to_owned(),
+            what: format!("{:?}", tensor.kind()),
+        })?;
+        let element = dtype.element_size();
+        let offset = tensor.storage_offset().max(0) as u64;
+        let base = (tensor.data_ptr() as usize).wrapping_sub(offset as usize * element);
+        let shape: Vec<u64> = tensor.size().iter().map(|&d| d.max(0) as u64).collect();
+        let stride: Vec<u64> = tensor.stride().iter().map(|&s| s.max(0) as u64).collect();
+        let reach = if shape.contains(&0) {
+            offset
+        } else {
+            offset
+                + 1
+                + shape
+                    .iter()
+                    .zip(&stride)
+                    .map(|(d, s)| (d - 1) * s)
+                    .sum::<u64>()
+        };
+        let entry = extent.entry((base, dtype)).or_insert(0);
+        *entry = (*entry).max(reach);
+        cpu.push((tensor, dtype, base, offset, shape, stride));
+    }
+    // Pass 2: nodes, and each storage's bytes read through a view of the
+    // whole buffer (libtorch checks the bounds).
+    let mut nodes = Vec::with_capacity(tensors.len());
+    let mut storages: Vec<Vec<u8>> = Vec::new();
+    for ((path, _, parameter), (tensor, dtype, base, offset, shape, stride)) in
+        tensors.iter().zip(&cpu)
+    {
+        let torch_error = |source| TchError::Torch {
+            path: (*path).to_owned(),
+            source,
+        };
+        let numel = extent[&(*base, *dtype)];
+        let storage = encoder.storage(&format!("tch:{base:x}:{dtype}"), *dtype, numel, "cpu");
+        let index: usize = storage.key.parse().unwrap_or(usize::MAX);
+        if index == storages.len() {
+            let whole = tensor
+                .f_as_strided([numel as i64], [1i64], Some(0))
+                .map_err(torch_error)?
+                .f_contiguous()
+                .map_err(torch_error)?;
+            let mut bytes = vec![0u8; numel as usize * dtype.element_size()];
+            whole
+                .f_copy_data_u8(&mut bytes, numel as usize)
+                .map_err(torch_error)?;
+            storages.push(bytes);
+        }
+        nodes.push(encoder.tensor_of_dtype(
+            graph,
+            &storage,
+            *dtype,
+            shape,
+            stride,
+            *offset,
+            tensor.requires_grad(),
+            *parameter,
+        ));
+    }
+    Ok((nodes, storages))
+}
