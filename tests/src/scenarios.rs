@@ -760,12 +760,19 @@ pub fn resnet_converts_to_safetensors_and_pt() -> anyhow::Result<Checked> {
         .map(|k| diffs[k].as_f64().unwrap_or(f64::INFINITY))
         .fold(0.0, f64::max);
     ensure!(worst <= 1e-4, "outputs differ: {diffs}");
+
+    // The same state dict fills tch's own resnet18, which runs the input.
+    let tch_diff = resnet_in_tch(&tensors, &dir.path().join("io.pt"))?;
+    ensure!(
+        tch_diff <= 1e-4,
+        "tch's resnet18 differs from PyTorch's by {tch_diff}"
+    );
     Ok(Checked {
         summary: format!(
-            "{} state-dict tensors → safetensors and torch.save; torchvision loads both (strict), same output",
+            "{} state-dict tensors → safetensors, torch.save (torchvision loads both, strict) and tch's resnet18; same output",
             tensors.len()
         ),
-        max_abs_diff: Some(worst),
+        max_abs_diff: Some(worst.max(tch_diff)),
     })
 }
 
@@ -897,4 +904,58 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
         // Elements are compared bit for bit (SHA-256).
         max_abs_diff: Some(0.0),
     })
+}
+
+/// Fills `tch::vision::resnet::resnet18` from the package's tensors, runs the
+/// saved input (read from the `torch.save` file by tpkg) and returns the max
+/// abs difference from PyTorch's saved output.
+fn resnet_in_tch(
+    tensors: &tpkg::tensors::PackageTensors<'_>,
+    io: &std::path::Path,
+) -> anyhow::Result<f64> {
+    use tpkg::tch::nn::ModuleT;
+    use tpkg::tensors::tch::{fill_var_store, to_tch};
+
+    let mut views = Vec::new();
+    for index in 0..tensors.len() {
+        views.push((tensors.path(index), tensors.view(index)?));
+    }
+    let named: Vec<(&str, tpkg::tch::Tensor)> = views
+        .iter()
+        .map(|(path, _)| *path)
+        .zip(to_tch(&views)?)
+        .collect();
+    let store = tpkg::tch::nn::VarStore::new(tpkg::tch::Device::Cpu);
+    let model = tpkg::tch::vision::resnet::resnet18(&store.root(), 1000);
+    let report = fill_var_store(&store, &named)?;
+    ensure!(
+        report.missing.is_empty(),
+        "tch variables not filled: {:?}",
+        report.missing
+    );
+    ensure!(
+        report
+            .unexpected
+            .iter()
+            .all(|name| name.ends_with("num_batches_tracked")),
+        "state-dict entries tch has no variable for: {:?}",
+        report.unexpected
+    );
+
+    let io_reader = PackageReader::open(io)?;
+    let io_tensors = tpkg::tensors::PackageTensors::load(&io_reader, "data.pkl")?;
+    let mut io_views = Vec::new();
+    for index in 0..io_tensors.len() {
+        io_views.push((io_tensors.path(index), io_tensors.view(index)?));
+    }
+    let io = to_tch(&io_views)?;
+    let find = |name: &str| {
+        io_views
+            .iter()
+            .position(|(p, _)| *p == name)
+            .context("io tensor")
+    };
+    let (input, expected) = (&io[find("input")?], &io[find("output")?]);
+    let output = tpkg::tch::no_grad(|| model.forward_t(input, false));
+    Ok((output - expected).abs().max().double_value(&[]))
 }

@@ -199,3 +199,60 @@ pub fn encode_tch(
     }
     Ok((nodes, storages))
 }
+
+/// What [`fill_var_store`] matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FillReport {
+    /// Variables copied.
+    pub filled: usize,
+    /// Variables of the store with no tensor of that name.
+    pub missing: Vec<String>,
+    /// Tensors with no variable of that name (e.g. `num_batches_tracked`,
+    /// which tch's batch norm does not keep).
+    pub unexpected: Vec<String>,
+}
+
+/// Copies tensors into the variables of a tch `VarStore` by name (a state
+/// dict into a model built with tch, e.g. `tch::vision::resnet::resnet18`).
+/// Shapes must match.
+pub fn fill_var_store(
+    store: &tch::nn::VarStore,
+    named: &[(&str, Tensor)],
+) -> Result<FillReport, TchError> {
+    let variables = store.variables();
+    let mut report = FillReport::default();
+    let mut used = std::collections::HashSet::new();
+    for (name, source) in named {
+        match variables.get(*name) {
+            Some(variable) => {
+                let torch_error = |source| TchError::Torch {
+                    path: (*name).to_owned(),
+                    source,
+                };
+                if variable.size() != source.size() {
+                    return Err(TchError::UnsupportedDtype {
+                        path: (*name).to_owned(),
+                        what: format!(
+                            "shape {:?} into a variable of shape {:?}",
+                            source.size(),
+                            variable.size()
+                        ),
+                    });
+                }
+                let source = source.f_to_kind(variable.kind()).map_err(torch_error)?;
+                tch::no_grad(|| variable.shallow_clone().f_copy_(&source)).map_err(torch_error)?;
+                report.filled += 1;
+                used.insert(*name);
+            }
+            None => report.unexpected.push((*name).to_owned()),
+        }
+    }
+    let mut missing: Vec<String> = variables
+        .keys()
+        .filter(|name| !used.contains(name.as_str()))
+        .cloned()
+        .collect();
+    missing.sort();
+    report.missing = missing;
+    Ok(report)
+}

@@ -43,14 +43,20 @@ pub struct PackageTensors<'r> {
     storages: HashMap<String, Cow<'r, [u8]>>,
 }
 
-/// The record holding storage `key`.
+/// The record holding storage `key` in a torch.package.
 pub fn storage_record(key: &str) -> String {
     format!(".data/{key}.storage")
 }
 
+/// The record holding storage `key` in a `torch.save` file.
+pub fn torch_save_storage_record(key: &str) -> String {
+    format!("data/{key}")
+}
+
 impl<'r> PackageTensors<'r> {
     /// Decodes `record` and reads the storages its tensors view, checking
-    /// every tensor against its storage.
+    /// every tensor against its storage. Works on torch.package archives and
+    /// on `torch.save` files (`record` is then `data.pkl`).
     pub fn load(reader: &'r PackageReader, record: &str) -> Result<Self, LoadTensorsError> {
         let graph = decode_record(reader, record)?;
         let tensor_error = |source| LoadTensorsError::Tensor {
@@ -62,7 +68,15 @@ impl<'r> PackageTensors<'r> {
         let mut storages = HashMap::new();
         for (_, spec) in &tensors {
             if !storages.contains_key(&spec.storage.key) {
-                let bytes = reader.read(&storage_record(&spec.storage.key))?;
+                // torch.package keeps `.data/<key>.storage`; a torch.save
+                // file (the same zip container) keeps `data/<key>`.
+                let package_record = storage_record(&spec.storage.key);
+                let record = if reader.has_record(&package_record) {
+                    package_record
+                } else {
+                    torch_save_storage_record(&spec.storage.key)
+                };
+                let bytes = reader.read(&record)?;
                 storages.insert(spec.storage.key.clone(), bytes);
             }
         }
