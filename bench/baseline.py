@@ -36,7 +36,33 @@ def make_inputs(out):
         pickle.dump(values, f, protocol=4)
 
 
+def make_big_inputs(out):
+    """A 1 GiB state dict (64 float32 tensors of 16 MiB) as a torch.package
+    and as a torch.save file, unless they exist already."""
+    package = os.path.join(out, "state1g.pt")
+    saved = os.path.join(out, "state1g_torchsave.pt")
+    if os.path.exists(package) and os.path.exists(saved):
+        return
+    import collections
+
+    import torch
+    from torch.package import PackageExporter
+
+    torch.manual_seed(0)
+    state = collections.OrderedDict(
+        (f"layer{i}.weight", torch.randn(2048, 2048)) for i in range(64)
+    )
+    with PackageExporter(package + ".tmp") as exporter:
+        exporter.save_pickle("model", "state_dict.pkl", state)
+    os.replace(package + ".tmp", package)
+    torch.save(state, saved + ".tmp")
+    os.replace(saved + ".tmp", saved)
+
+
 def main():
+    if sys.argv[1] == "make-big-inputs":
+        make_big_inputs(sys.argv[2])
+        return
     if sys.argv[1] == "make-inputs":
         make_inputs(sys.argv[2])
         return
@@ -61,6 +87,36 @@ def main():
             start = time.perf_counter()
             matched = sum(1 for n in spec["names"] if group.matches(n))
             seconds.append(time.perf_counter() - start)
+    elif benchmark == "load_pickle":
+        import torch  # noqa: F401  (imported before timing)
+        from torch.package import PackageImporter
+        name = "PyTorch PackageImporter.load_pickle"
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            state = PackageImporter(path).load_pickle("model", "state_dict.pkl")
+            seconds.append(time.perf_counter() - start)
+            del state
+    elif benchmark == "torch_load_mmap":
+        import torch
+        name = "torch.load(mmap=True) of the same tensors"
+        saved = path.replace("state1g.pt", "state1g_torchsave.pt")
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            state = torch.load(saved, mmap=True, weights_only=True)
+            seconds.append(time.perf_counter() - start)
+            del state
+    elif benchmark == "save_pickle":
+        import torch
+        from torch.package import PackageExporter, PackageImporter
+        name = "PyTorch PackageExporter.save_pickle"
+        state = PackageImporter(path).load_pickle("model", "state_dict.pkl")
+        out = path + ".pytorch-out.pt"
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            with PackageExporter(out) as exporter:
+                exporter.save_pickle("model", "state_dict.pkl", state)
+            seconds.append(time.perf_counter() - start)
+        os.remove(out)
     else:
         raise SystemExit(f"unknown benchmark {benchmark!r}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -14,20 +14,61 @@ use serde_json::{Value, json};
 
 use crate::{setup, util};
 
-/// (benchmark, input file, repetitions, what is measured)
-const BENCHMARKS: &[(&str, &str, usize, &str)] = &[
-    (
-        "pickle_decode",
-        "dicts.pkl",
-        7,
-        "decode a 16 MB pickle of 500k small dicts",
-    ),
-    (
-        "glob_match",
-        "globs.json",
-        3,
-        "match 200k module names against 100 patterns",
-    ),
+/// What tpkg is compared with.
+#[derive(Debug, Clone, Copy)]
+enum Baseline {
+    /// A mode of `bench/baseline.py` (CPython / PyTorch).
+    Python(&'static str),
+    /// `cat INPUT > /dev/null`: reading the file from the page cache.
+    Cat,
+    /// `cp INPUT OUT`: copying the file.
+    Cp,
+}
+
+struct Benchmark {
+    name: &'static str,
+    input: &'static str,
+    repetitions: usize,
+    what: &'static str,
+    baselines: &'static [Baseline],
+}
+
+const BENCHMARKS: &[Benchmark] = &[
+    Benchmark {
+        name: "pickle_decode",
+        input: "dicts.pkl",
+        repetitions: 7,
+        what: "decode a 16 MB pickle of 500k small dicts",
+        baselines: &[Baseline::Python("pickle_decode")],
+    },
+    Benchmark {
+        name: "glob_match",
+        input: "globs.json",
+        repetitions: 3,
+        what: "match 200k module names against 100 patterns",
+        baselines: &[Baseline::Python("glob_match")],
+    },
+    Benchmark {
+        name: "load_copy",
+        input: "state1g.pt",
+        repetitions: 3,
+        what: "load a 1 GiB state-dict package into owned memory",
+        baselines: &[Baseline::Cat, Baseline::Python("load_pickle")],
+    },
+    Benchmark {
+        name: "load_mmap",
+        input: "state1g.pt",
+        repetitions: 5,
+        what: "load a 1 GiB state-dict package as zero-copy views",
+        baselines: &[Baseline::Python("torch_load_mmap")],
+    },
+    Benchmark {
+        name: "write_package",
+        input: "state1g.pt",
+        repetitions: 3,
+        what: "write 1 GiB of tensors as a package (atomic, fsynced)",
+        baselines: &[Baseline::Cp, Baseline::Python("save_pickle")],
+    },
 ];
 
 pub fn run() -> anyhow::Result<()> {
@@ -38,42 +79,71 @@ pub fn run() -> anyhow::Result<()> {
     util::step("build tpkg-bench (release)", || {
         util::cargo(&["build", "--quiet", "--release", "--package", "tpkg-bench"])
     })?;
-    util::step("make inputs with the venv's Python", || {
-        util::run(
-            Command::new(&oracle.python)
-                .arg(root.join("bench/baseline.py"))
-                .arg("make-inputs")
-                .arg(&out),
-        )
-    })?;
+    for mode in ["make-inputs", "make-big-inputs"] {
+        util::step(&format!("{mode} with the venv's Python"), || {
+            util::run(
+                Command::new(&oracle.python)
+                    .arg(root.join("bench/baseline.py"))
+                    .arg(mode)
+                    .arg(&out),
+            )
+        })?;
+    }
     let tpkg_bench = root.join("target/release/tpkg-bench");
     let mut results = Vec::new();
-    for (name, input, repetitions, what) in BENCHMARKS {
-        let input = out.join(input);
-        let reps = repetitions.to_string();
-        let baseline = measure(
-            Command::new(&oracle.python)
-                .arg(root.join("bench/baseline.py"))
-                .args([name, path_str(&input)?, &reps]),
-        )
-        .with_context(|| format!("baseline of {name}"))?;
-        let ours = measure(Command::new(&tpkg_bench).args([name, path_str(&input)?, &reps]))
-            .with_context(|| format!("tpkg side of {name}"))?;
-        let (tpkg_median, baseline_median) =
-            (median(&ours["seconds"]), median(&baseline["seconds"]));
-        results.push(json!({
-            "name": name,
-            "what": what,
-            "tpkg_seconds": tpkg_median,
-            "tpkg_spread": spread(&ours["seconds"]),
-            "baseline": baseline["baseline"],
-            "baseline_seconds": baseline_median,
-            "baseline_spread": spread(&baseline["seconds"]),
-            "ratio": tpkg_median / baseline_median,
-            "tpkg_peak_rss_bytes": ours["peak_rss_bytes"],
-            "baseline_peak_rss_bytes": baseline["peak_rss_bytes"],
-            "repetitions": repetitions,
-        }));
+    for bench in BENCHMARKS {
+        let input = out.join(bench.input);
+        let input_text = path_str(&input)?;
+        let reps = bench.repetitions.to_string();
+        // Warm the page cache, so every side reads the input from memory.
+        util::run(
+            Command::new("cat")
+                .arg(&input)
+                .stdout(std::process::Stdio::null()),
+        )?;
+        let ours = measure(Command::new(&tpkg_bench).args([bench.name, input_text, &reps]))
+            .with_context(|| format!("tpkg side of {}", bench.name))?;
+        for baseline in bench.baselines {
+            let theirs = match baseline {
+                Baseline::Python(mode) => measure(
+                    Command::new(&oracle.python)
+                        .arg(root.join("bench/baseline.py"))
+                        .args([mode, input_text, &reps]),
+                )
+                .with_context(|| format!("baseline {mode} of {}", bench.name))?,
+                Baseline::Cat => {
+                    time_command("cat (page cache to /dev/null)", bench.repetitions, || {
+                        Command::new("cat")
+                            .arg(&input)
+                            .stdout(std::process::Stdio::null())
+                            .status()
+                    })?
+                }
+                Baseline::Cp => {
+                    let copy = out.join("cp-out.pt");
+                    let timed = time_command("cp", bench.repetitions, || {
+                        Command::new("cp").arg(&input).arg(&copy).status()
+                    })?;
+                    let _ = std::fs::remove_file(&copy);
+                    timed
+                }
+            };
+            let (tpkg_median, baseline_median) =
+                (median(&ours["seconds"]), median(&theirs["seconds"]));
+            results.push(json!({
+                "name": bench.name,
+                "what": bench.what,
+                "tpkg_seconds": tpkg_median,
+                "tpkg_spread": spread(&ours["seconds"]),
+                "baseline": theirs["baseline"],
+                "baseline_seconds": baseline_median,
+                "baseline_spread": spread(&theirs["seconds"]),
+                "ratio": tpkg_median / baseline_median,
+                "tpkg_peak_rss_bytes": ours["peak_rss_bytes"],
+                "baseline_peak_rss_bytes": theirs["peak_rss_bytes"],
+                "repetitions": bench.repetitions,
+            }));
+        }
     }
     let report = json!({ "benchmarks": results, "note": "medians of warm runs; ratio = tpkg / baseline (below 1 is faster)" });
     std::fs::write(
@@ -84,6 +154,22 @@ pub fn run() -> anyhow::Result<()> {
     std::fs::write(out.join("report.md"), &table)?;
     println!("{table}");
     Ok(())
+}
+
+/// Times a shell command `repetitions` times (no RSS: it is another process).
+fn time_command(
+    name: &str,
+    repetitions: usize,
+    mut run: impl FnMut() -> std::io::Result<std::process::ExitStatus>,
+) -> anyhow::Result<Value> {
+    let mut seconds = Vec::with_capacity(repetitions);
+    for _ in 0..repetitions {
+        let start = std::time::Instant::now();
+        let status = run()?;
+        anyhow::ensure!(status.success(), "{name} failed: {status}");
+        seconds.push(start.elapsed().as_secs_f64());
+    }
+    Ok(json!({ "baseline": name, "seconds": seconds, "peak_rss_bytes": 0 }))
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {

@@ -76,7 +76,15 @@ impl<'r> PackageTensors<'r> {
                 } else {
                     torch_save_storage_record(&spec.storage.key)
                 };
-                let bytes = reader.read(&record)?;
+                // Stored records are borrowed straight from the memory map
+                // without a CRC pass (PyTorch's reader does not check CRCs
+                // either; `PackageReader::verify` does): every view is
+                // still bounds-checked, so corrupt data gives wrong
+                // numbers, never unsafety. Other records are read checked.
+                let bytes = match reader.stored_slice(&record)? {
+                    Some(slice) => Cow::Borrowed(slice),
+                    None => reader.read(&record)?,
+                };
                 storages.insert(spec.storage.key.clone(), bytes);
             }
         }
