@@ -225,7 +225,7 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
     }
     Ok(Checked {
         summary: format!(
-            "{} packages + {directory_forms} directory forms: records, folder, externs, python version, CRCs; {pickles} pickles decode to the manifest's value; {tensors} tensors equal (dtype, shape, stride, offset, flags, sha256); {scans} extern lists equal the global scan",
+            "{} packages + {directory_forms} folder forms: records, externs, CRCs; {pickles} pickles = manifest values; {tensors} tensors = manifest (sha256); {scans} extern lists = global scan",
             packages.len()
         ),
         max_abs_diff: None,
