@@ -1,5 +1,6 @@
 //! Build script shared by the crates whose binaries or tests may link
-//! libtorch (the facade, the CLI, the end-to-end tests).
+//! libtorch (the tensors crate with feature `tch`, the facade, the CLI, the
+//! end-to-end tests).
 //!
 //! `cargo xtask setup` points `LIBTORCH` (see `.cargo/config.toml`) at the
 //! pinned libtorch, and torch-sys links it. This adds its `lib/` folder to the

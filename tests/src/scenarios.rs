@@ -185,17 +185,10 @@ pub fn corpus_packages_read() -> anyhow::Result<Checked> {
             let loaded = tpkg::tensors::PackageTensors::load(&zip, record).with_context(context)?;
             let mut ours = Vec::new();
             for index in 0..loaded.len() {
-                let view = loaded.view(index)?;
-                ours.push(json!({
-                    "path": loaded.path(index),
-                    "dtype": view.dtype().name(),
-                    "shape": view.shape(),
-                    "stride": view.stride(),
-                    "storage_offset": view.storage_offset(),
-                    "requires_grad": view.spec().requires_grad,
-                    "parameter": view.spec().parameter,
-                    "sha256": tpkg::tensors::tensor_sha256(&view),
-                }));
+                ours.push(tpkg::tensors::tensor_json(
+                    loaded.path(index),
+                    &loaded.view(index)?,
+                ));
             }
             ensure!(
                 Json::from(ours.clone()) == expected["tensors"],
@@ -694,10 +687,13 @@ pub fn tpkg_tensors_load_in_pytorch() -> anyhow::Result<Checked> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("tensors.pt");
     let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
-    for (storage, bytes) in tensors.storages().iter().zip(&storages) {
-        writer.write_record(&tpkg::tensors::storage_record(&storage.key), bytes)?;
-    }
-    writer.write_record("tensors/all.pkl", &tpkg::pickle::encode(&graph, 3)?)?;
+    tpkg::tensors::write_tensor_pickle(
+        &mut writer,
+        "tensors/all.pkl",
+        &graph,
+        tensors.storages(),
+        &storages,
+    )?;
     writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
     writer.finish()?;
 
@@ -852,10 +848,13 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("from_tch.pt");
     let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
-    for (storage, bytes) in encoder.storages().iter().zip(&storages) {
-        writer.write_record(&tpkg::tensors::storage_record(&storage.key), bytes)?;
-    }
-    writer.write_record("tensors/all.pkl", &tpkg::pickle::encode(&graph, 3)?)?;
+    tpkg::tensors::write_tensor_pickle(
+        &mut writer,
+        "tensors/all.pkl",
+        &graph,
+        encoder.storages(),
+        &storages,
+    )?;
     writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
     writer.finish()?;
     let seen = oracle::run_json(

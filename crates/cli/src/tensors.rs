@@ -6,8 +6,7 @@
 
 use std::io::Write;
 
-use serde_json::json;
-use tpkg::tensors::{PackageTensors, tensor_sha256};
+use tpkg::tensors::{PackageTensors, tensor_json};
 
 pub fn print(
     tensors: &PackageTensors<'_>,
@@ -17,17 +16,9 @@ pub fn print(
     let mut rows = Vec::with_capacity(tensors.len());
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;
-        rows.push(json!({
-            "path": tensors.path(index),
-            "dtype": view.dtype().name(),
-            "shape": view.shape(),
-            "stride": view.stride(),
-            "storage_offset": view.storage_offset(),
-            "requires_grad": view.spec().requires_grad,
-            "parameter": view.spec().parameter,
-            "sha256": tensor_sha256(&view),
-            "storage": view.spec().storage.key,
-        }));
+        let mut row = tensor_json(tensors.path(index), &view);
+        row["storage"] = view.spec().storage.key.clone().into();
+        rows.push(row);
     }
     if as_json {
         serde_json::to_writer_pretty(&mut *out, &rows)?;
