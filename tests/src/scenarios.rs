@@ -811,6 +811,18 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
             "{path}: strides"
         );
     }
+    // Zero-copy: the same tensors over the memory map itself.
+    // SAFETY: `reader` outlives `borrowed`, which is only read.
+    let borrowed = unsafe { tpkg::tensors::tch::to_tch_borrowed(&views)? };
+    for (((path, view), copied), zero_copy) in views.iter().zip(&tch_tensors).zip(&borrowed) {
+        ensure!(copied.equal(zero_copy), "{path}: borrowed tensor differs");
+        let map = view.storage_bytes().as_ptr_range();
+        let pointer = zero_copy.data_ptr() as *const u8;
+        ensure!(
+            view.numel() == 0 || map.contains(&pointer),
+            "{path}: not a view of the memory map"
+        );
+    }
     let position = |name: &str| views.iter().position(|(p, _)| *p == name).unwrap_or(0);
     let (a, b) = (
         &tch_tensors[position("shared_a")],
@@ -897,7 +909,7 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
     );
     Ok(Checked {
         summary: format!(
-            "{} corpus tensors into tch (views alias); 4 tch tensors (3 views of one buffer, a Parameter) load in PyTorch with 1 shared storage",
+            "{} corpus tensors into tch, copied or zero-copy over the map (views alias); 4 tch tensors (3 views of one buffer, a Parameter) load in PyTorch with 1 shared storage",
             tch_tensors.len()
         ),
         // Elements are compared bit for bit (SHA-256).

@@ -80,6 +80,25 @@ fn to_i64(values: &[u64]) -> Vec<i64> {
 /// view an `as_strided` view of it with its shape, strides and offset, and
 /// `requires_grad` as saved.
 pub fn to_tch(views: &[(&str, TensorView<'_>)]) -> Result<Vec<Tensor>, TchError> {
+    make_tch(views, false)
+}
+
+/// Like [`to_tch`], but without copying: each storage's bytes (a slice of
+/// the archive's memory map) become the libtorch buffer. Storages whose
+/// bytes are not aligned to their element size are copied instead.
+///
+/// # Safety
+///
+/// The returned tensors (and every tensor derived from them that shares
+/// their memory) borrow the storage bytes without a lifetime libtorch can
+/// track: the caller must keep the `PackageReader` (and the file) alive and
+/// unchanged for as long as any of them lives, and must not modify them in
+/// place (the map is read-only; `.copy()` first to get writable tensors).
+pub unsafe fn to_tch_borrowed(views: &[(&str, TensorView<'_>)]) -> Result<Vec<Tensor>, TchError> {
+    make_tch(views, true)
+}
+
+fn make_tch(views: &[(&str, TensorView<'_>)], borrow: bool) -> Result<Vec<Tensor>, TchError> {
     let mut buffers: HashMap<(String, DType), Tensor> = HashMap::new();
     let mut out = Vec::with_capacity(views.len());
     for (path, view) in views {
@@ -96,7 +115,18 @@ pub fn to_tch(views: &[(&str, TensorView<'_>)]) -> Result<Vec<Tensor>, TchError>
         if !buffers.contains_key(&key) {
             let bytes = view.storage_bytes();
             let numel = (bytes.len() / dtype.element_size()) as i64;
-            let buffer = Tensor::f_from_data_size(bytes, &[numel], kind).map_err(torch_error)?;
+            let aligned = (bytes.as_ptr() as usize).is_multiple_of(dtype.element_size());
+            let buffer = if borrow && aligned && !bytes.is_empty() {
+                // SAFETY: `bytes` holds `numel` elements of `kind`, aligned
+                // (checked above); the caller of `to_tch_borrowed` keeps
+                // them alive and unmodified while the tensors live.
+                unsafe {
+                    Tensor::f_from_blob(bytes.as_ptr(), &[numel], &[1], kind, tch::Device::Cpu)
+                }
+            } else {
+                Tensor::f_from_data_size(bytes, &[numel], kind)
+            }
+            .map_err(torch_error)?;
             buffers.insert(key.clone(), buffer);
         }
         let buffer = &buffers[&key];
