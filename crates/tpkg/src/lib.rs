@@ -33,6 +33,7 @@ pub use tpkg_digraph as digraph;
 pub use tpkg_glob as glob;
 pub use tpkg_mangling as mangling;
 pub use tpkg_pickle as pickle;
+pub use tpkg_pysource as pysource;
 
 #[cfg(feature = "tch")]
 pub use tch;
