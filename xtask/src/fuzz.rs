@@ -8,7 +8,12 @@ use anyhow::Context;
 
 use crate::util;
 
-const TARGETS: &[&str] = &["archive_reader", "glob_pattern", "pickle_decoder"];
+const TARGETS: &[&str] = &[
+    "archive_reader",
+    "glob_pattern",
+    "pickle_decoder",
+    "import_scanner",
+];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (seconds, targets): (u64, Vec<&str>) = match args.split_first() {

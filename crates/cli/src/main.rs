@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tpkg::glob::Patterns;
 
+mod imports;
 mod inspect;
 mod tensors;
 
@@ -91,6 +92,25 @@ enum Command {
         to: Format,
         /// The output file (replaced atomically).
         out: PathBuf,
+    },
+    /// The dependencies PyTorch's exporter would add for each module's
+    /// source, found statically (no module is imported).
+    ///
+    /// MODULE may be a glob pattern under a literal top-level package
+    /// (`networkx.**`, `torch.nn.*`).
+    Imports {
+        /// Modules or patterns.
+        #[arg(required = true)]
+        modules: Vec<String>,
+        /// A folder to search for modules (repeatable; like sys.path).
+        #[arg(long = "path", value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        /// Read sys.path and built-in module names from this interpreter.
+        #[arg(long, value_name = "PY")]
+        python: Option<PathBuf>,
+        /// Print `{"<module>": ["<dep>", ...]}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Write one record's raw bytes to standard output.
     Cat {
@@ -227,6 +247,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
+        Command::Imports {
+            modules,
+            paths,
+            python,
+            json,
+        } => imports::run(&modules, paths, python.as_deref(), json)?,
         Command::Cat { package, record } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let mut source = reader.open_record(&record)?;

@@ -307,3 +307,39 @@ fn convert_writes_pt_and_refuses_what_safetensors_cannot_hold() {
         stdout(&ok)
     );
 }
+
+#[test]
+fn imports_lists_pytorchs_dependencies_statically() {
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("pkg");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::write(
+        package.join("__init__.py"),
+        "from . import sub\nimport json\n",
+    )
+    .unwrap();
+    std::fs::write(package.join("sub.py"), "from pkg import helper, CONSTANT\n").unwrap();
+    std::fs::write(
+        package.join("helper.py"),
+        "import importlib\nimportlib.import_module('x')\n",
+    )
+    .unwrap();
+    let root = path_str(dir.path());
+    let output = tpkg(&["imports", "--path", root, "pkg", "pkg.*", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    // `from . import sub` is the submodule; `json` resolves to nothing on
+    // this search path and is dropped, as PyTorch drops it; `CONSTANT` is
+    // not a module, so `pkg` itself is the dependency.
+    assert_eq!(
+        report,
+        serde_json::json!({"pkg": ["pkg.sub"], "pkg.helper": [], "pkg.sub": ["pkg.helper", "pkg"]})
+    );
+    let missing = tpkg(&["imports", "--path", root, "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("not on the search path"),
+        "{}",
+        stderr(&missing)
+    );
+}

@@ -18,6 +18,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod literal;
+mod resolve;
 mod scan;
 
+pub use resolve::{Dependencies, Found, ModuleFinder, PythonProbeError};
 pub use scan::{DynamicImport, Imports, Reference, ScanError, scan_imports};

@@ -1,0 +1,83 @@
+//! `tpkg imports`: PyTorch's dependency answer for modules, statically.
+//!
+//! The JSON shape is a contract (issue 7): `{"<module>": ["<dep>", ...]}`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use tpkg::glob::{GlobGroup, Patterns, Separator};
+use tpkg::pysource::{Found, ModuleFinder};
+
+pub fn run(
+    patterns: &[String],
+    paths: Vec<PathBuf>,
+    python: Option<&Path>,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    let finder = match python {
+        Some(python) => ModuleFinder::from_python(python)?,
+        None => ModuleFinder::new(Vec::new(), Vec::<String>::new()),
+    };
+    // `--path` folders come first, then the interpreter's sys.path.
+    let mut search = paths;
+    search.extend(finder.path().iter().cloned());
+    let finder = finder.with_path(search);
+    let mut modules = Vec::new();
+    for pattern in patterns {
+        if pattern.contains('*') {
+            let top = pattern.split('.').next().unwrap_or_default();
+            if top.contains('*') || top.is_empty() {
+                bail!("pattern {pattern:?}: the top-level package must be literal");
+            }
+            let group = GlobGroup::new(pattern.as_str(), Patterns::none(), Separator::Dot)?;
+            modules.extend(
+                finder
+                    .walk_package(top)
+                    .into_iter()
+                    .filter(|m| group.matches(m)),
+            );
+        } else {
+            modules.push(pattern.clone());
+        }
+    }
+    let mut report = serde_json::Map::new();
+    for module in modules {
+        let deps = match finder.find(&module) {
+            Some(Found::Source { file, is_package }) => {
+                let source = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                finder
+                    .dependencies(&source, &module, is_package)
+                    .with_context(|| format!("{module} ({})", file.display()))?
+                    .modules
+            }
+            Some(Found::Namespace { .. }) => Vec::new(),
+            Some(Found::Extension { file }) => {
+                bail!(
+                    "{module} is an extension module ({}); it has no Python source",
+                    file.display()
+                )
+            }
+            Some(Found::Builtin) => {
+                bail!("{module} is built into the interpreter; it has no source")
+            }
+            None => bail!("module {module:?} is not on the search path"),
+        };
+        report.insert(module, deps.into());
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if as_json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        for (module, deps) in &report {
+            writeln!(out, "{module}")?;
+            for dep in deps.as_array().into_iter().flatten() {
+                writeln!(out, "    {}", dep.as_str().unwrap_or_default())?;
+            }
+        }
+    }
+    Ok(())
+}

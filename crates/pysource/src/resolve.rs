@@ -1,0 +1,313 @@
+//! Finding modules on a search path the way CPython's path finder does,
+//! and PyTorch's rule for turning scanned references into dependencies.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::scan::{ScanError, scan_imports};
+
+/// Where a module was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// A `.py` module, or a package's `__init__.py`.
+    Source {
+        /// The file.
+        file: PathBuf,
+        /// Whether it is a package (`__init__.py`).
+        is_package: bool,
+    },
+    /// A namespace package: folders without `__init__.py`.
+    Namespace {
+        /// Its portions, in search-path order.
+        dirs: Vec<PathBuf>,
+    },
+    /// A compiled extension module (cannot be interned).
+    Extension {
+        /// The shared library.
+        file: PathBuf,
+    },
+    /// A module without source: built into the interpreter, or bytecode only.
+    Builtin,
+}
+
+/// A module search path (like `sys.path`) with the interpreter's built-in
+/// module names and extension suffixes.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleFinder {
+    path: Vec<PathBuf>,
+    builtins: HashSet<String>,
+    extension_suffixes: Vec<String>,
+}
+
+/// The interpreter could not describe itself.
+#[derive(Debug, thiserror::Error)]
+#[error("asking {python} for sys.path failed: {reason}")]
+pub struct PythonProbeError {
+    /// The interpreter.
+    pub python: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+/// Extension suffixes of CPython 3.8+ on Linux when no interpreter is asked.
+const DEFAULT_EXTENSION_SUFFIXES: &[&str] =
+    &[".cpython-311-x86_64-linux-gnu.so", ".abi3.so", ".so"];
+
+impl ModuleFinder {
+    /// A finder over `path`, knowing `builtins` (e.g. `sys`, `_io`).
+    ///
+    /// ```
+    /// let finder = tpkg_pysource::ModuleFinder::new(vec![], ["sys"]);
+    /// assert!(finder.exists("sys"));
+    /// assert!(!finder.exists("numpy"));
+    /// ```
+    pub fn new<S: Into<String>>(path: Vec<PathBuf>, builtins: impl IntoIterator<Item = S>) -> Self {
+        ModuleFinder {
+            path,
+            builtins: builtins.into_iter().map(Into::into).collect(),
+            extension_suffixes: DEFAULT_EXTENSION_SUFFIXES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+
+    /// Asks `python` once for `sys.path`, its built-in modules and extension
+    /// suffixes.
+    pub fn from_python(python: &Path) -> Result<Self, PythonProbeError> {
+        const PROBE: &str = "import sys, json, importlib.machinery as m\n\
+            print(json.dumps([sys.path, sorted(sys.builtin_module_names), m.EXTENSION_SUFFIXES]))";
+        let failed = |reason: String| PythonProbeError {
+            python: python.display().to_string(),
+            reason,
+        };
+        let output = Command::new(python)
+            .args(["-c", PROBE])
+            .output()
+            .map_err(|e| failed(e.to_string()))?;
+        if !output.status.success() {
+            return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
+        }
+        let text = String::from_utf8(output.stdout).map_err(|e| failed(e.to_string()))?;
+        let (path, builtins, suffixes) =
+            parse_probe(&text).ok_or_else(|| failed(format!("unexpected answer {text:?}")))?;
+        Ok(ModuleFinder {
+            path: path
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+            builtins: builtins.into_iter().collect(),
+            extension_suffixes: suffixes,
+        })
+    }
+
+    /// The same finder over another search path.
+    pub fn with_path(mut self, path: Vec<PathBuf>) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The search path.
+    pub fn path(&self) -> &[PathBuf] {
+        &self.path
+    }
+
+    /// Finds `module` (dotted) as CPython's path finder would: a package
+    /// folder with `__init__` before modules of the same name, extension
+    /// modules before `.py`, namespace portions only when nothing else
+    /// matches; submodules in their package's folders.
+    pub fn find(&self, module: &str) -> Option<Found> {
+        let parts: Vec<&str> = module.split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        if parts.len() == 1 && self.builtins.contains(module) {
+            return Some(Found::Builtin);
+        }
+        let mut dirs = self.path.clone();
+        let mut found = None;
+        for (index, part) in parts.iter().enumerate() {
+            let here = self.search(part, &dirs)?;
+            if index + 1 < parts.len() {
+                dirs = match &here {
+                    Found::Source {
+                        file,
+                        is_package: true,
+                    } => vec![file.parent()?.to_path_buf()],
+                    Found::Namespace { dirs } => dirs.clone(),
+                    _ => return None,
+                };
+            }
+            found = Some(here);
+        }
+        found
+    }
+
+    /// Every module under the package `top` (itself included), by walking
+    /// its folders: `.py` files and packages, sorted by name.
+    pub fn walk_package(&self, top: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let start = match self.find(top) {
+            Some(Found::Source {
+                file,
+                is_package: true,
+            }) => file
+                .parent()
+                .map(|p| vec![p.to_path_buf()])
+                .unwrap_or_default(),
+            Some(Found::Namespace { dirs }) => dirs,
+            Some(_) => return vec![top.to_owned()],
+            None => return out,
+        };
+        out.push(top.to_owned());
+        let mut stack: Vec<(PathBuf, String)> =
+            start.into_iter().map(|d| (d, top.to_owned())).collect();
+        while let Some((dir, prefix)) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if path.is_dir() {
+                    if !name.contains('.') && !name.contains('-') && name != "__pycache__" {
+                        out.push(format!("{prefix}.{name}"));
+                        stack.push((path.clone(), format!("{prefix}.{name}")));
+                    }
+                } else if let Some(stem) = name.strip_suffix(".py")
+                    && stem != "__init__"
+                    && !stem.contains('.')
+                {
+                    out.push(format!("{prefix}.{stem}"));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Whether `module` can be found. `os.path` counts when `os` does: the
+    /// standard library's `os` puts it into `sys.modules` when imported
+    /// (there is no `os/path.py`), and PyTorch's exporter, which imports to
+    /// check, sees it.
+    pub fn exists(&self, module: &str) -> bool {
+        if module == "os.path" {
+            return self.exists("os");
+        }
+        self.find(module).is_some()
+    }
+
+    fn search(&self, name: &str, dirs: &[PathBuf]) -> Option<Found> {
+        let mut portions = Vec::new();
+        for dir in dirs {
+            let base = dir.join(name);
+            if base.is_dir() {
+                for suffix in self
+                    .extension_suffixes
+                    .iter()
+                    .map(String::as_str)
+                    .chain([".py", ".pyc"])
+                {
+                    let init = base.join(format!("__init__{suffix}"));
+                    if init.is_file() {
+                        return Some(if suffix == ".py" || suffix == ".pyc" {
+                            Found::Source {
+                                file: init,
+                                is_package: true,
+                            }
+                        } else {
+                            Found::Extension { file: init }
+                        });
+                    }
+                }
+            }
+            for suffix in &self.extension_suffixes {
+                let file = dir.join(format!("{name}{suffix}"));
+                if file.is_file() {
+                    return Some(Found::Extension { file });
+                }
+            }
+            let source = dir.join(format!("{name}.py"));
+            if source.is_file() {
+                return Some(Found::Source {
+                    file: source,
+                    is_package: false,
+                });
+            }
+            if dir.join(format!("{name}.pyc")).is_file() {
+                return Some(Found::Builtin);
+            }
+            if base.is_dir() {
+                portions.push(base);
+            }
+        }
+        (!portions.is_empty()).then_some(Found::Namespace { dirs: portions })
+    }
+
+    /// The dependencies PyTorch's exporter adds for `source` of `module`
+    /// (`PackageExporter._get_dependencies`): for `from pack import x`,
+    /// `pack.x` if that is a module, else `pack`; references that resolve to
+    /// nothing are dropped (and counted in [`Dependencies::dropped`]).
+    ///
+    /// ```
+    /// let finder = tpkg_pysource::ModuleFinder::new(vec![], ["sys"]);
+    /// let deps = finder.dependencies("import sys\nimport not_there\n", "m", false).unwrap();
+    /// assert_eq!(deps.modules, ["sys"]);
+    /// assert_eq!(deps.dropped, ["not_there"]);
+    /// ```
+    pub fn dependencies(
+        &self,
+        source: &str,
+        module: &str,
+        is_package: bool,
+    ) -> Result<Dependencies, ScanError> {
+        let package = if is_package {
+            module
+        } else {
+            module
+                .rsplit_once('.')
+                .map_or(module, |(package, _)| package)
+        };
+        let imports = scan_imports(source, package)?;
+        let mut out = Dependencies::default();
+        let mut seen = HashSet::new();
+        for (dep_module, attribute) in imports.references {
+            if let Some(attribute) = attribute {
+                let submodule = format!("{dep_module}.{attribute}");
+                if self.exists(&submodule) {
+                    if seen.insert(submodule.clone()) {
+                        out.modules.push(submodule);
+                    }
+                    continue;
+                }
+            }
+            if self.exists(&dep_module) {
+                if seen.insert(dep_module.clone()) {
+                    out.modules.push(dep_module);
+                }
+            } else if !out.dropped.contains(&dep_module) {
+                out.dropped.push(dep_module);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What [`ModuleFinder::dependencies`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dependencies {
+    /// Modules the exporter would depend on, in PyTorch's order.
+    pub modules: Vec<String>,
+    /// Referenced modules that resolve to nothing (PyTorch drops them silently).
+    pub dropped: Vec<String>,
+}
+
+/// Parses `[[path...], [builtins...], [suffixes...]]` printed by the probe.
+fn parse_probe(text: &str) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
+    serde_json::from_str(text.trim()).ok()
+}

@@ -1,0 +1,9 @@
+def f():
+    try:
+        import inner
+    except ImportError:
+        pass
+@deco(__import__("x"))
+class C(__import__("b").Base):
+    pass
+m = importlib.import_module("p")
