@@ -191,13 +191,18 @@ impl ModuleFinder {
         out
     }
 
-    /// Whether `module` can be found. `os.path` counts when `os` does: the
-    /// standard library's `os` puts it into `sys.modules` when imported
-    /// (there is no `os/path.py`), and PyTorch's exporter, which imports to
-    /// check, sees it.
+    /// Whether `module` can be found. `os.path` counts when `os` does (and
+    /// `typing.io`/`typing.re` when `typing` does): the standard library
+    /// puts them into `sys.modules` when imported (there is no
+    /// `os/path.py`), and PyTorch's exporter, which imports to check, sees
+    /// them.
     pub fn exists(&self, module: &str) -> bool {
-        if module == "os.path" {
-            return self.exists("os");
+        // Submodules the standard library injects into `sys.modules` at
+        // import time (`typing.io`/`typing.re` until Python 3.12).
+        match module {
+            "os.path" => return self.exists("os"),
+            "typing.io" | "typing.re" => return self.exists("typing"),
+            _ => {}
         }
         self.find(module).is_some()
     }
