@@ -30,6 +30,27 @@ def make_inputs(out):
     names = [".".join(w() for _ in range(2 + r.randrange(4))) for _ in range(200_000)]
     with open(os.path.join(out, "globs.json"), "w") as f:
         json.dump({"patterns": patterns, "names": names}, f)
+    # Every .py file of site-packages with the package name PyTorch's
+    # exporter scans it under.
+    import sysconfig
+    root = sysconfig.get_paths()["purelib"]
+    files = []
+    for folder, _, names_in in os.walk(root):
+        for name in sorted(names_in):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            parts = os.path.relpath(path, root)[:-3].split(os.sep)
+            if any("." in p or "-" in p for p in parts):
+                continue
+            if parts[-1] == "__init__":
+                package = ".".join(parts[:-1])
+            else:
+                module = ".".join(parts)
+                package = module.rsplit(".", 1)[0]
+            files.append([path, package])
+    with open(os.path.join(out, "scan_files.json"), "w") as f:
+        json.dump(sorted(files), f)
     # 500k small dicts, protocol 4 (the pickler memoizes the repeated keys).
     values = [{"id": i, "score": i * 0.5, "tag": "row", "ok": i % 2 == 0, "n": i % 7} for i in range(500_000)]
     with open(os.path.join(out, "dicts.pkl"), "wb") as f:
@@ -86,6 +107,20 @@ def main():
         for _ in range(repetitions):
             start = time.perf_counter()
             matched = sum(1 for n in spec["names"] if group.matches(n))
+            seconds.append(time.perf_counter() - start)
+    elif benchmark == "scan_imports":
+        from torch.package.find_file_dependencies import find_files_source_depends_on
+        name = "PyTorch find_files_source_depends_on (ast)"
+        with open(path) as f:
+            files = json.load(f)
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            for file, package in files:
+                try:
+                    with open(file, encoding="utf-8") as f:
+                        find_files_source_depends_on(f.read(), package)
+                except Exception:
+                    pass
             seconds.append(time.perf_counter() - start)
     elif benchmark == "load_pickle":
         import torch  # noqa: F401  (imported before timing)

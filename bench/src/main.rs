@@ -52,6 +52,24 @@ fn main() -> anyhow::Result<()> {
                 black_box(matched);
             }
         }
+        // Scan the imports of every .py file of site-packages.
+        "scan_imports" => {
+            let files: Vec<(String, String)> = serde_json::from_slice(&std::fs::read(input)?)?;
+            for _ in 0..repetitions {
+                let start = Instant::now();
+                let mut references = 0;
+                for (file, package) in &files {
+                    let Ok(source) = std::fs::read_to_string(file) else {
+                        continue;
+                    };
+                    if let Ok(imports) = tpkg::pysource::scan_imports(&source, package) {
+                        references += imports.references.len();
+                    }
+                }
+                seconds.push(start.elapsed().as_secs_f64());
+                black_box(references);
+            }
+        }
         // Open a 1 GiB state-dict package and copy every tensor into memory
         // it owns (what loading into owned tensors costs).
         "load_copy" => {

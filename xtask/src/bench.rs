@@ -49,6 +49,13 @@ const BENCHMARKS: &[Benchmark] = &[
         baselines: &[Baseline::Python("glob_match")],
     },
     Benchmark {
+        name: "scan_imports",
+        input: "scan_files.json",
+        repetitions: 3,
+        what: "scan the imports of every .py file in site-packages",
+        baselines: &[Baseline::Python("scan_imports")],
+    },
+    Benchmark {
         name: "load_copy",
         input: "state1g.pt",
         repetitions: 3,
