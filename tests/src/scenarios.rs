@@ -435,6 +435,20 @@ pub fn tpkg_pickles_load_in_package_importer() -> anyhow::Result<Checked> {
     })
 }
 
+/// Makes `{name: value, ...}` the pickle's result.
+fn set_dict_root<'n>(
+    graph: &mut ValueGraph,
+    entries: impl IntoIterator<Item = (&'n str, tpkg::pickle::ValueId)>,
+) {
+    use tpkg::pickle::{PyStr, Value};
+    let items = entries
+        .into_iter()
+        .map(|(name, value)| (graph.add(Value::Str(PyStr::from(name))), value))
+        .collect::<Vec<_>>();
+    let root = graph.add(Value::Dict(items));
+    graph.set_root(root);
+}
+
 /// Storage bytes of `numel` finite, recognisable elements of `dtype`.
 fn sample_storage(dtype: tpkg::tensors::DType, numel: usize) -> Vec<u8> {
     use tpkg::tensors::DType as D;
@@ -505,16 +519,6 @@ impl TensorCase {
         if index == self.storages.len() {
             self.storages.push(sample_storage(dtype, numel as usize));
         }
-        let node = self.tensors.tensor_of_dtype(
-            &mut self.graph,
-            &storage,
-            dtype,
-            shape,
-            stride,
-            offset,
-            requires_grad,
-            parameter,
-        );
         let spec = TensorSpec {
             storage,
             dtype,
@@ -524,6 +528,7 @@ impl TensorCase {
             requires_grad,
             parameter,
         };
+        let node = self.tensors.tensor(&mut self.graph, &spec);
         let view = TensorView::new(spec, name, &self.storages[index])?;
         let expected = json!({
             "dtype": dtype.name(),
@@ -544,7 +549,7 @@ impl TensorCase {
 /// equal values, dtypes, shapes, strides, offsets, requires_grad,
 /// Parameter type and storage sharing.
 pub fn tpkg_tensors_load_in_pytorch() -> anyhow::Result<Checked> {
-    use tpkg::pickle::{PyStr, Value};
+    use tpkg::pickle::Value;
     use tpkg::tensors::{DType, TensorEncoder};
 
     let mut case = TensorCase {
@@ -676,13 +681,10 @@ pub fn tpkg_tensors_load_in_pytorch() -> anyhow::Result<Checked> {
         entries,
     } = case;
 
-    let mut items = Vec::new();
-    for (name, node, _) in &entries {
-        let key = graph.add(Value::Str(PyStr::from(name.as_str())));
-        items.push((key, *node));
-    }
-    let root = graph.add(Value::Dict(items));
-    graph.set_root(root);
+    set_dict_root(
+        &mut graph,
+        entries.iter().map(|(name, node, _)| (name.as_str(), *node)),
+    );
 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("tensors.pt");
@@ -847,16 +849,10 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
     let mut encoder = tpkg::tensors::TensorEncoder::new();
     let mut graph = ValueGraph::new(tpkg::pickle::Value::None);
     let (nodes, storages) = encode_tch(&mut graph, &mut encoder, &named)?;
-    let items = named
-        .iter()
-        .zip(&nodes)
-        .map(|((name, _, _), node)| {
-            let key = graph.add(tpkg::pickle::Value::Str(tpkg::pickle::PyStr::from(*name)));
-            (key, *node)
-        })
-        .collect();
-    let root = graph.add(tpkg::pickle::Value::Dict(items));
-    graph.set_root(root);
+    set_dict_root(
+        &mut graph,
+        named.iter().map(|(name, _, _)| *name).zip(nodes),
+    );
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("from_tch.pt");
     let mut writer = PackageWriter::create(&path, WriteOptions::default())?;

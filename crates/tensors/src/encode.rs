@@ -13,13 +13,22 @@ use crate::spec::{StorageRef, TensorSpec};
 ///
 /// ```
 /// use tpkg_pickle::{decode, encode, Value, ValueGraph};
-/// use tpkg_tensors::{find_tensors, DType, TensorEncoder};
+/// use tpkg_tensors::{find_tensors, DType, TensorEncoder, TensorSpec};
 ///
 /// let mut tensors = TensorEncoder::new();
 /// let storage = tensors.storage("weights", DType::Float32, 6, "cpu");
 /// let mut graph = ValueGraph::new(Value::None);
-/// let whole = tensors.tensor(&mut graph, &storage, &[2, 3], &[3, 1], 0, false, false);
-/// let row = tensors.tensor(&mut graph, &storage, &[3], &[1], 3, false, false);
+/// let spec = |shape: &[u64], stride: &[u64], offset| TensorSpec {
+///     storage: storage.clone(),
+///     dtype: DType::Float32,
+///     storage_offset: offset,
+///     shape: shape.to_vec(),
+///     stride: stride.to_vec(),
+///     requires_grad: false,
+///     parameter: false,
+/// };
+/// let whole = tensors.tensor(&mut graph, &spec(&[2, 3], &[3, 1], 0));
+/// let row = tensors.tensor(&mut graph, &spec(&[3], &[1], 3));
 /// let root = graph.add(Value::List(vec![whole, row]));
 /// graph.set_root(root);
 ///
@@ -78,49 +87,24 @@ impl TensorEncoder {
         &self.storages
     }
 
-    /// Adds a tensor over `storage` to `graph` as PyTorch pickles it:
+    /// Adds the tensor `spec` describes to `graph` as PyTorch pickles it:
     /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad,
-    /// OrderedDict())` (or `_rebuild_tensor_v3` with the dtype for
-    /// dtypes without a storage class), wrapped in `_rebuild_parameter`
-    /// for parameters. The tensor's dtype is the storage's unless the
-    /// storage is untyped.
-    #[allow(clippy::too_many_arguments)]
-    pub fn tensor(
-        &self,
-        graph: &mut ValueGraph,
-        storage: &StorageRef,
-        shape: &[u64],
-        stride: &[u64],
-        storage_offset: u64,
-        requires_grad: bool,
-        parameter: bool,
-    ) -> ValueId {
-        self.tensor_of_dtype(
-            graph,
+    /// OrderedDict())` — or `_rebuild_tensor_v3` with the dtype when the
+    /// storage is untyped (`spec.dtype` differs from `spec.storage.dtype`) —
+    /// wrapped in `_rebuild_parameter` for parameters. `spec.storage` is
+    /// one this encoder registered with [`storage`](Self::storage).
+    pub fn tensor(&self, graph: &mut ValueGraph, spec: &TensorSpec) -> ValueId {
+        let TensorSpec {
             storage,
-            storage.dtype,
+            dtype,
+            storage_offset,
             shape,
             stride,
-            storage_offset,
             requires_grad,
             parameter,
-        )
-    }
-
-    /// [`tensor`](Self::tensor) for a tensor whose dtype differs from its
-    /// (untyped) storage's.
-    #[allow(clippy::too_many_arguments)]
-    pub fn tensor_of_dtype(
-        &self,
-        graph: &mut ValueGraph,
-        storage: &StorageRef,
-        dtype: DType,
-        shape: &[u64],
-        stride: &[u64],
-        storage_offset: u64,
-        requires_grad: bool,
-        parameter: bool,
-    ) -> ValueId {
+        } = spec;
+        let (dtype, storage_offset, requires_grad, parameter) =
+            (*dtype, *storage_offset, *requires_grad, *parameter);
         let int = |graph: &mut ValueGraph, n: u64| {
             graph.add(Value::Int(i64::try_from(n).unwrap_or(i64::MAX)))
         };
@@ -159,10 +143,7 @@ impl TensorEncoder {
         let strides = graph.add(Value::Tuple(strides));
         // A parameter's data is pickled without requires_grad.
         let grad = graph.add(Value::Bool(requires_grad && !parameter));
-        let hooks = graph.add(Value::OrderedDict {
-            items: Vec::new(),
-            state: None,
-        });
+        let hooks = empty_hooks(graph);
         let mut args = vec![pid, offset, size, strides, grad, hooks];
         if untyped {
             args.push(graph.add(Value::TorchDtype(dtype.name().to_owned())));
@@ -184,10 +165,7 @@ impl TensorEncoder {
         }
         let callable = global(graph, "torch._utils", "_rebuild_parameter");
         let grad = graph.add(Value::Bool(requires_grad));
-        let hooks = graph.add(Value::OrderedDict {
-            items: Vec::new(),
-            state: None,
-        });
+        let hooks = empty_hooks(graph);
         let args = graph.add(Value::Tuple(vec![tensor, grad, hooks]));
         graph.add(Value::Reduce {
             callable,
@@ -207,15 +185,20 @@ impl TensorEncoder {
         let element_numel = spec.storage.numel * spec.storage.dtype.element_size() as u64
             / spec.dtype.element_size() as u64;
         let storage = self.storage(identity, spec.dtype, element_numel, &spec.storage.location);
-        self.tensor_of_dtype(
+        self.tensor(
             graph,
-            &storage,
-            spec.dtype,
-            &spec.shape,
-            &spec.stride,
-            spec.storage_offset,
-            spec.requires_grad,
-            spec.parameter,
+            &TensorSpec {
+                storage,
+                ..spec.clone()
+            },
         )
     }
+}
+
+/// The `OrderedDict()` of backward hooks every rebuild call carries.
+fn empty_hooks(graph: &mut ValueGraph) -> ValueId {
+    graph.add(Value::OrderedDict {
+        items: Vec::new(),
+        state: None,
+    })
 }

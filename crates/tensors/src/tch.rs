@@ -216,15 +216,17 @@ pub fn encode_tch(
                 .map_err(torch_error)?;
             storages.push(bytes);
         }
-        nodes.push(encoder.tensor_of_dtype(
+        nodes.push(encoder.tensor(
             graph,
-            &storage,
-            *dtype,
-            shape,
-            stride,
-            *offset,
-            tensor.requires_grad(),
-            *parameter,
+            &crate::spec::TensorSpec {
+                storage,
+                dtype: *dtype,
+                storage_offset: *offset,
+                shape: shape.clone(),
+                stride: stride.clone(),
+                requires_grad: tensor.requires_grad(),
+                parameter: *parameter,
+            },
         ));
     }
     Ok((nodes, storages))
