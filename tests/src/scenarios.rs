@@ -435,6 +435,22 @@ pub fn tpkg_pickles_load_in_package_importer() -> anyhow::Result<Checked> {
     })
 }
 
+/// Writes `dir/tensors.pt`: the storages and `graph` pickled at
+/// `tensors/all.pkl`, with the externs a tensor pickle needs.
+fn write_tensor_package(
+    dir: &std::path::Path,
+    graph: &ValueGraph,
+    storages: &[tpkg::tensors::StorageRef],
+    bytes: &[Vec<u8>],
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join("tensors.pt");
+    let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
+    tpkg::tensors::write_tensor_pickle(&mut writer, "tensors/all.pkl", graph, storages, bytes)?;
+    writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
+    writer.finish()?;
+    Ok(path)
+}
+
 /// Makes `{name: value, ...}` the pickle's result.
 fn set_dict_root<'n>(
     graph: &mut ValueGraph,
@@ -687,17 +703,7 @@ pub fn tpkg_tensors_load_in_pytorch() -> anyhow::Result<Checked> {
     );
 
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("tensors.pt");
-    let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
-    tpkg::tensors::write_tensor_pickle(
-        &mut writer,
-        "tensors/all.pkl",
-        &graph,
-        tensors.storages(),
-        &storages,
-    )?;
-    writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
-    writer.finish()?;
+    let path = write_tensor_package(dir.path(), &graph, tensors.storages(), &storages)?;
 
     let path_text = path.to_str().context("temporary path is not UTF-8")?;
     let seen = oracle::run_json("tensor_oracle.py", &[path_text, "tensors", "all.pkl"])?;
@@ -854,17 +860,7 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
         named.iter().map(|(name, _, _)| *name).zip(nodes),
     );
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("from_tch.pt");
-    let mut writer = PackageWriter::create(&path, WriteOptions::default())?;
-    tpkg::tensors::write_tensor_pickle(
-        &mut writer,
-        "tensors/all.pkl",
-        &graph,
-        encoder.storages(),
-        &storages,
-    )?;
-    writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
-    writer.finish()?;
+    let path = write_tensor_package(dir.path(), &graph, encoder.storages(), &storages)?;
     let seen = oracle::run_json(
         "tensor_oracle.py",
         &[path.to_str().context("path")?, "tensors", "all.pkl"],

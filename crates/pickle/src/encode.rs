@@ -446,29 +446,41 @@ impl Writer<'_, '_, '_> {
         Ok(index)
     }
 
+    /// A `bytes` value without memoizing it (SHORT_BINBYTES, BINBYTES or
+    /// BINBYTES8 by length; protocol 3 and later).
+    fn raw_bytes(&mut self, bytes: &[u8]) {
+        if bytes.len() < 256 {
+            self.out.extend_from_slice(&[b'C', bytes.len() as u8]);
+        } else if let Ok(len) = u32::try_from(bytes.len()) {
+            self.out.push(b'B');
+            self.out.extend_from_slice(&len.to_le_bytes());
+        } else {
+            self.out.push(0x8e);
+            self.out
+                .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        }
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// `(text, encoding)` arguments and the REDUCE that makes bytes from
+    /// them, as CPython's protocol 2 writes `bytes`/`bytearray`.
+    fn latin1_call(&mut self, bytes: &[u8], encoding: &[u8]) {
+        let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
+        self.str_bytes(latin1.as_bytes());
+        self.str_bytes(encoding);
+        self.out.extend_from_slice(&[0x86, b'R']);
+    }
+
     fn bytes(&mut self, id: ValueId, bytes: &[u8]) -> Result<(), EncodeError> {
         if self.protocol >= 3 {
-            if bytes.len() < 256 {
-                self.out.extend_from_slice(&[b'C', bytes.len() as u8]);
-            } else if let Ok(len) = u32::try_from(bytes.len()) {
-                self.out.push(b'B');
-                self.out.extend_from_slice(&len.to_le_bytes());
-            } else {
-                self.out.push(0x8e);
-                self.out
-                    .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-            }
-            self.out.extend_from_slice(bytes);
+            self.raw_bytes(bytes);
         } else if bytes.is_empty() {
             self.global_named("builtins", "bytes")?;
             self.out.extend_from_slice(b")R");
         } else {
             // CPython's protocol 2: _codecs.encode(latin-1 text, 'latin1').
             self.global_named("_codecs", "encode")?;
-            let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
-            self.str_bytes(latin1.as_bytes());
-            self.str_bytes(b"latin1");
-            self.out.extend_from_slice(&[0x86, b'R']);
+            self.latin1_call(bytes, b"latin1");
         }
         self.memoize(id);
         Ok(())
@@ -482,22 +494,12 @@ impl Writer<'_, '_, '_> {
             self.out.extend_from_slice(bytes);
         } else if self.protocol >= 3 {
             self.global_named("builtins", "bytearray")?;
-            // The inner bytes object is not a node: write it unmemoized.
-            if bytes.len() < 256 {
-                self.out.extend_from_slice(&[b'C', bytes.len() as u8]);
-            } else {
-                self.out.push(b'B');
-                self.out
-                    .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-            }
-            self.out.extend_from_slice(bytes);
+            // The inner bytes object is not a node: written unmemoized.
+            self.raw_bytes(bytes);
             self.out.extend_from_slice(&[0x85, b'R']);
         } else {
             self.global_named("builtins", "bytearray")?;
-            let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
-            self.str_bytes(latin1.as_bytes());
-            self.str_bytes(b"latin-1");
-            self.out.extend_from_slice(&[0x86, b'R']);
+            self.latin1_call(bytes, b"latin-1");
         }
         self.memoize(id);
         Ok(())
