@@ -45,6 +45,32 @@ pub fn run_json_stdin(
     run(script_name, args, Some(serde_json::to_vec(input)?))
 }
 
+/// Runs a line of Python (`python -c CODE`) and parses the JSON it prints.
+pub fn run_python_json(code: &str) -> anyhow::Result<serde_json::Value> {
+    let python = python()?;
+    let output = Command::new(&python).args(["-c", code]).output()?;
+    if !output.status.success() {
+        bail!(
+            "python -c failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The oracle interpreter's version (what its `ast.parse` accepts).
+pub fn python_version() -> anyhow::Result<tpkg::pysource::PythonVersion> {
+    let version = run_python_json("import sys, json; print(json.dumps(sys.version_info[:2]))")?;
+    let part = |i: usize| -> anyhow::Result<u8> {
+        Ok(u8::try_from(version[i].as_u64().context("version part")?)?)
+    };
+    Ok(tpkg::pysource::PythonVersion {
+        major: part(0)?,
+        minor: part(1)?,
+    })
+}
+
 fn run(
     script_name: &str,
     args: &[&str],

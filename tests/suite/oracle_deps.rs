@@ -56,3 +56,15 @@ fn dependencies_equal_pytorchs_exporter_on_networkx() {
     assert!(compared > 200, "{compared}");
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+#[test]
+fn embedded_stdlib_table_equals_the_interpreters() {
+    let version = oracle::python_version().unwrap();
+    let answer = oracle::run_python_json(
+        "import sys, json; print(json.dumps(sorted(sys.stdlib_module_names)))",
+    )
+    .unwrap();
+    let theirs: Vec<String> = serde_json::from_value(answer).unwrap();
+    let ours: Vec<&str> = tpkg::pysource::stdlib_module_names(version).collect();
+    assert_eq!(ours, theirs, "Python {version}");
+}

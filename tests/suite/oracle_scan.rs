@@ -41,25 +41,6 @@ fn package_of(root: &Path, file: &Path) -> Option<String> {
 
 /// Files where tpkg and PyTorch differ for a known reason, by path suffix.
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    // tree-sitter-python 0.25 does not parse starred items in unparenthesized
-    // tuples (`return *a, *b`, `x, *y = z, *[]`), valid since Python 3.8.
-    (
-        "torch/_higher_order_ops/associative_scan.py",
-        "grammar gap: `return *a, *b`",
-    ),
-    (
-        "torch/_vendor/quack/rmsnorm.py",
-        "grammar gap: `return a, *(b)`",
-    ),
-    (
-        "torch/distributed/elastic/rendezvous/utils.py",
-        "grammar gap: `x, *y = a, *[]`",
-    ),
-    // Python 3.12 syntax; the oracle's CPython 3.11 cannot parse it.
-    (
-        "torch/testing/_internal/py312_intrinsics.py",
-        "PyTorch's answer depends on the Python version",
-    ),
     // CPython's ast visitor hits its recursion limit on a deep expression.
     (
         "sympy/polys/numberfields/resolvent_lookup.py",
@@ -122,6 +103,8 @@ fn scanner_equals_pytorchs_on_site_packages() {
     let answer = oracle::run_json_stdin("scan_oracle.py", &[], &Value::from(requests)).unwrap();
     let theirs = answer["results"].as_array().unwrap();
 
+    // The oracle's interpreter decides what syntax parses.
+    let version = oracle::python_version().unwrap();
     let start = Instant::now();
     let mut ours = Vec::with_capacity(files.len());
     for (file, package) in &files {
@@ -129,7 +112,7 @@ fn scanner_equals_pytorchs_on_site_packages() {
         ours.push(
             String::from_utf8(source)
                 .ok()
-                .map(|s| tpkg::pysource::scan_imports(&s, package)),
+                .map(|s| tpkg::pysource::scan_imports_for(&s, package, version)),
         );
     }
     let our_seconds = start.elapsed().as_secs_f64();

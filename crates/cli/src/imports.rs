@@ -62,6 +62,11 @@ pub fn run(
             Some(Found::Builtin) => {
                 bail!("{module} is built into the interpreter; it has no source")
             }
+            Some(Found::Stdlib) => {
+                bail!(
+                    "{module} is in the standard library, known by name only; give --python PY to read its source"
+                )
+            }
             None => bail!("module {module:?} is not on the search path"),
         };
         report.insert(module, deps.into());

@@ -328,12 +328,16 @@ fn imports_lists_pytorchs_dependencies_statically() {
     let output = tpkg(&["imports", "--path", root, "pkg", "pkg.*", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
-    // `from . import sub` is the submodule; `json` resolves to nothing on
-    // this search path and is dropped, as PyTorch drops it; `CONSTANT` is
-    // not a module, so `pkg` itself is the dependency.
+    // `from . import sub` is the submodule; `json` and `importlib` are
+    // known from the embedded standard-library tables; `CONSTANT` is not a
+    // module, so `pkg` itself is the dependency.
     assert_eq!(
         report,
-        serde_json::json!({"pkg": ["pkg.sub"], "pkg.helper": [], "pkg.sub": ["pkg.helper", "pkg"]})
+        serde_json::json!({
+            "pkg": ["pkg.sub", "json"],
+            "pkg.helper": ["importlib"],
+            "pkg.sub": ["pkg.helper", "pkg"]
+        })
     );
     let missing = tpkg(&["imports", "--path", root, "nope"]);
     assert_eq!(missing.status.code(), Some(1));
@@ -342,4 +346,60 @@ fn imports_lists_pytorchs_dependencies_statically() {
         "{}",
         stderr(&missing)
     );
+}
+
+/// Issue 7: `tpkg imports` over all of sympy equals what PyTorch's exporter
+/// adds for each module (`tests/oracle/deps_oracle.py`), except modules
+/// whose answer depends on running code (they raise when imported).
+#[test]
+fn imports_over_all_of_sympy_equals_the_exporter() {
+    let python = PathBuf::from(env!("TPKG_ORACLE_PYTHON"));
+    let oracle = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oracle/deps_oracle.py");
+    let expected = Command::new(&python)
+        .arg(&oracle)
+        .arg("sympy")
+        .output()
+        .unwrap();
+    assert!(expected.status.success(), "{}", stderr(&expected));
+    let expected: Value = serde_json::from_slice(&expected.stdout).unwrap();
+    let output = tpkg(&[
+        "imports",
+        "--python",
+        path_str(&python),
+        "sympy",
+        "sympy.**",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ours: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let failing: Vec<String> = serde_json::from_value(expected["failing"].clone()).unwrap();
+    let runtime_dependent = |name: &str| {
+        failing
+            .iter()
+            .any(|f| f == name || f.starts_with(&format!("{name}.")))
+    };
+    let modules = expected["modules"].as_object().unwrap();
+    assert!(modules.len() > 1000, "{}", modules.len());
+    let mut disagreements = Vec::new();
+    for (module, info) in modules {
+        let theirs: Vec<String> = serde_json::from_value(info["deps"].clone()).unwrap();
+        let Some(ours) = ours.get(module) else {
+            disagreements.push(format!("{module}: not listed by tpkg"));
+            continue;
+        };
+        let ours: Vec<String> = serde_json::from_value(ours.clone()).unwrap();
+        let differing: Vec<&String> = ours
+            .iter()
+            .filter(|d| !theirs.contains(d))
+            .chain(theirs.iter().filter(|d| !ours.contains(d)))
+            .collect();
+        // Same set in another order is a disagreement too.
+        let exempt = !differing.is_empty() && differing.iter().all(|d| runtime_dependent(d));
+        if ours != theirs && !exempt {
+            disagreements.push(format!(
+                "{module}:\n  tpkg    {ours:?}\n  PyTorch {theirs:?}"
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }

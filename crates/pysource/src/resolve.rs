@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::scan::{ScanError, scan_imports};
+use crate::scan::{PythonVersion, ScanError, scan_imports_for};
+use crate::stdlib::is_stdlib_submodule;
 
 /// Where a module was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,15 +30,22 @@ pub enum Found {
     },
     /// A module without source: built into the interpreter, or bytecode only.
     Builtin,
+    /// A standard-library module known by name only, from the embedded
+    /// tables (no interpreter was asked, so its source is not at hand).
+    Stdlib,
 }
 
 /// A module search path (like `sys.path`) with the interpreter's built-in
 /// module names and extension suffixes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ModuleFinder {
     path: Vec<PathBuf>,
     builtins: HashSet<String>,
     extension_suffixes: Vec<String>,
+    version: PythonVersion,
+    /// Whether the embedded standard-library tables stand in for an
+    /// interpreter's `sys.path`.
+    stdlib_by_name: bool,
 }
 
 /// The interpreter could not describe itself.
@@ -54,12 +62,23 @@ pub struct PythonProbeError {
 const DEFAULT_EXTENSION_SUFFIXES: &[&str] =
     &[".cpython-311-x86_64-linux-gnu.so", ".abi3.so", ".so"];
 
+impl Default for ModuleFinder {
+    /// No search path, no builtins; the standard library by name.
+    fn default() -> Self {
+        ModuleFinder::new(Vec::new(), Vec::<String>::new())
+    }
+}
+
 impl ModuleFinder {
-    /// A finder over `path`, knowing `builtins` (e.g. `sys`, `_io`).
+    /// A finder over `path`, knowing `builtins` (e.g. `sys`, `_io`), for
+    /// the newest Python: modules of the standard library are known from
+    /// embedded tables ([`Found::Stdlib`]) unless `path` holds them.
     ///
     /// ```
-    /// let finder = tpkg_pysource::ModuleFinder::new(vec![], ["sys"]);
+    /// use tpkg_pysource::{Found, ModuleFinder};
+    /// let finder = ModuleFinder::new(vec![], ["sys"]);
     /// assert!(finder.exists("sys"));
+    /// assert_eq!(finder.find("json.decoder"), Some(Found::Stdlib));
     /// assert!(!finder.exists("numpy"));
     /// ```
     pub fn new<S: Into<String>>(path: Vec<PathBuf>, builtins: impl IntoIterator<Item = S>) -> Self {
@@ -70,14 +89,29 @@ impl ModuleFinder {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            version: PythonVersion::LATEST,
+            stdlib_by_name: true,
         }
     }
 
-    /// Asks `python` once for `sys.path`, its built-in modules and extension
-    /// suffixes.
+    /// The same finder for another Python version (syntax accepted when
+    /// scanning, standard-library tables).
+    pub fn with_python_version(mut self, version: PythonVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The Python version scanned for.
+    pub fn python_version(&self) -> PythonVersion {
+        self.version
+    }
+
+    /// Asks `python` once for `sys.path`, its built-in modules, extension
+    /// suffixes and version.
     pub fn from_python(python: &Path) -> Result<Self, PythonProbeError> {
         const PROBE: &str = "import sys, json, importlib.machinery as m\n\
-            print(json.dumps([sys.path, sorted(sys.builtin_module_names), m.EXTENSION_SUFFIXES]))";
+            print(json.dumps([sys.path, sorted(sys.builtin_module_names), m.EXTENSION_SUFFIXES, \
+            list(sys.version_info[:2])]))";
         let failed = |reason: String| PythonProbeError {
             python: python.display().to_string(),
             reason,
@@ -90,7 +124,7 @@ impl ModuleFinder {
             return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
         }
         let text = String::from_utf8(output.stdout).map_err(|e| failed(e.to_string()))?;
-        let (path, builtins, suffixes) =
+        let (path, builtins, suffixes, (major, minor)) =
             parse_probe(&text).ok_or_else(|| failed(format!("unexpected answer {text:?}")))?;
         Ok(ModuleFinder {
             path: path
@@ -100,6 +134,8 @@ impl ModuleFinder {
                 .collect(),
             builtins: builtins.into_iter().collect(),
             extension_suffixes: suffixes,
+            version: PythonVersion { major, minor },
+            stdlib_by_name: false,
         })
     }
 
@@ -126,6 +162,14 @@ impl ModuleFinder {
         if parts.len() == 1 && self.builtins.contains(module) {
             return Some(Found::Builtin);
         }
+        let on_path = self.find_on_path(&parts);
+        if on_path.is_none() && self.stdlib_by_name && is_stdlib_submodule(module, self.version) {
+            return Some(Found::Stdlib);
+        }
+        on_path
+    }
+
+    fn find_on_path(&self, parts: &[&str]) -> Option<Found> {
         let mut dirs = self.path.clone();
         let mut found = None;
         for (index, part) in parts.iter().enumerate() {
@@ -201,6 +245,8 @@ impl ModuleFinder {
         // import time (`typing.io`/`typing.re` until Python 3.12).
         match module {
             "os.path" => return self.exists("os"),
+            // A file until 3.13; from 3.14 `collections` injects it.
+            "collections.abc" => return self.exists("collections"),
             "typing.io" | "typing.re" => return self.exists("typing"),
             _ => {}
         }
@@ -278,7 +324,7 @@ impl ModuleFinder {
                 .rsplit_once('.')
                 .map_or(module, |(package, _)| package)
         };
-        let imports = scan_imports(source, package)?;
+        let imports = scan_imports_for(source, package, self.version)?;
         let mut out = Dependencies::default();
         let mut seen = HashSet::new();
         for (dep_module, attribute) in imports.references {
@@ -312,7 +358,10 @@ pub struct Dependencies {
     pub dropped: Vec<String>,
 }
 
-/// Parses `[[path...], [builtins...], [suffixes...]]` printed by the probe.
-fn parse_probe(text: &str) -> Option<(Vec<String>, Vec<String>, Vec<String>)> {
+/// What the probe prints: search path, builtins, suffixes, version.
+type Probe = (Vec<String>, Vec<String>, Vec<String>, (u8, u8));
+
+/// Parses `[[path...], [builtins...], [suffixes...], [major, minor]]`.
+fn parse_probe(text: &str) -> Option<Probe> {
     serde_json::from_str(text.trim()).ok()
 }

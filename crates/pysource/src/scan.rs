@@ -1,16 +1,54 @@
-//! The import scanner: PyTorch's `find_file_dependencies`, over a
-//! tree-sitter syntax tree instead of Python's `ast`.
+//! The import scanner: PyTorch's `find_file_dependencies`, over ruff's
+//! Python syntax tree instead of CPython's `ast`.
+//!
+//! PyTorch's `_ExtractModuleReferences` is an `ast.NodeVisitor`: it visits
+//! every node depth first in the order of each node type's `_fields`, and
+//! records references at `Import`, `ImportFrom` and `__import__(...)` calls.
+//! Its `visit_Call` does not recurse, so nothing inside a call is seen. The
+//! walker below reproduces that order exactly, because the exporter's
+//! dependency order (and so a package's record order) follows it. It walks
+//! with an explicit stack, so deep nesting cannot overflow the walk.
 
 use std::collections::HashSet;
 
-use tree_sitter::{Node, Parser};
-
-use crate::literal::{int_literal, string_literal};
+use ruff_python_ast::{
+    self as ast, Expr, InterpolatedStringElement, ModModule, Parameters, Stmt, TypeParam,
+};
+use ruff_python_parser::{Mode, ParseOptions, Parsed};
+use ruff_text_size::{Ranged, TextSize};
 
 /// One module reference: `(module, attribute)` as PyTorch's scanner yields
 /// it — `import a.b` gives `("a.b", None)`, `from a import b` gives
 /// `("a", Some("b"))`.
 pub type Reference = (String, Option<String>);
+
+/// A Python language version, which decides what syntax parses.
+///
+/// PyTorch's scanner parses with the interpreter it runs in, so a module
+/// using Python 3.12 syntax fails to scan under Python 3.11. Scanning for
+/// the version of the interpreter that will load the package gives the
+/// same answer; [`PythonVersion::LATEST`] accepts all syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PythonVersion {
+    /// Major version (3).
+    pub major: u8,
+    /// Minor version.
+    pub minor: u8,
+}
+
+impl PythonVersion {
+    /// The newest syntax the parser knows.
+    pub const LATEST: PythonVersion = PythonVersion {
+        major: ast::PythonVersion::latest().major,
+        minor: ast::PythonVersion::latest().minor,
+    };
+}
+
+impl std::fmt::Display for PythonVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
 
 /// A call that imports a module by name at run time, which PyTorch's
 /// scanner does not see (`importlib.import_module("x")`).
@@ -36,13 +74,15 @@ pub struct Imports {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScanError {
-    /// The source does not parse.
-    #[error("invalid syntax at line {line}, column {column}")]
+    /// The source does not parse (for the Python version scanned for).
+    #[error("invalid syntax at line {line}, column {column}: {message}")]
     Syntax {
         /// 1-based line.
         line: usize,
-        /// 1-based column.
+        /// 1-based column, in characters.
         column: usize,
+        /// The parser's description.
+        message: String,
     },
     /// A `from ... import` goes above the top-level package.
     #[error("attempted relative import beyond top-level package (line {line})")]
@@ -50,10 +90,19 @@ pub enum ScanError {
         /// 1-based line.
         line: usize,
     },
-    /// The parser could not be set up.
-    #[error("the Python grammar could not be loaded: {0}")]
-    Grammar(String),
+    /// The source is too large to parse with bounded memory.
+    #[error("source of {size} bytes is larger than the {limit}-byte limit for scanning")]
+    TooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// The limit, [`MAX_SOURCE_BYTES`].
+        limit: usize,
+    },
 }
+
+/// The largest source [`scan_imports`] accepts (64 MiB; the largest module
+/// in a torch + torchvision + sympy install is 1.4 MB).
+pub const MAX_SOURCE_BYTES: usize = 64 << 20;
 
 /// PyTorch's `_resolve_name`: `name` relative to `package` at `level` dots.
 fn resolve_relative(name: Option<&str>, package: &str, level: usize) -> Option<String> {
@@ -70,7 +119,8 @@ fn resolve_relative(name: Option<&str>, package: &str, level: usize) -> Option<S
 
 /// Scans `source` of a module whose package is `package` (the module itself
 /// for a package, the name without its last part otherwise — and for a
-/// top-level module, PyTorch's quirk, the module itself).
+/// top-level module, PyTorch's quirk, the module itself), accepting the
+/// newest Python syntax.
 ///
 /// ```
 /// use tpkg_pysource::scan_imports;
@@ -83,266 +133,202 @@ fn resolve_relative(name: Option<&str>, package: &str, level: usize) -> Option<S
 /// ]);
 /// ```
 pub fn scan_imports(source: &str, package: &str) -> Result<Imports, ScanError> {
-    let mut parser = Parser::new();
-    parser
-        .set_language(&tree_sitter_python::LANGUAGE.into())
-        .map_err(|e| ScanError::Grammar(e.to_string()))?;
-    let tree = parser
-        .parse(source, None)
-        .ok_or_else(|| ScanError::Grammar("the parser gave up".to_owned()))?;
-    let root = tree.root_node();
-    if root.has_error() {
-        let (line, column) = first_error(root);
-        return Err(ScanError::Syntax { line, column });
+    scan_imports_for(source, package, PythonVersion::LATEST)
+}
+
+/// [`scan_imports`] for the syntax of one Python version: what that
+/// version's `ast.parse` rejects is a [`ScanError::Syntax`].
+///
+/// ```
+/// use tpkg_pysource::{PythonVersion, ScanError, scan_imports_for};
+/// let source = "type Vector = list[float]\n"; // Python 3.12
+/// let py311 = PythonVersion { major: 3, minor: 11 };
+/// assert!(matches!(scan_imports_for(source, "m", py311), Err(ScanError::Syntax { .. })));
+/// ```
+pub fn scan_imports_for(
+    source: &str,
+    package: &str,
+    version: PythonVersion,
+) -> Result<Imports, ScanError> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(ScanError::TooLarge {
+            size: source.len(),
+            limit: MAX_SOURCE_BYTES,
+        });
     }
+    // ruff's parser recurses once per nesting level, and a syntax tree drops
+    // recursively; a level takes at least one byte of source, so a stack of
+    // `STACK_PER_BYTE` bytes per source byte always suffices. Most threads
+    // have that already; a deeply nested or huge source gets a new stack.
+    let needed = source.len().saturating_mul(STACK_PER_BYTE) + STACK_BASE;
+    stacker::maybe_grow(needed, needed, || parse_and_scan(source, package, version))
+}
+
+/// Stack bytes per source byte the parser and drop may need (measured: about
+/// 60 per nesting level of `- - - 1`, the deepest-nesting construct per byte).
+const STACK_PER_BYTE: usize = 160;
+const STACK_BASE: usize = 256 << 10;
+
+fn parse_and_scan(
+    source: &str,
+    package: &str,
+    version: PythonVersion,
+) -> Result<Imports, ScanError> {
+    let options = ParseOptions::from(Mode::Module).with_target_version(ast::PythonVersion {
+        major: version.major,
+        minor: version.minor,
+    });
+    let parsed = ruff_python_parser::parse_unchecked(source, options);
+    if let Some(error) = parsed.errors().first() {
+        return Err(syntax_error(
+            source,
+            error.location.start(),
+            error.error.to_string(),
+        ));
+    }
+    if let Some(error) = parsed.unsupported_syntax_errors().first() {
+        return Err(syntax_error(source, error.range.start(), error.to_string()));
+    }
+    let Some(module): Option<Parsed<ModModule>> = parsed.try_into_module() else {
+        return Err(syntax_error(
+            source,
+            TextSize::new(0),
+            "not a module".into(),
+        ));
+    };
     let mut scanner = Scanner {
-        source: source.as_bytes(),
+        source,
         package,
         imports: Imports::default(),
         seen: HashSet::new(),
     };
-    scanner.walk(root)?;
+    scanner.walk(&module.syntax().body)?;
     Ok(scanner.imports)
 }
 
-fn first_error(root: Node<'_>) -> (usize, usize) {
-    let mut stack = vec![root];
-    while let Some(node) = stack.pop() {
-        if node.is_error() || node.is_missing() {
-            let position = node.start_position();
-            return (position.row + 1, position.column + 1);
-        }
-        let mut cursor = node.walk();
-        let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
-        stack.extend(children.into_iter().rev());
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: TextSize) -> (usize, usize) {
+    let offset = usize::from(offset).min(source.len());
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn syntax_error(source: &str, offset: TextSize, message: String) -> ScanError {
+    let (line, column) = line_column(source, offset);
+    ScanError::Syntax {
+        line,
+        column,
+        message,
     }
-    let position = root.start_position();
-    (position.row + 1, position.column + 1)
+}
+
+/// A node waiting on the walker's stack.
+#[derive(Clone, Copy)]
+enum Visit<'a> {
+    Stmt(&'a Stmt),
+    Expr(&'a Expr),
 }
 
 struct Scanner<'s> {
-    source: &'s [u8],
+    source: &'s str,
     package: &'s str,
     imports: Imports,
     seen: HashSet<Reference>,
 }
 
-/// A call's positional arguments and `name=value` keyword arguments.
-struct CallArguments<'t> {
-    positional: Vec<Node<'t>>,
-    keywords: Vec<(String, Node<'t>)>,
-}
-
-/// A node to visit, and whether it sits inside a call's subtree (where
-/// PyTorch's visitor, which does not recurse into calls, sees nothing).
-type Visit<'t> = (Node<'t>, bool);
-
 impl<'s> Scanner<'s> {
-    fn text(&self, node: Node<'_>) -> &'s str {
-        node.utf8_text(self.source).unwrap_or_default()
-    }
-
     fn add(&mut self, module: String, attribute: Option<String>) {
         let reference = (module, attribute);
-        if self.seen.insert(reference.clone()) {
+        if !self.seen.contains(&reference) {
+            self.seen.insert(reference.clone());
             self.imports.references.push(reference);
         }
     }
 
-    /// `a . b` is valid Python: join the identifiers, not the text.
-    fn dotted(&self, node: Node<'_>) -> String {
-        let mut cursor = node.walk();
-        let parts: Vec<&str> = node
-            .named_children(&mut cursor)
-            .filter(|child| child.kind() == "identifier")
-            .map(|child| self.text(child))
-            .collect();
-        if parts.is_empty() {
-            self.text(node).to_owned()
-        } else {
-            parts.join(".")
-        }
+    fn line(&self, node: &impl Ranged) -> usize {
+        line_column(self.source, node.start()).0
     }
 
-    fn line(node: Node<'_>) -> usize {
-        node.start_position().row + 1
-    }
-
-    /// Depth first, in the order Python's `ast.NodeVisitor` visits: a
-    /// decorated definition's body before its decorators, a function's
-    /// parameters and body before its return annotation.
-    fn walk(&mut self, root: Node<'_>) -> Result<(), ScanError> {
-        let mut stack: Vec<Visit<'_>> = vec![(root, false)];
-        while let Some((node, in_call)) = stack.pop() {
-            match node.kind() {
-                "import_statement" if !in_call => {
-                    let mut cursor = node.walk();
-                    for name in node.children_by_field_name("name", &mut cursor) {
-                        let dotted = match name.kind() {
-                            "aliased_import" => name
-                                .child_by_field_name("name")
-                                .map(|n| self.dotted(n))
-                                .unwrap_or_default(),
-                            _ => self.dotted(name),
-                        };
-                        self.add(dotted, None);
+    /// Depth first, in the order CPython's `ast.NodeVisitor` visits.
+    fn walk(&mut self, body: &[Stmt]) -> Result<(), ScanError> {
+        let mut stack: Vec<Visit<'_>> = Vec::with_capacity(64);
+        let mut children: Vec<Visit<'_>> = Vec::with_capacity(16);
+        push_stmts(&mut stack, body);
+        while let Some(visit) = stack.pop() {
+            match visit {
+                Visit::Stmt(Stmt::Import(import)) => {
+                    for alias in &import.names {
+                        self.add(alias.name.id.to_string(), None);
                     }
-                    continue;
                 }
-                "import_from_statement" | "future_import_statement" if !in_call => {
-                    self.import_from(node)?;
-                    continue;
+                Visit::Stmt(Stmt::ImportFrom(import)) => self.import_from(import)?,
+                Visit::Stmt(stmt) => stmt_children(stmt, &mut children),
+                Visit::Expr(Expr::Call(call)) => {
+                    self.dunder_import(call);
+                    // PyTorch's visit_Call does not recurse; dynamic imports
+                    // (which PyTorch does not see at all) are still collected
+                    // from inside.
+                    self.collect_dynamic_imports(call);
                 }
-                "call" => {
-                    if !in_call {
-                        self.dunder_import(node);
-                    }
-                    self.dynamic_import(node);
-                    // PyTorch's visit_Call does not recurse: nothing inside a
-                    // call is seen (dynamic imports still are, separately).
-                    push_children(&mut stack, node, true);
-                    continue;
-                }
-                "decorated_definition" => {
-                    let mut cursor = node.walk();
-                    let decorators: Vec<Node<'_>> = node
-                        .named_children(&mut cursor)
-                        .filter(|c| c.kind() == "decorator")
-                        .collect();
-                    // Visited last: pushed first.
-                    for decorator in decorators.into_iter().rev() {
-                        stack.push((decorator, in_call));
-                    }
-                    if let Some(definition) = node.child_by_field_name("definition") {
-                        stack.push((definition, in_call));
-                    }
-                    continue;
-                }
-                _ => {}
+                Visit::Expr(expr) => expr_children(expr, &mut children),
             }
-            push_children(&mut stack, node, in_call);
+            stack.extend(children.drain(..).rev());
         }
         Ok(())
     }
 
-    fn import_from(&mut self, node: Node<'_>) -> Result<(), ScanError> {
-        let module = if node.kind() == "future_import_statement" {
-            "__future__".to_owned()
-        } else {
-            match node.child_by_field_name("module_name") {
-                Some(name) if name.kind() == "relative_import" => {
-                    let mut cursor = name.walk();
-                    let mut level = 0;
-                    let mut module = None;
-                    for child in name.children(&mut cursor) {
-                        match child.kind() {
-                            "import_prefix" => level += self.text(child).matches('.').count(),
-                            "dotted_name" => module = Some(self.dotted(child)),
-                            _ => {}
-                        }
-                    }
-                    resolve_relative(module.as_deref(), self.package, level).ok_or(
-                        ScanError::BeyondTopLevel {
-                            line: Self::line(node),
-                        },
-                    )?
+    fn import_from(&mut self, import: &ast::StmtImportFrom) -> Result<(), ScanError> {
+        let name = import.module.as_ref().map(|m| m.id.as_str());
+        let level = import.level as usize;
+        let module = if level > 0 {
+            resolve_relative(name, self.package, level).ok_or_else(|| {
+                ScanError::BeyondTopLevel {
+                    line: self.line(import),
                 }
-                Some(name) => self.dotted(name),
-                None => String::new(),
-            }
+            })?
+        } else {
+            name.unwrap_or_default().to_owned()
         };
-        let mut cursor = node.walk();
-        let names: Vec<Node<'_>> = node.children_by_field_name("name", &mut cursor).collect();
-        let mut wildcard_cursor = node.walk();
-        let wildcard = node
-            .children(&mut wildcard_cursor)
-            .any(|child| child.kind() == "wildcard_import");
-        if wildcard {
-            self.add(module.clone(), None);
-        }
-        for name in names {
-            let imported = match name.kind() {
-                "aliased_import" => name
-                    .child_by_field_name("name")
-                    .map(|n| self.dotted(n))
-                    .unwrap_or_default(),
-                _ => self.dotted(name),
-            };
-            self.add(module.clone(), Some(imported));
-        }
-        Ok(())
-    }
-
-    /// Positional argument nodes and keyword arguments of a call.
-    fn arguments<'t>(&self, call: Node<'t>) -> Option<CallArguments<'t>> {
-        let arguments = call.child_by_field_name("arguments")?;
-        if arguments.kind() != "argument_list" {
-            return None;
-        }
-        let mut positional = Vec::new();
-        let mut keywords = Vec::new();
-        let mut cursor = arguments.walk();
-        for argument in arguments.named_children(&mut cursor) {
-            match argument.kind() {
-                "keyword_argument" => {
-                    let name = argument.child_by_field_name("name").map(|n| self.text(n))?;
-                    let value = argument.child_by_field_name("value")?;
-                    keywords.push((name.to_owned(), value));
-                }
-                "comment" => {}
-                _ => positional.push(argument),
+        for alias in &import.names {
+            if alias.name.id.as_str() == "*" {
+                self.add(module.clone(), None);
+            } else {
+                self.add(module.clone(), Some(alias.name.id.to_string()));
             }
         }
-        Some(CallArguments {
-            positional,
-            keywords,
-        })
-    }
-
-    fn string_list(&self, node: Node<'_>) -> Option<Vec<String>> {
-        let node = unparenthesize(node);
-        if !matches!(node.kind(), "list" | "tuple") {
-            return None;
-        }
-        let mut cursor = node.walk();
-        node.named_children(&mut cursor)
-            .filter(|c| c.kind() != "comment")
-            .map(|element| string_literal(unparenthesize(element), self.source))
-            .collect()
+        Ok(())
     }
 
     /// `__import__("name", globals, locals, fromlist, level)` with literal
     /// arguments, exactly as PyTorch's `visit_Call` reads it.
-    fn dunder_import(&mut self, call: Node<'_>) {
-        let Some(function) = call.child_by_field_name("function") else {
+    fn dunder_import(&mut self, call: &ast::ExprCall) {
+        let Expr::Name(function) = call.func.as_ref() else {
             return;
         };
-        if function.kind() != "identifier" || self.text(function) != "__import__" {
+        if function.id.as_str() != "__import__" {
             return;
         }
-        let Some(CallArguments {
-            positional,
-            keywords,
-        }) = self.arguments(call)
-        else {
-            return;
-        };
-        let Some(name) = positional
-            .first()
-            .and_then(|n| string_literal(unparenthesize(*n), self.source))
-        else {
+        let arguments = &call.arguments;
+        let Some(name) = arguments.args.first().and_then(string_literal) else {
             return;
         };
         let mut fromlist = Vec::new();
-        if let Some(node) = positional.get(3) {
-            match self.string_list(*node) {
+        if let Some(node) = arguments.args.get(3) {
+            match string_list(node) {
                 Some(items) => fromlist = items,
                 None => return,
             }
         } else {
-            for (keyword, value) in &keywords {
-                if keyword == "fromlist" {
-                    match self.string_list(*value) {
+            for keyword in &arguments.keywords {
+                if keyword
+                    .arg
+                    .as_ref()
+                    .is_some_and(|a| a.id.as_str() == "fromlist")
+                {
+                    match string_list(&keyword.value) {
                         Some(items) => fromlist.extend(items),
                         None => return,
                     }
@@ -350,15 +336,19 @@ impl<'s> Scanner<'s> {
             }
         }
         let mut level = 0;
-        if let Some(node) = positional.get(4) {
-            match int_literal(unparenthesize(*node), self.source) {
+        if let Some(node) = arguments.args.get(4) {
+            match int_literal(node) {
                 Some(value) => level = value,
                 None => return,
             }
         } else {
-            for (keyword, value) in &keywords {
-                if keyword == "level" {
-                    match int_literal(unparenthesize(*value), self.source) {
+            for keyword in &arguments.keywords {
+                if keyword
+                    .arg
+                    .as_ref()
+                    .is_some_and(|a| a.id.as_str() == "level")
+                {
+                    match int_literal(&keyword.value) {
                         Some(value) => level = value,
                         None => return,
                     }
@@ -367,12 +357,14 @@ impl<'s> Scanner<'s> {
         }
         let absolute = |name: &str| -> Option<String> {
             if level > 0 {
-                resolve_relative(Some(name), self.package, level as usize)
+                resolve_relative(Some(name), self.package, level)
             } else {
                 Some(name.to_owned())
             }
         };
         if fromlist.is_empty() {
+            // The top-level package is what `__import__` returns; PyTorch
+            // records the module and the name up to its last dot.
             self.add(name.clone(), None);
             if let Some((parent, _)) = name.rsplit_once('.')
                 && let Some(parent) = absolute(parent)
@@ -393,58 +385,390 @@ impl<'s> Scanner<'s> {
         }
     }
 
-    /// `importlib.import_module(...)` / `import_module(...)`.
-    fn dynamic_import(&mut self, call: Node<'_>) {
-        let Some(function) = call.child_by_field_name("function") else {
-            return;
-        };
-        let is_import_module = match function.kind() {
-            "identifier" => self.text(function) == "import_module",
-            "attribute" => function
-                .child_by_field_name("attribute")
-                .is_some_and(|a| self.text(a) == "import_module"),
+    /// `importlib.import_module(...)` / `import_module(...)` anywhere in the
+    /// call's subtree (this walk is not PyTorch's and has no order to keep).
+    fn collect_dynamic_imports(&mut self, call: &ast::ExprCall) {
+        let mut stack = vec![Visit::Expr(call.func.as_ref())];
+        let mut children = Vec::new();
+        self.dynamic_import(call);
+        stack.extend(call.arguments.args.iter().map(Visit::Expr));
+        stack.extend(
+            call.arguments
+                .keywords
+                .iter()
+                .map(|k| Visit::Expr(&k.value)),
+        );
+        while let Some(visit) = stack.pop() {
+            match visit {
+                Visit::Expr(Expr::Call(inner)) => {
+                    self.dynamic_import(inner);
+                    stack.push(Visit::Expr(inner.func.as_ref()));
+                    stack.extend(inner.arguments.args.iter().map(Visit::Expr));
+                    stack.extend(
+                        inner
+                            .arguments
+                            .keywords
+                            .iter()
+                            .map(|k| Visit::Expr(&k.value)),
+                    );
+                }
+                Visit::Expr(expr) => expr_children(expr, &mut children),
+                Visit::Stmt(stmt) => stmt_children(stmt, &mut children),
+            }
+            stack.append(&mut children);
+        }
+    }
+
+    fn dynamic_import(&mut self, call: &ast::ExprCall) {
+        let is_import_module = match call.func.as_ref() {
+            Expr::Name(name) => name.id.as_str() == "import_module",
+            Expr::Attribute(attribute) => attribute.attr.id.as_str() == "import_module",
             _ => false,
         };
-        if !is_import_module {
-            return;
+        if is_import_module {
+            let line = self.line(call);
+            self.imports.dynamic.push(DynamicImport {
+                module: call.arguments.args.first().and_then(string_literal),
+                line,
+            });
         }
-        let module = self
-            .arguments(call)
-            .and_then(|arguments| arguments.positional.first().copied())
-            .and_then(|n| string_literal(unparenthesize(n), self.source));
-        self.imports.dynamic.push(DynamicImport {
-            module,
-            line: Self::line(call),
-        });
     }
 }
 
-fn unparenthesize(mut node: Node<'_>) -> Node<'_> {
-    while node.kind() == "parenthesized_expression" {
-        match node.named_child(0) {
-            Some(inner) => node = inner,
-            None => break,
-        }
+/// A `str` constant (implicit concatenation included); bytes, f-strings and
+/// expressions are not names PyTorch's scanner can use.
+fn string_literal(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::StringLiteral(literal) => Some(literal.value.to_str().to_owned()),
+        _ => None,
     }
-    node
 }
 
-/// Pushes children so they pop in source order, except a function's return
-/// annotation and type parameters, which Python's `ast` visits after the
-/// body.
-fn push_children<'t>(stack: &mut Vec<Visit<'t>>, node: Node<'t>, in_call: bool) {
-    let mut cursor = node.walk();
-    let mut children: Vec<Node<'t>> = node.named_children(&mut cursor).collect();
-    if node.kind() == "function_definition" {
-        let late: Vec<Node<'t>> = ["return_type", "type_parameters"]
-            .iter()
-            .filter_map(|field| node.child_by_field_name(field))
-            .collect();
-        children.retain(|c| !late.iter().any(|l| l.id() == c.id()));
-        children.extend(late);
+/// A non-negative `int` constant (a negative one is an operator applied to
+/// a constant, which PyTorch's `_grab_node_int` cannot read either).
+fn int_literal(expr: &Expr) -> Option<usize> {
+    match expr {
+        Expr::NumberLiteral(ast::ExprNumberLiteral {
+            value: ast::Number::Int(value),
+            ..
+        }) => value.as_i64().and_then(|v| usize::try_from(v).ok()),
+        _ => None,
     }
-    for child in children.into_iter().rev() {
-        stack.push((child, in_call));
+}
+
+/// The elements of a list, tuple or set display, all `str` constants.
+fn string_list(expr: &Expr) -> Option<Vec<String>> {
+    let elements = match expr {
+        Expr::List(list) => &list.elts,
+        Expr::Tuple(tuple) => &tuple.elts,
+        Expr::Set(set) => &set.elts,
+        _ => return None,
+    };
+    elements.iter().map(string_literal).collect()
+}
+
+fn push_stmts<'a>(out: &mut Vec<Visit<'a>>, body: &'a [Stmt]) {
+    out.extend(body.iter().rev().map(Visit::Stmt));
+}
+
+fn expr<'a>(out: &mut Vec<Visit<'a>>, expr: &'a Expr) {
+    out.push(Visit::Expr(expr));
+}
+
+fn exprs<'a>(out: &mut Vec<Visit<'a>>, items: &'a [Expr]) {
+    out.extend(items.iter().map(Visit::Expr));
+}
+
+fn optional<'a>(out: &mut Vec<Visit<'a>>, item: Option<&'a Expr>) {
+    if let Some(item) = item {
+        out.push(Visit::Expr(item));
+    }
+}
+
+fn body<'a>(out: &mut Vec<Visit<'a>>, body: &'a [Stmt]) {
+    out.extend(body.iter().map(Visit::Stmt));
+}
+
+/// `arguments` in CPython's field order: annotations of positional-only,
+/// positional, `*args` and keyword-only parameters, keyword-only defaults,
+/// the `**kwargs` annotation, then positional defaults.
+fn parameters<'a>(out: &mut Vec<Visit<'a>>, parameters: &'a Parameters) {
+    for parameter in parameters.posonlyargs.iter().chain(&parameters.args) {
+        optional(out, parameter.parameter.annotation.as_deref());
+    }
+    if let Some(vararg) = &parameters.vararg {
+        optional(out, vararg.annotation.as_deref());
+    }
+    for parameter in &parameters.kwonlyargs {
+        optional(out, parameter.parameter.annotation.as_deref());
+    }
+    for parameter in &parameters.kwonlyargs {
+        optional(out, parameter.default.as_deref());
+    }
+    if let Some(kwarg) = &parameters.kwarg {
+        optional(out, kwarg.annotation.as_deref());
+    }
+    for parameter in parameters.posonlyargs.iter().chain(&parameters.args) {
+        optional(out, parameter.default.as_deref());
+    }
+}
+
+fn type_params<'a>(out: &mut Vec<Visit<'a>>, params: Option<&'a ast::TypeParams>) {
+    for param in params.into_iter().flat_map(|p| p.iter()) {
+        match param {
+            TypeParam::TypeVar(var) => {
+                optional(out, var.bound.as_deref());
+                optional(out, var.default.as_deref());
+            }
+            TypeParam::TypeVarTuple(var) => optional(out, var.default.as_deref()),
+            TypeParam::ParamSpec(spec) => optional(out, spec.default.as_deref()),
+        }
+    }
+}
+
+fn call_arguments<'a>(out: &mut Vec<Visit<'a>>, arguments: &'a ast::Arguments) {
+    exprs(out, &arguments.args);
+    out.extend(arguments.keywords.iter().map(|k| Visit::Expr(&k.value)));
+}
+
+fn comprehensions<'a>(out: &mut Vec<Visit<'a>>, generators: &'a [ast::Comprehension]) {
+    for generator in generators {
+        expr(out, &generator.target);
+        expr(out, &generator.iter);
+        exprs(out, &generator.ifs);
+    }
+}
+
+fn interpolations<'a>(out: &mut Vec<Visit<'a>>, elements: &'a [InterpolatedStringElement]) {
+    // A format spec is itself a list of elements; flatten it in order.
+    let mut pending: Vec<&'a [InterpolatedStringElement]> = vec![elements];
+    while let Some(elements) = pending.pop() {
+        for (index, element) in elements.iter().enumerate() {
+            if let InterpolatedStringElement::Interpolation(interpolation) = element {
+                expr(out, &interpolation.expression);
+                if let Some(spec) = &interpolation.format_spec {
+                    // Visit the spec, then the rest of this list.
+                    pending.push(&elements[index + 1..]);
+                    pending.push(&spec.elements);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A statement's child nodes in CPython's `_fields` order.
+fn stmt_children<'a>(stmt: &'a Stmt, out: &mut Vec<Visit<'a>>) {
+    match stmt {
+        Stmt::FunctionDef(function) => {
+            // name, args, body, decorator_list, returns, type_params
+            parameters(out, &function.parameters);
+            body(out, &function.body);
+            out.extend(
+                function
+                    .decorator_list
+                    .iter()
+                    .map(|d| Visit::Expr(&d.expression)),
+            );
+            optional(out, function.returns.as_deref());
+            type_params(out, function.type_params.as_deref());
+        }
+        Stmt::ClassDef(class) => {
+            // name, bases, keywords, body, decorator_list, type_params
+            if let Some(arguments) = &class.arguments {
+                call_arguments(out, arguments);
+            }
+            body(out, &class.body);
+            out.extend(
+                class
+                    .decorator_list
+                    .iter()
+                    .map(|d| Visit::Expr(&d.expression)),
+            );
+            type_params(out, class.type_params.as_deref());
+        }
+        Stmt::Return(ret) => optional(out, ret.value.as_deref()),
+        Stmt::Delete(delete) => exprs(out, &delete.targets),
+        Stmt::TypeAlias(alias) => {
+            expr(out, &alias.name);
+            type_params(out, alias.type_params.as_deref());
+            expr(out, &alias.value);
+        }
+        Stmt::Assign(assign) => {
+            exprs(out, &assign.targets);
+            expr(out, &assign.value);
+        }
+        Stmt::AugAssign(assign) => {
+            expr(out, &assign.target);
+            expr(out, &assign.value);
+        }
+        Stmt::AnnAssign(assign) => {
+            expr(out, &assign.target);
+            expr(out, &assign.annotation);
+            optional(out, assign.value.as_deref());
+        }
+        Stmt::For(for_) => {
+            expr(out, &for_.target);
+            expr(out, &for_.iter);
+            body(out, &for_.body);
+            body(out, &for_.orelse);
+        }
+        Stmt::While(while_) => {
+            expr(out, &while_.test);
+            body(out, &while_.body);
+            body(out, &while_.orelse);
+        }
+        Stmt::If(if_) => {
+            // CPython nests `elif` as an `If` in `orelse`: the same order.
+            expr(out, &if_.test);
+            body(out, &if_.body);
+            for clause in &if_.elif_else_clauses {
+                optional(out, clause.test.as_ref());
+                body(out, &clause.body);
+            }
+        }
+        Stmt::With(with) => {
+            for item in &with.items {
+                expr(out, &item.context_expr);
+                optional(out, item.optional_vars.as_deref());
+            }
+            body(out, &with.body);
+        }
+        Stmt::Match(match_) => {
+            // Patterns hold only names and constants; guards are expressions.
+            expr(out, &match_.subject);
+            for case in &match_.cases {
+                optional(out, case.guard.as_deref());
+                body(out, &case.body);
+            }
+        }
+        Stmt::Raise(raise) => {
+            optional(out, raise.exc.as_deref());
+            optional(out, raise.cause.as_deref());
+        }
+        Stmt::Try(try_) => {
+            body(out, &try_.body);
+            for handler in &try_.handlers {
+                let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                optional(out, handler.type_.as_deref());
+                body(out, &handler.body);
+            }
+            body(out, &try_.orelse);
+            body(out, &try_.finalbody);
+        }
+        Stmt::Assert(assert) => {
+            expr(out, &assert.test);
+            optional(out, assert.msg.as_deref());
+        }
+        Stmt::Expr(statement) => expr(out, &statement.value),
+        Stmt::Import(_)
+        | Stmt::ImportFrom(_)
+        | Stmt::Global(_)
+        | Stmt::Nonlocal(_)
+        | Stmt::Pass(_)
+        | Stmt::Break(_)
+        | Stmt::Continue(_)
+        | Stmt::IpyEscapeCommand(_) => {}
+    }
+}
+
+/// An expression's child nodes in CPython's `_fields` order.
+fn expr_children<'a>(node: &'a Expr, out: &mut Vec<Visit<'a>>) {
+    match node {
+        Expr::BoolOp(op) => exprs(out, &op.values),
+        Expr::Named(named) => {
+            expr(out, &named.target);
+            expr(out, &named.value);
+        }
+        Expr::BinOp(op) => {
+            expr(out, &op.left);
+            expr(out, &op.right);
+        }
+        Expr::UnaryOp(op) => expr(out, &op.operand),
+        Expr::Lambda(lambda) => {
+            if let Some(params) = &lambda.parameters {
+                parameters(out, params);
+            }
+            expr(out, &lambda.body);
+        }
+        Expr::If(if_) => {
+            // test, body, orelse: not source order (`body if test else orelse`).
+            expr(out, &if_.test);
+            expr(out, &if_.body);
+            expr(out, &if_.orelse);
+        }
+        Expr::Dict(dict) => {
+            // keys, then values.
+            for item in &dict.items {
+                optional(out, item.key.as_ref());
+            }
+            for item in &dict.items {
+                expr(out, &item.value);
+            }
+        }
+        Expr::Set(set) => exprs(out, &set.elts),
+        Expr::ListComp(comp) => {
+            expr(out, &comp.elt);
+            comprehensions(out, &comp.generators);
+        }
+        Expr::SetComp(comp) => {
+            expr(out, &comp.elt);
+            comprehensions(out, &comp.generators);
+        }
+        Expr::Generator(comp) => {
+            expr(out, &comp.elt);
+            comprehensions(out, &comp.generators);
+        }
+        Expr::DictComp(comp) => {
+            optional(out, comp.key.as_deref());
+            expr(out, &comp.value);
+            comprehensions(out, &comp.generators);
+        }
+        Expr::Await(await_) => expr(out, &await_.value),
+        Expr::Yield(yield_) => optional(out, yield_.value.as_deref()),
+        Expr::YieldFrom(yield_) => expr(out, &yield_.value),
+        Expr::Compare(compare) => {
+            expr(out, &compare.left);
+            exprs(out, &compare.comparators);
+        }
+        Expr::Call(call) => {
+            // Reached only by the dynamic-import walk (the main walk stops).
+            expr(out, &call.func);
+            call_arguments(out, &call.arguments);
+        }
+        Expr::FString(fstring) => {
+            for part in fstring.value.as_slice() {
+                if let ast::FStringPart::FString(fstring) = part {
+                    interpolations(out, &fstring.elements);
+                }
+            }
+        }
+        Expr::TString(tstring) => {
+            for part in tstring.value.as_slice() {
+                interpolations(out, &part.elements);
+            }
+        }
+        Expr::Attribute(attribute) => expr(out, &attribute.value),
+        Expr::Subscript(subscript) => {
+            expr(out, &subscript.value);
+            expr(out, &subscript.slice);
+        }
+        Expr::Starred(starred) => expr(out, &starred.value),
+        Expr::List(list) => exprs(out, &list.elts),
+        Expr::Tuple(tuple) => exprs(out, &tuple.elts),
+        Expr::Slice(slice) => {
+            optional(out, slice.lower.as_deref());
+            optional(out, slice.upper.as_deref());
+            optional(out, slice.step.as_deref());
+        }
+        Expr::StringLiteral(_)
+        | Expr::BytesLiteral(_)
+        | Expr::NumberLiteral(_)
+        | Expr::BooleanLiteral(_)
+        | Expr::NoneLiteral(_)
+        | Expr::EllipsisLiteral(_)
+        | Expr::Name(_)
+        | Expr::IpyEscapeCommand(_) => {}
     }
 }
 
@@ -495,7 +819,10 @@ mod tests {
             [r("p1.p2.k", Some("j"))]
         );
         assert_eq!(refs("__import__('k', fromlist=['*'])", "p"), [r("k", None)]);
+        assert_eq!(refs("__import__('a' 'b')", "p"), [r("ab", None)]);
         assert!(refs("__import__(name)", "p").is_empty());
+        assert!(refs("__import__(b'x')", "p").is_empty());
+        assert!(refs("__import__('x', fromlist=names)", "p").is_empty());
         assert!(refs("print(__import__('hidden'))", "p").is_empty());
         assert_eq!(
             refs(
@@ -512,28 +839,95 @@ mod tests {
     }
 
     #[test]
+    fn order_is_cpythons_field_order() {
+        // A decorator is visited after the body it decorates.
+        assert_eq!(
+            refs("@__import__('d').x\ndef f():\n    import body\n", "p"),
+            [r("body", None), r("d", None)]
+        );
+        // `body if test else orelse` visits test first.
+        assert_eq!(
+            refs("x = __import__('b') if __import__('t') else 0", "p"),
+            [r("t", None), r("b", None)]
+        );
+        // A dict's keys come before its values.
+        assert_eq!(
+            refs(
+                "{__import__('k1'): __import__('v1'), __import__('k2'): 0}",
+                "p"
+            ),
+            [r("k1", None), r("k2", None), r("v1", None)]
+        );
+        // Parameter annotations before defaults.
+        assert_eq!(
+            refs("def f(a: __import__('a1') = __import__('d1')): pass", "p"),
+            [r("a1", None), r("d1", None)]
+        );
+    }
+
+    #[test]
     fn dynamic_imports_are_reported_separately() {
         let imports = scan_imports(
-            "import importlib\nm = importlib.import_module('plugins.x')\n",
+            "import importlib\nm = importlib.import_module('plugins.x')\nprint(import_module(n))\n",
             "p",
         )
         .unwrap();
         assert_eq!(imports.references, [r("importlib", None)]);
         assert_eq!(
             imports.dynamic,
-            [DynamicImport {
-                module: Some("plugins.x".into()),
-                line: 2
-            }]
+            [
+                DynamicImport {
+                    module: Some("plugins.x".into()),
+                    line: 2
+                },
+                DynamicImport {
+                    module: None,
+                    line: 3
+                }
+            ]
         );
     }
 
     #[test]
-    fn syntax_errors_have_a_position() {
-        let error = scan_imports("def f(:\n    pass\n", "p").unwrap_err();
-        assert!(
-            matches!(error, ScanError::Syntax { line: 1, .. }),
-            "{error}"
-        );
+    fn syntax_errors_have_a_position_and_message() {
+        let error = scan_imports("x = 1\ndef f(:\n    pass\n", "p").unwrap_err();
+        let ScanError::Syntax { line, message, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(*line, 2);
+        assert!(!message.is_empty());
+    }
+
+    #[test]
+    fn version_decides_what_parses() {
+        let source = "def f[T](x: T) -> T:\n    return x\n";
+        let py311 = PythonVersion {
+            major: 3,
+            minor: 11,
+        };
+        assert!(scan_imports(source, "p").is_ok());
+        assert!(matches!(
+            scan_imports_for(source, "p", py311),
+            Err(ScanError::Syntax { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn deep_nesting_does_not_overflow_the_stack() {
+        for source in [
+            format!("x = {}1", "-".repeat(300_000)),
+            format!("x = 1{}", "+1".repeat(300_000)),
+            format!("x = {}", "a.".repeat(200_000) + "b"),
+            format!("x = {}1{}", "[".repeat(100_000), "]".repeat(100_000)),
+        ] {
+            // Run on a small stack, as a test or worker thread has.
+            let outcome = std::thread::Builder::new()
+                .stack_size(256 << 10)
+                .spawn(move || scan_imports(&source, "p").map(|i| i.references.len()))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert!(matches!(outcome, Ok(0) | Err(ScanError::Syntax { .. })));
+        }
     }
 }
