@@ -74,13 +74,14 @@ fn run_tests() -> anyhow::Result<()> {
             "warnings",
         ])
     })?;
-    util::step("cargo check: the CLI without libtorch", || {
+    util::step("cargo check: the CLI with libtorch (feature tch)", || {
         util::cargo(&[
             "check",
             "--quiet",
             "--package",
             "tpkg-cli",
-            "--no-default-features",
+            "--features",
+            "tch",
         ])
     })?;
     // Doc tests first: nextest does not run them, and its summary line

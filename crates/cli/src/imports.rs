@@ -6,8 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use tpkg::glob::{GlobGroup, Patterns, Separator};
-use tpkg::pysource::{Found, ModuleFinder};
+use tpkg::pysource::Found;
 
 pub fn run(
     patterns: &[String],
@@ -15,32 +14,8 @@ pub fn run(
     python: Option<&Path>,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let finder = match python {
-        Some(python) => ModuleFinder::from_python(python)?,
-        None => ModuleFinder::new(Vec::new(), Vec::<String>::new()),
-    };
-    // `--path` folders come first, then the interpreter's sys.path.
-    let mut search = paths;
-    search.extend(finder.path().iter().cloned());
-    let finder = finder.with_path(search);
-    let mut modules = Vec::new();
-    for pattern in patterns {
-        if pattern.contains('*') {
-            let top = pattern.split('.').next().unwrap_or_default();
-            if top.contains('*') || top.is_empty() {
-                bail!("pattern {pattern:?}: the top-level package must be literal");
-            }
-            let group = GlobGroup::new(pattern.as_str(), Patterns::none(), Separator::Dot)?;
-            modules.extend(
-                finder
-                    .walk_package(top)
-                    .into_iter()
-                    .filter(|m| group.matches(m)),
-            );
-        } else {
-            modules.push(pattern.clone());
-        }
-    }
+    let finder = crate::pack::finder(&paths, python)?;
+    let modules = crate::pack::expand_modules(&finder, patterns)?;
     let mut report = serde_json::Map::new();
     for module in modules {
         let deps = match finder.find(&module) {

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tpkg::glob::Patterns;
 
 mod imports;
 mod inspect;
+mod pack;
 mod tensors;
 
 /// Inspect, extract and write PyTorch torch.package archives, without Python
@@ -112,6 +113,48 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Package modules as PyTorch's PackageExporter would, statically.
+    ///
+    /// Each MODULE is saved with `save_module` (its source interned whatever
+    /// the patterns say); its dependencies then go through the patterns in
+    /// the order given on the command line, the first match deciding.
+    /// `torch` and the standard library (but `sys` and `io`) are extern
+    /// implicitly. On broken modules, prints PyTorch's grouped
+    /// PackagingError and exits 1 without writing OUT.
+    ///
+    /// Example: tpkg pack nx.pt --python .tpkg/python --intern 'networkx.**'
+    /// --extern '**' networkx
+    Pack {
+        /// The package to write (atomically).
+        output: PathBuf,
+        /// Modules to save (glob patterns under a literal top-level package).
+        #[arg(required = true)]
+        modules: Vec<String>,
+        /// A folder to search for modules (repeatable; like sys.path).
+        #[arg(long = "path", value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        /// Read sys.path, built-in modules and version from this interpreter.
+        #[arg(long, value_name = "PY")]
+        python: Option<PathBuf>,
+        /// Intern modules matching PAT (repeatable).
+        #[arg(long, value_name = "PAT")]
+        intern: Vec<String>,
+        /// Extern modules matching PAT (repeatable).
+        #[arg(long = "extern", value_name = "PAT")]
+        extern_: Vec<String>,
+        /// Mock modules matching PAT (repeatable).
+        #[arg(long, value_name = "PAT")]
+        mock: Vec<String>,
+        /// Deny modules matching PAT (repeatable).
+        #[arg(long, value_name = "PAT")]
+        deny: Vec<String>,
+        /// Show, for each broken module, the path that pulled it in.
+        #[arg(long)]
+        debug: bool,
+        /// Print `{"output", "interned", "externed", "mocked", "denied"}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write one record's raw bytes to standard output.
     Cat {
         /// The package file or folder.
@@ -139,9 +182,36 @@ enum Format {
     Pt,
 }
 
+/// `--intern/--extern/--mock/--deny` in the order they were given: the
+/// first registered pattern that matches a module decides its action.
+fn ordered_rules(matches: &ArgMatches) -> Vec<pack::Rule> {
+    let mut rules: Vec<(usize, pack::Rule)> = Vec::new();
+    type MakeRule = fn(String) -> pack::Rule;
+    let kinds: [(&str, MakeRule); 4] = [
+        ("intern", pack::Rule::Intern),
+        ("extern_", pack::Rule::Extern),
+        ("mock", pack::Rule::Mock),
+        ("deny", pack::Rule::Deny),
+    ];
+    for (id, make) in kinds {
+        let (Some(indices), Some(values)) =
+            (matches.indices_of(id), matches.get_many::<String>(id))
+        else {
+            continue;
+        };
+        rules.extend(indices.zip(values).map(|(i, v)| (i, make(v.clone()))));
+    }
+    rules.sort_by_key(|(index, _)| *index);
+    rules.into_iter().map(|(_, rule)| rule).collect()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    match run(cli, &matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             if is_broken_pipe(&error) {
@@ -155,7 +225,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect { package, json } => {
             let report = inspect::Report::of(&package)?;
@@ -253,6 +323,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             python,
             json,
         } => imports::run(&modules, paths, python.as_deref(), json)?,
+        Command::Pack {
+            output,
+            modules,
+            paths,
+            python,
+            debug,
+            json,
+            ..
+        } => {
+            let rules = matches
+                .subcommand_matches("pack")
+                .map(ordered_rules)
+                .unwrap_or_default();
+            pack::run(pack::PackJob {
+                output: &output,
+                paths,
+                python: python.as_deref(),
+                rules,
+                modules: &modules,
+                debug,
+                json,
+            })?
+        }
         Command::Cat { package, record } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let mut source = reader.open_record(&record)?;

@@ -1,9 +1,10 @@
 //! Finding modules on a search path the way CPython's path finder does,
 //! and PyTorch's rule for turning scanned references into dependencies.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use crate::scan::{PythonVersion, ScanError, scan_imports_for};
 use crate::stdlib::is_stdlib_submodule;
@@ -43,6 +44,8 @@ pub struct ModuleFinder {
     builtins: HashSet<String>,
     extension_suffixes: Vec<String>,
     version: PythonVersion,
+    release: Option<String>,
+    listings: Listings,
     /// Whether the embedded standard-library tables stand in for an
     /// interpreter's `sys.path`.
     stdlib_by_name: bool,
@@ -90,6 +93,8 @@ impl ModuleFinder {
                 .map(|s| (*s).to_owned())
                 .collect(),
             version: PythonVersion::LATEST,
+            release: None,
+            listings: Listings::default(),
             stdlib_by_name: true,
         }
     }
@@ -106,12 +111,18 @@ impl ModuleFinder {
         self.version
     }
 
+    /// The interpreter's `platform.python_version()` (what a package's
+    /// `.data/python_version` records), when one was asked.
+    pub fn python_release(&self) -> Option<&str> {
+        self.release.as_deref()
+    }
+
     /// Asks `python` once for `sys.path`, its built-in modules, extension
     /// suffixes and version.
     pub fn from_python(python: &Path) -> Result<Self, PythonProbeError> {
-        const PROBE: &str = "import sys, json, importlib.machinery as m\n\
+        const PROBE: &str = "import sys, json, platform, importlib.machinery as m\n\
             print(json.dumps([sys.path, sorted(sys.builtin_module_names), m.EXTENSION_SUFFIXES, \
-            list(sys.version_info[:2])]))";
+            list(sys.version_info[:2]), platform.python_version()]))";
         let failed = |reason: String| PythonProbeError {
             python: python.display().to_string(),
             reason,
@@ -124,7 +135,7 @@ impl ModuleFinder {
             return Err(failed(String::from_utf8_lossy(&output.stderr).into_owned()));
         }
         let text = String::from_utf8(output.stdout).map_err(|e| failed(e.to_string()))?;
-        let (path, builtins, suffixes, (major, minor)) =
+        let (path, builtins, suffixes, (major, minor), release) =
             parse_probe(&text).ok_or_else(|| failed(format!("unexpected answer {text:?}")))?;
         Ok(ModuleFinder {
             path: path
@@ -135,6 +146,8 @@ impl ModuleFinder {
             builtins: builtins.into_iter().collect(),
             extension_suffixes: suffixes,
             version: PythonVersion { major, minor },
+            release: Some(release),
+            listings: Listings::default(),
             stdlib_by_name: false,
         })
     }
@@ -256,45 +269,49 @@ impl ModuleFinder {
     fn search(&self, name: &str, dirs: &[PathBuf]) -> Option<Found> {
         let mut portions = Vec::new();
         for dir in dirs {
-            let base = dir.join(name);
-            if base.is_dir() {
-                for suffix in self
-                    .extension_suffixes
-                    .iter()
-                    .map(String::as_str)
-                    .chain([".py", ".pyc"])
-                {
-                    let init = base.join(format!("__init__{suffix}"));
-                    if init.is_file() {
-                        return Some(if suffix == ".py" || suffix == ".pyc" {
-                            Found::Source {
-                                file: init,
-                                is_package: true,
-                            }
-                        } else {
-                            Found::Extension { file: init }
+            let listing = self.listings.get(dir);
+            let base_is_dir = listing.get(name) == Some(&true);
+            if base_is_dir {
+                let base = dir.join(name);
+                let inner = self.listings.get(&base);
+                for suffix in self.extension_suffixes.iter().map(String::as_str) {
+                    let init = format!("__init__{suffix}");
+                    if inner.get(&init) == Some(&false) {
+                        return Some(Found::Extension {
+                            file: base.join(init),
                         });
                     }
                 }
-            }
-            for suffix in &self.extension_suffixes {
-                let file = dir.join(format!("{name}{suffix}"));
-                if file.is_file() {
-                    return Some(Found::Extension { file });
+                if inner.get("__init__.py") == Some(&false) {
+                    return Some(Found::Source {
+                        file: base.join("__init__.py"),
+                        is_package: true,
+                    });
+                }
+                if inner.get("__init__.pyc") == Some(&false) {
+                    return Some(Found::Builtin);
                 }
             }
-            let source = dir.join(format!("{name}.py"));
-            if source.is_file() {
+            for suffix in &self.extension_suffixes {
+                let file = format!("{name}{suffix}");
+                if listing.get(&file) == Some(&false) {
+                    return Some(Found::Extension {
+                        file: dir.join(file),
+                    });
+                }
+            }
+            let source = format!("{name}.py");
+            if listing.get(&source) == Some(&false) {
                 return Some(Found::Source {
-                    file: source,
+                    file: dir.join(source),
                     is_package: false,
                 });
             }
-            if dir.join(format!("{name}.pyc")).is_file() {
+            if listing.get(&format!("{name}.pyc")) == Some(&false) {
                 return Some(Found::Builtin);
             }
-            if base.is_dir() {
-                portions.push(base);
+            if base_is_dir {
+                portions.push(dir.join(name));
             }
         }
         (!portions.is_empty()).then_some(Found::Namespace { dirs: portions })
@@ -358,10 +375,52 @@ pub struct Dependencies {
     pub dropped: Vec<String>,
 }
 
-/// What the probe prints: search path, builtins, suffixes, version.
-type Probe = (Vec<String>, Vec<String>, Vec<String>, (u8, u8));
+/// Directory contents read once per folder, as CPython's `FileFinder`
+/// caches them: name → is a folder (symlinks followed). Resolving a large
+/// package asks about the same folders hundreds of thousands of times.
+#[derive(Debug, Default)]
+struct Listings(Mutex<HashMap<PathBuf, Arc<HashMap<String, bool>>>>);
 
-/// Parses `[[path...], [builtins...], [suffixes...], [major, minor]]`.
+impl Clone for Listings {
+    /// A fresh, empty cache: a clone may be used after files change.
+    fn clone(&self) -> Self {
+        Listings::default()
+    }
+}
+
+impl Listings {
+    fn get(&self, dir: &Path) -> Arc<HashMap<String, bool>> {
+        let mut cache = match self.0.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(listing) = cache.get(dir) {
+            return Arc::clone(listing);
+        }
+        let mut listing = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let is_dir = match entry.file_type() {
+                    Ok(kind) if kind.is_symlink() => entry.path().is_dir(),
+                    Ok(kind) => kind.is_dir(),
+                    Err(_) => continue,
+                };
+                listing.insert(name, is_dir);
+            }
+        }
+        let listing = Arc::new(listing);
+        cache.insert(dir.to_owned(), Arc::clone(&listing));
+        listing
+    }
+}
+
+/// What the probe prints: search path, builtins, suffixes, version.
+type Probe = (Vec<String>, Vec<String>, Vec<String>, (u8, u8), String);
+
+/// Parses `[[path...], [builtins...], [suffixes...], [major, minor], "3.x.y"]`.
 fn parse_probe(text: &str) -> Option<Probe> {
     serde_json::from_str(text.trim()).ok()
 }

@@ -23,6 +23,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod convert;
+pub mod exporter;
 mod file_structure;
 pub mod show;
 pub mod tensors;

@@ -1,0 +1,891 @@
+//! `PackageExporter`: PyTorch's exporter, resolving modules statically.
+//!
+//! PyTorch's exporter imports modules to learn what they are; this one asks
+//! a [`ModuleFinder`] (a search path, or an interpreter's `sys.path` read
+//! once) and scans sources with [`crate::pysource`]. Everything else follows
+//! `torch/package/package_exporter.py`: the first registered pattern that
+//! matches decides a module's action, `torch` and the standard library
+//! (except `sys` and `io`) are externed implicitly, interned modules are
+//! scanned recursively, errors are collected in the dependency graph and
+//! reported together by [`PackageExporter::close`], grouped by reason in
+//! PyTorch's words.
+//!
+//! Pickles and resources stream into the archive as they are saved; module
+//! sources, mock stubs and `.data/extern_modules` are written at close, in
+//! graph order, as PyTorch does. The archive is atomic: nothing appears at
+//! the target path unless `close` succeeds.
+//!
+//! ```
+//! use tpkg::exporter::PackageExporter;
+//! use tpkg::pysource::ModuleFinder;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("helpers.py"), "import json\n")?;
+//! let finder = ModuleFinder::new(vec![dir.path().to_owned()], ["sys"]);
+//! let mut exporter = PackageExporter::create(dir.path().join("pkg.pt"), finder)?;
+//! exporter.intern("helpers", (), false)?;
+//! exporter.save_source_string("model", "import os\nimport helpers\n", false, true)?;
+//! exporter.save_text("model", "config.json", "{}")?;
+//! assert_eq!(exporter.interned_modules(), ["helpers", "model"]);
+//! assert_eq!(exporter.externed_modules(), ["json", "os"]); // implicitly
+//! exporter.close()?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use tpkg_archive::{ArchiveError, AtomicFile, Destination, PackageWriter, WriteOptions};
+use tpkg_digraph::{Action, DiGraph, ErrorReason, NodeAttributes};
+use tpkg_glob::{GlobError, GlobGroup, Patterns, Separator};
+use tpkg_pysource::{Found, ModuleFinder, is_stdlib_module};
+
+/// Modules PyTorch never externs implicitly although they are standard
+/// library: they give packaged code system access.
+pub const DISALLOWED_MODULES: [&str; 2] = ["sys", "io"];
+
+/// PyTorch's `_mock.py`, written once at the archive root when a module is
+/// mocked (copied from torch 2.13 `torch/package/_mock.py`, BSD licence).
+pub const MOCK_MODULE_SOURCE: &str = include_str!("_mock.py");
+
+/// The stub source of every mocked module (PyTorch's `_MOCK_IMPL`).
+pub const MOCK_IMPL: &str = "from _mock import MockedObject\ndef __getattr__(attr: str):\n    return MockedObject(__name__ + '.' + attr, _suppress_err=True)\n";
+
+/// One `intern`/`extern`/`mock`/`deny` registration.
+#[derive(Debug, Clone)]
+struct PatternRule {
+    group: GlobGroup,
+    action: Action,
+    allow_empty: bool,
+    was_matched: bool,
+}
+
+/// A module that makes the package unwritable, with why and how it was
+/// reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenModule {
+    /// The module (or `<package.resource>` pickle node).
+    pub module: String,
+    /// PyTorch's `error_context`, when there is one.
+    pub context: Option<String>,
+    /// The first path in the dependency graph that reaches it, from a module
+    /// or pickle the user saved.
+    pub path: Vec<String>,
+}
+
+/// PyTorch's `PackagingError`: every broken module of the graph, grouped by
+/// reason in order of first appearance. `Display` writes PyTorch's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackagingError {
+    /// `(reason, modules)` groups.
+    pub groups: Vec<(ErrorReason, Vec<BrokenModule>)>,
+    /// Whether `Display` shows each module's path (PyTorch's `debug=True`).
+    pub debug: bool,
+}
+
+impl fmt::Display for PackagingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f)?;
+        for (reason, modules) in &self.groups {
+            writeln!(f, "* {reason}")?;
+            for broken in modules {
+                writeln!(f, "    {}", broken.module)?;
+                if let Some(context) = &broken.context {
+                    writeln!(f, "      Context: {context}")?;
+                }
+                if DISALLOWED_MODULES.contains(&broken.module.as_str()) {
+                    let m = &broken.module;
+                    writeln!(
+                        f,
+                        "      Note: While we usually use modules in the python standard library from the local environment, `{m}` has a lot of system level access and therefore can pose a security risk. We heavily recommend removing `{m}` from your packaged code. However, if that is not possible, add it to the extern list by calling PackageExporter.extern(\"`{m}`\")"
+                    )?;
+                }
+                if self.debug {
+                    writeln!(
+                        f,
+                        "      A path to {}: {}",
+                        broken.module,
+                        broken.path.join(" -> ")
+                    )?;
+                }
+            }
+        }
+        if !self.debug {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "Set debug=True when invoking PackageExporter for a visualization of where broken modules are coming from!"
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PackagingError {}
+
+/// Why exporting failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// Broken modules in the dependency graph, all of them.
+    #[error("{0}")]
+    Packaging(Box<PackagingError>),
+    /// An `allow_empty = false` pattern matched nothing.
+    #[error(
+        "Exporter did not match any modules to {pattern}, which was marked as allow_empty=False"
+    )]
+    EmptyMatch {
+        /// The pattern, as PyTorch prints it (`GlobGroup(...)`).
+        pattern: String,
+    },
+    /// `save_module` (or a pickle's global) names a module that cannot be
+    /// found.
+    #[error("No module named '{module}'")]
+    ModuleNotFound {
+        /// The module.
+        module: String,
+    },
+    /// Only protocols 3 and 4 are allowed, as in PyTorch.
+    #[error("torch.package only supports pickle protocols 3 and 4, got {0}")]
+    UnsupportedProtocol(u8),
+    /// A record name was used twice.
+    #[error("Tried to write file '{0}', but it already exists in this archive.")]
+    DuplicateRecord(String),
+    /// A record name is mangled (a module of a loaded package saved as is).
+    #[error(
+        "Tried to save a torch.package'd module as '{0}'. Directly saving torch.package'd modules is not allowed."
+    )]
+    MangledName(String),
+    /// A pattern does not parse.
+    #[error(transparent)]
+    Pattern(#[from] GlobError),
+    /// A source file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing the archive failed.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+}
+
+/// A registered hook's handle, for [`PackageExporter::remove_hook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookHandle(u64);
+
+type Hook = Box<dyn FnMut(&str)>;
+
+/// Writes a torch.package. See the [module docs](self).
+pub struct PackageExporter<D: Destination = AtomicFile> {
+    writer: PackageWriter<D>,
+    finder: ModuleFinder,
+    patterns: Vec<PatternRule>,
+    graph: DiGraph<NodeAttributes>,
+    hooks: Vec<(HookHandle, Action, Hook)>,
+    next_hook: u64,
+    unique_id: u64,
+    debug: bool,
+}
+
+impl<D: Destination> fmt::Debug for PackageExporter<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PackageExporter")
+            .field("prefix", &self.writer.prefix())
+            .field("patterns", &self.patterns)
+            .field("modules", &self.graph.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PackageExporter<AtomicFile> {
+    /// An exporter writing `path` (atomically), resolving modules with
+    /// `finder`.
+    pub fn create(path: impl AsRef<Path>, finder: ModuleFinder) -> Result<Self, ExportError> {
+        Self::create_with(path, finder, WriteOptions::default())
+    }
+
+    /// [`create`](Self::create) with archive options (python version,
+    /// prefix, serialization id).
+    pub fn create_with(
+        path: impl AsRef<Path>,
+        finder: ModuleFinder,
+        options: WriteOptions,
+    ) -> Result<Self, ExportError> {
+        Ok(Self::with_writer(
+            PackageWriter::create(path, options)?,
+            finder,
+        ))
+    }
+}
+
+impl<D: Destination> PackageExporter<D> {
+    /// An exporter over an open writer.
+    pub fn with_writer(writer: PackageWriter<D>, finder: ModuleFinder) -> Self {
+        PackageExporter {
+            writer,
+            finder,
+            patterns: Vec::new(),
+            graph: DiGraph::new(),
+            hooks: Vec::new(),
+            next_hook: 0,
+            unique_id: 0,
+            debug: false,
+        }
+    }
+
+    /// PyTorch's `debug=True`: errors show the path to each broken module.
+    pub fn set_debug(&mut self, debug: bool) {
+        self.debug = debug;
+    }
+
+    fn add_pattern(
+        &mut self,
+        action: Action,
+        include: Patterns,
+        exclude: Patterns,
+        allow_empty: bool,
+    ) -> Result<(), ExportError> {
+        let group = GlobGroup::new(include, exclude, Separator::Dot)?;
+        self.patterns.push(PatternRule {
+            group,
+            action,
+            allow_empty,
+            was_matched: false,
+        });
+        Ok(())
+    }
+
+    /// `intern(include, exclude=..., allow_empty=...)`: matching modules are
+    /// packaged as source, and their dependencies scanned. Patterns are a
+    /// string or a list, as in PyTorch; `()` is "none".
+    pub fn intern(
+        &mut self,
+        include: impl Into<Patterns>,
+        exclude: impl Into<Patterns>,
+        allow_empty: bool,
+    ) -> Result<(), ExportError> {
+        self.add_pattern(Action::Intern, include.into(), exclude.into(), allow_empty)
+    }
+
+    /// `extern(...)`: matching modules are imported from the loading
+    /// environment (listed in `.data/extern_modules`).
+    pub fn extern_modules(
+        &mut self,
+        include: impl Into<Patterns>,
+        exclude: impl Into<Patterns>,
+        allow_empty: bool,
+    ) -> Result<(), ExportError> {
+        self.add_pattern(Action::Extern, include.into(), exclude.into(), allow_empty)
+    }
+
+    /// `mock(...)`: matching modules are replaced by stubs whose attributes
+    /// are `MockedObject`s.
+    pub fn mock(
+        &mut self,
+        include: impl Into<Patterns>,
+        exclude: impl Into<Patterns>,
+        allow_empty: bool,
+    ) -> Result<(), ExportError> {
+        self.add_pattern(Action::Mock, include.into(), exclude.into(), allow_empty)
+    }
+
+    /// `deny(...)`: depending on a matching module is an error.
+    pub fn deny(
+        &mut self,
+        include: impl Into<Patterns>,
+        exclude: impl Into<Patterns>,
+    ) -> Result<(), ExportError> {
+        self.add_pattern(Action::Deny, include.into(), exclude.into(), true)
+    }
+
+    /// Registers a hook called at close for every module given `action`
+    /// (`Extern`, `Mock` or `Intern`), in graph order.
+    pub fn register_hook(
+        &mut self,
+        action: Action,
+        hook: impl FnMut(&str) + 'static,
+    ) -> HookHandle {
+        let handle = HookHandle(self.next_hook);
+        self.next_hook += 1;
+        self.hooks.push((handle, action, Box::new(hook)));
+        handle
+    }
+
+    /// Unregisters a hook; `false` if it was already removed.
+    pub fn remove_hook(&mut self, handle: HookHandle) -> bool {
+        let before = self.hooks.len();
+        self.hooks.retain(|(h, _, _)| *h != handle);
+        self.hooks.len() != before
+    }
+
+    /// `get_unique_id()`: "0", "1", ... per exporter.
+    pub fn get_unique_id(&mut self) -> String {
+        let id = self.unique_id;
+        self.unique_id += 1;
+        id.to_string()
+    }
+
+    /// `save_source_string(module, src, is_package, dependencies)`.
+    pub fn save_source_string(
+        &mut self,
+        module: &str,
+        source: &str,
+        is_package: bool,
+        dependencies: bool,
+    ) -> Result<(), ExportError> {
+        self.graph.add_node(
+            module,
+            NodeAttributes {
+                source: Some(source.to_owned()),
+                is_package: Some(is_package),
+                provided: Some(true),
+                action: Some(Action::Intern),
+                ..Default::default()
+            },
+        );
+        if dependencies {
+            self.add_dependencies_of(module, source, is_package)?;
+        }
+        Ok(())
+    }
+
+    /// `save_source_file(module, path)`: a file is that module (a package
+    /// if it is named `__init__.py`); a folder gives every `**/*.py` under
+    /// it, all registered before any is scanned.
+    pub fn save_source_file(
+        &mut self,
+        module: &str,
+        path: &Path,
+        dependencies: bool,
+    ) -> Result<(), ExportError> {
+        if !path.is_dir() {
+            let is_package = path.file_name().is_some_and(|n| n == "__init__.py");
+            let source = read_source(path)?;
+            return self.save_source_string(module, &source, is_package, dependencies);
+        }
+        let module_path = module.replace('.', "/");
+        let mut to_save = Vec::new();
+        let mut files = Vec::new();
+        collect_py_files(path, &mut files).map_err(|source| ExportError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        for file in files {
+            let Ok(relative) = file.strip_prefix(path) else {
+                continue;
+            };
+            let relative: Vec<String> = relative
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let archive_name = format!("{module_path}/{}", relative.join("/"));
+            let (name, is_package) = match archive_name.strip_suffix("/__init__.py") {
+                Some(package) => (package.replace('/', "."), true),
+                None => (
+                    archive_name
+                        .strip_suffix(".py")
+                        .unwrap_or(&archive_name)
+                        .replace('/', "."),
+                    false,
+                ),
+            };
+            to_save.push((name, read_source(&file)?, is_package));
+        }
+        for (name, source, is_package) in to_save {
+            self.save_source_string(&name, &source, is_package, dependencies)?;
+        }
+        Ok(())
+    }
+
+    /// `save_module(name)`: interns the module's source, found on the
+    /// search path, whatever the patterns say.
+    pub fn save_module(&mut self, module: &str, dependencies: bool) -> Result<(), ExportError> {
+        if self.finder.find(module).is_none() {
+            return Err(ExportError::ModuleNotFound {
+                module: module.to_owned(),
+            });
+        }
+        self.intern_module(module, dependencies)
+    }
+
+    /// `add_dependency(name)`: applies the patterns to a module.
+    pub fn add_dependency(&mut self, module: &str, dependencies: bool) -> Result<(), ExportError> {
+        if self
+            .graph
+            .node(module)
+            .is_some_and(|n| n.provided == Some(true))
+        {
+            return Ok(());
+        }
+        let provided = |action| NodeAttributes {
+            action: Some(action),
+            provided: Some(true),
+            ..Default::default()
+        };
+        // A loaded package's importer is a pseudo-module, never re-exported.
+        if module == "torch_package_importer" {
+            self.graph.add_node(module, provided(Action::Skip));
+            return Ok(());
+        }
+        if module == "_mock" {
+            self.graph
+                .add_node(module, provided(Action::RepackagedMockModule));
+            return Ok(());
+        }
+        if self.can_implicitly_extern(module) {
+            self.graph.add_node(module, provided(Action::Extern));
+            return Ok(());
+        }
+        let Some(index) = self.patterns.iter().position(|p| p.group.matches(module)) else {
+            self.graph.add_node(
+                module,
+                NodeAttributes {
+                    error: Some(ErrorReason::NoAction),
+                    ..Default::default()
+                },
+            );
+            return Ok(());
+        };
+        self.patterns[index].was_matched = true;
+        let action = self.patterns[index].action;
+        self.graph.add_node(module, provided(action));
+        match action {
+            Action::Deny => self.graph.add_node(
+                module,
+                NodeAttributes {
+                    error: Some(ErrorReason::Denied),
+                    ..Default::default()
+                },
+            ),
+            Action::Intern => self.intern_module(module, dependencies)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn can_implicitly_extern(&self, module: &str) -> bool {
+        let top = module.split('.').next().unwrap_or(module);
+        top == "torch"
+            || (!DISALLOWED_MODULES.contains(&top)
+                && is_stdlib_module(top, self.finder.python_version()))
+    }
+
+    fn intern_module(&mut self, module: &str, dependencies: bool) -> Result<(), ExportError> {
+        let module = tpkg_mangling::demangle(module).to_owned();
+        let broken = |reason, is_package, context: Option<String>| NodeAttributes {
+            action: Some(Action::Intern),
+            is_package: Some(is_package),
+            error: Some(reason),
+            error_context: context,
+            provided: Some(true),
+            ..Default::default()
+        };
+        let (file, is_package) = match self.finder.find(&module) {
+            Some(Found::Source { file, is_package }) => (file, is_package),
+            Some(Found::Extension { .. }) => {
+                self.graph
+                    .add_node(&module, broken(ErrorReason::IsExtensionModule, false, None));
+                return Ok(());
+            }
+            Some(Found::Namespace { .. }) => {
+                self.graph
+                    .add_node(&module, broken(ErrorReason::NoDunderFile, true, None));
+                return Ok(());
+            }
+            Some(Found::Builtin) => {
+                self.graph
+                    .add_node(&module, broken(ErrorReason::NoDunderFile, false, None));
+                return Ok(());
+            }
+            Some(Found::Stdlib) => {
+                let context = "a standard-library module known by name only (no interpreter given: pass --python)";
+                self.graph.add_node(
+                    &module,
+                    broken(
+                        ErrorReason::SourceFileNotFound,
+                        false,
+                        Some(context.to_owned()),
+                    ),
+                );
+                return Ok(());
+            }
+            None => return Err(ExportError::ModuleNotFound { module }),
+        };
+        let source = match read_source(&file) {
+            Ok(source) => source,
+            Err(_) => {
+                self.graph.add_node(
+                    &module,
+                    broken(
+                        ErrorReason::SourceFileNotFound,
+                        is_package,
+                        Some(format!("filename: {}", file.display())),
+                    ),
+                );
+                return Ok(());
+            }
+        };
+        self.graph.add_node(
+            &module,
+            NodeAttributes {
+                action: Some(Action::Intern),
+                is_package: Some(is_package),
+                source: Some(source.clone()),
+                provided: Some(true),
+                ..Default::default()
+            },
+        );
+        if dependencies {
+            self.add_dependencies_of(&module, &source, is_package)?;
+        }
+        Ok(())
+    }
+
+    /// PyTorch's `_get_dependencies` plus the edges and `add_dependency`
+    /// calls that follow it; a scan failure is `DEPENDENCY_RESOLUTION_FAILED`.
+    fn add_dependencies_of(
+        &mut self,
+        module: &str,
+        source: &str,
+        is_package: bool,
+    ) -> Result<(), ExportError> {
+        let deps = match self.finder.dependencies(source, module, is_package) {
+            Ok(deps) => deps.modules,
+            Err(error) => {
+                self.graph.add_node(
+                    module,
+                    NodeAttributes {
+                        error: Some(ErrorReason::DependencyResolutionFailed),
+                        error_context: Some(error.to_string()),
+                        ..Default::default()
+                    },
+                );
+                return Ok(());
+            }
+        };
+        for dep in deps {
+            self.graph.add_edge(module, &dep);
+            self.add_dependency(&dep, true)?;
+        }
+        Ok(())
+    }
+
+    /// `save_pickle` for an already encoded pickle: writes
+    /// `<package>/<resource>` and adds the modules its globals come from
+    /// (PyTorch's opcode scan; a global from a mocked module is
+    /// `MOCKED_BUT_STILL_USED`). Storages go in with
+    /// [`save_storage`](Self::save_storage).
+    pub fn save_pickle_bytes(
+        &mut self,
+        package: &str,
+        resource: &str,
+        pickle: &[u8],
+        dependencies: bool,
+    ) -> Result<(), ExportError> {
+        let protocol = match pickle {
+            [0x80, protocol, ..] => *protocol,
+            _ => 0,
+        };
+        if !matches!(protocol, 3 | 4) {
+            return Err(ExportError::UnsupportedProtocol(protocol));
+        }
+        let filename = record_name(package, resource);
+        let node = format!("<{package}.{resource}>");
+        self.graph.add_node(
+            &node,
+            NodeAttributes {
+                action: Some(Action::Intern),
+                provided: Some(true),
+                is_pickle: Some(true),
+                ..Default::default()
+            },
+        );
+        if dependencies {
+            let mut modules: Vec<String> = Vec::new();
+            let mut mocked: Vec<(String, Vec<String>)> = Vec::new();
+            for global in tpkg_pickle::scan_globals(pickle) {
+                if !modules.contains(&global.module) {
+                    modules.push(global.module.clone());
+                }
+                if self.can_implicitly_extern(&global.module) {
+                    continue;
+                }
+                let first = self
+                    .patterns
+                    .iter()
+                    .find(|p| p.group.matches(&global.module));
+                if first.is_some_and(|p| p.action == Action::Mock) {
+                    match mocked.iter_mut().find(|(m, _)| *m == global.module) {
+                        Some((_, fields)) => fields.push(global.name.clone()),
+                        None => mocked.push((global.module.clone(), vec![global.name.clone()])),
+                    }
+                }
+            }
+            for module in modules {
+                self.graph.add_edge(&node, &module);
+                match mocked.iter().find(|(m, _)| *m == module) {
+                    Some((_, fields)) => {
+                        let fields: Vec<String> = fields.iter().map(|f| format!("'{f}'")).collect();
+                        self.graph.add_node(
+                            &module,
+                            NodeAttributes {
+                                action: Some(Action::Mock),
+                                error: Some(ErrorReason::MockedButStillUsed),
+                                error_context: Some(format!(
+                                    "Object(s) '[{}]' from module `{module}` was mocked out during packaging but is being used in resource - `{resource}` in package `{package}`. ",
+                                    fields.join(", ")
+                                )),
+                                provided: Some(true),
+                                ..Default::default()
+                            },
+                        );
+                    }
+                    None => self.add_dependency(&module, true)?,
+                }
+            }
+        }
+        self.write(&filename, pickle)
+    }
+
+    /// Writes a tensor storage as `.data/<key>.storage`.
+    pub fn save_storage(&mut self, key: &str, bytes: &[u8]) -> Result<(), ExportError> {
+        self.write(&crate::tensors::storage_record(key), bytes)
+    }
+
+    /// `save_text(package, resource, text)`.
+    pub fn save_text(
+        &mut self,
+        package: &str,
+        resource: &str,
+        text: &str,
+    ) -> Result<(), ExportError> {
+        self.save_binary(package, resource, text.as_bytes())
+    }
+
+    /// `save_binary(package, resource, bytes)`.
+    pub fn save_binary(
+        &mut self,
+        package: &str,
+        resource: &str,
+        bytes: &[u8],
+    ) -> Result<(), ExportError> {
+        self.write(&record_name(package, resource), bytes)
+    }
+
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
+        if self.writer.has_record(name) {
+            return Err(ExportError::DuplicateRecord(name.to_owned()));
+        }
+        if tpkg_mangling::is_mangled(name) {
+            return Err(ExportError::MangledName(name.to_owned()));
+        }
+        self.writer.write_record(name, bytes)?;
+        Ok(())
+    }
+
+    /// The dependency graph so far.
+    pub fn dependency_graph(&self) -> &DiGraph<NodeAttributes> {
+        &self.graph
+    }
+
+    /// `dependency_graph_string()`: the graph as DOT.
+    pub fn dependency_graph_string(&self) -> String {
+        self.graph.to_dot()
+    }
+
+    /// `all_paths(src, dst)`: the subgraph of every path, as DOT.
+    pub fn all_paths(&self, src: &str, dst: &str) -> Option<String> {
+        self.graph.all_paths(src, dst).ok()
+    }
+
+    fn modules_with(&self, action: Action) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .graph
+            .nodes()
+            .filter(|(_, a)| a.action == Some(action) && a.is_pickle != Some(true))
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// `externed_modules()`, sorted.
+    pub fn externed_modules(&self) -> Vec<String> {
+        self.modules_with(Action::Extern)
+    }
+
+    /// `interned_modules()`, sorted (pickle nodes excluded).
+    pub fn interned_modules(&self) -> Vec<String> {
+        self.modules_with(Action::Intern)
+    }
+
+    /// `mocked_modules()`, sorted.
+    pub fn mocked_modules(&self) -> Vec<String> {
+        self.modules_with(Action::Mock)
+    }
+
+    /// `denied_modules()`, sorted.
+    pub fn denied_modules(&self) -> Vec<String> {
+        self.modules_with(Action::Deny)
+    }
+
+    /// `get_rdeps(module)`: direct dependents, in insertion order.
+    pub fn get_rdeps(&self, module: &str) -> Vec<String> {
+        self.graph
+            .predecessors(module)
+            .map(|p| p.map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// The errors the graph holds now, as `close` would report them.
+    pub fn packaging_error(&self) -> Option<PackagingError> {
+        let mut groups: Vec<(ErrorReason, Vec<BrokenModule>)> = Vec::new();
+        for (name, attributes) in self.graph.nodes() {
+            let Some(reason) = attributes.error else {
+                continue;
+            };
+            let broken = BrokenModule {
+                module: name.to_owned(),
+                context: attributes.error_context.clone(),
+                path: self
+                    .graph
+                    .first_path(name)
+                    .map(|p| p.into_iter().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            };
+            match groups.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, modules)) => modules.push(broken),
+                None => groups.push((reason, vec![broken])),
+            }
+        }
+        (!groups.is_empty()).then_some(PackagingError {
+            groups,
+            debug: self.debug,
+        })
+    }
+
+    /// Checks the graph, writes sources, mocks and the extern list, and
+    /// commits the archive. On error nothing is written at the target.
+    pub fn close(mut self) -> Result<D::Output, ExportError> {
+        if let Some(error) = self.packaging_error() {
+            return Err(ExportError::Packaging(Box::new(error)));
+        }
+        if let Some(rule) = self
+            .patterns
+            .iter()
+            .find(|p| !p.allow_empty && !p.was_matched)
+        {
+            return Err(ExportError::EmptyMatch {
+                pattern: rule.group.to_string(),
+            });
+        }
+        let mut externs = Vec::new();
+        let mut sources: Vec<(String, String, bool)> = Vec::new();
+        let mut mock_file = false;
+        let mut written: HashSet<String> = HashSet::new();
+        let nodes: Vec<(String, NodeAttributes)> = self
+            .graph
+            .nodes()
+            .map(|(n, a)| (n.to_owned(), a.clone()))
+            .collect();
+        for (module, attributes) in nodes {
+            let Some(action) = attributes.action else {
+                continue;
+            };
+            for (_, hook_action, hook) in &mut self.hooks {
+                if *hook_action == action {
+                    hook(&module);
+                }
+            }
+            match action {
+                Action::Extern => externs.push(module),
+                Action::Mock => {
+                    if !mock_file {
+                        sources.push(("_mock".into(), MOCK_MODULE_SOURCE.into(), false));
+                        mock_file = true;
+                    }
+                    let is_package = matches!(
+                        self.finder.find(&module),
+                        Some(
+                            Found::Source {
+                                is_package: true,
+                                ..
+                            } | Found::Namespace { .. }
+                        )
+                    );
+                    sources.push((module, MOCK_IMPL.into(), is_package));
+                }
+                Action::Intern if attributes.is_pickle != Some(true) => {
+                    let source = attributes.source.unwrap_or_default();
+                    let is_package = attributes.is_package.unwrap_or(false);
+                    sources.push((module, source, is_package));
+                }
+                Action::RepackagedMockModule if !mock_file => {
+                    sources.push(("_mock".into(), MOCK_MODULE_SOURCE.into(), false));
+                    mock_file = true;
+                }
+                _ => {}
+            }
+        }
+        for (module, source, is_package) in sources {
+            let name = source_record(&module, is_package);
+            if written.insert(name.clone()) {
+                self.write(&name, source.as_bytes())?;
+            }
+        }
+        self.writer.write_extern_modules(&externs)?;
+        Ok(self.writer.finish()?)
+    }
+}
+
+/// `package/resource` with dots of the package as folders.
+fn record_name(package: &str, resource: &str) -> String {
+    let resource = resource.trim_start_matches('/');
+    format!("{}/{resource}", package.replace('.', "/"))
+}
+
+/// `a/b.py`, or `a/b/__init__.py` for a package.
+pub fn source_record(module: &str, is_package: bool) -> String {
+    let path = module.replace('.', "/");
+    if is_package {
+        format!("{path}/__init__.py")
+    } else {
+        format!("{path}.py")
+    }
+}
+
+/// A module's source as Python's `linecache` reads it: UTF-8 (a BOM
+/// dropped), universal newlines.
+fn read_source(path: &Path) -> Result<String, ExportError> {
+    let bytes = std::fs::read(path).map_err(|source| ExportError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let text = String::from_utf8_lossy(bytes);
+    Ok(if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text.into_owned()
+    })
+}
+
+fn collect_py_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            collect_py_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "py") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
