@@ -1,123 +1,66 @@
-# mypy: allow-untyped-defs
-_magic_methods = [
-    "__subclasscheck__",
-    "__hex__",
-    "__rmul__",
-    "__float__",
-    "__idiv__",
-    "__setattr__",
-    "__div__",
-    "__invert__",
-    "__nonzero__",
-    "__rshift__",
-    "__eq__",
-    "__pos__",
-    "__round__",
-    "__rand__",
-    "__or__",
-    "__complex__",
-    "__divmod__",
-    "__len__",
-    "__reversed__",
-    "__copy__",
-    "__reduce__",
-    "__deepcopy__",
-    "__rdivmod__",
-    "__rrshift__",
-    "__ifloordiv__",
-    "__hash__",
-    "__iand__",
+"""Stand-ins for the attributes of modules mocked out when this package was
+written (by tpkg; PyTorch's importer loads it as the `_mock` module).
+
+Every attribute of a mocked module is a MockedObject named after it. Using
+one in any way (calling it, operators, iteration, indexing, truth) raises
+NotImplementedError naming the object and the use; repr() and str() work.
+"""
+
+_USES = (
+    "__abs__", "__add__", "__aenter__", "__aexit__", "__aiter__", "__and__",
+    "__anext__", "__await__", "__bool__", "__bytes__", "__call__", "__ceil__",
+    "__complex__", "__contains__", "__delattr__", "__delitem__", "__divmod__",
+    "__enter__", "__eq__", "__exit__", "__float__", "__floor__",
+    "__floordiv__", "__ge__", "__getattr__", "__getitem__", "__gt__",
+    "__hash__", "__iadd__", "__iand__", "__ifloordiv__", "__ilshift__",
+    "__imatmul__", "__imod__", "__imul__", "__index__", "__int__",
+    "__invert__", "__ior__", "__ipow__", "__irshift__", "__isub__",
+    "__iter__", "__itruediv__", "__ixor__", "__le__", "__len__",
+    "__length_hint__", "__lshift__", "__lt__", "__matmul__", "__missing__",
+    "__mod__", "__mul__", "__ne__", "__neg__", "__next__", "__or__",
+    "__pos__", "__pow__", "__radd__", "__rand__", "__rdivmod__",
+    "__reversed__", "__rfloordiv__", "__rlshift__", "__rmatmul__",
+    "__rmod__", "__rmul__", "__ror__", "__round__", "__rpow__",
+    "__rrshift__", "__rshift__", "__rsub__", "__rtruediv__", "__rxor__",
+    "__setattr__", "__setitem__", "__sub__", "__truediv__", "__trunc__",
     "__xor__",
-    "__isub__",
-    "__oct__",
-    "__ceil__",
-    "__imod__",
-    "__add__",
-    "__truediv__",
-    "__unicode__",
-    "__le__",
-    "__delitem__",
-    "__sizeof__",
-    "__sub__",
-    "__ne__",
-    "__pow__",
-    "__bytes__",
-    "__mul__",
-    "__itruediv__",
-    "__bool__",
-    "__iter__",
-    "__abs__",
-    "__gt__",
-    "__iadd__",
-    "__enter__",
-    "__floordiv__",
-    "__call__",
-    "__neg__",
-    "__and__",
-    "__ixor__",
-    "__getitem__",
-    "__exit__",
-    "__cmp__",
-    "__getstate__",
-    "__index__",
-    "__contains__",
-    "__floor__",
-    "__lt__",
-    "__getattr__",
-    "__mod__",
-    "__trunc__",
-    "__delattr__",
-    "__instancecheck__",
-    "__setitem__",
-    "__ipow__",
-    "__ilshift__",
-    "__long__",
-    "__irshift__",
-    "__imul__",
-    "__lshift__",
-    "__dir__",
-    "__ge__",
-    "__int__",
-    "__ior__",
-]
+)
 
 
 class MockedObject:
-    _name: str
+    _name = "<mocked>"
 
     def __new__(cls, *args, **kwargs):
-        # _suppress_err is set by us in the mocked module impl, so that we can
-        # construct instances of MockedObject to hand out to people looking up
-        # module attributes.
-
-        # Any other attempt to construct a MockedObject instance (say, in the
-        # unpickling process) should give an error.
+        # Only a mocked module's __getattr__ makes these; anything else (an
+        # unpickler rebuilding a mocked class, say) is an error.
         if not kwargs.get("_suppress_err"):
             raise NotImplementedError(
-                f"Object '{cls._name}' was mocked out during packaging "
-                f"but it is being used in '__new__'. If this error is "
-                "happening during 'load_pickle', please ensure that your "
-                "pickled object doesn't contain any mocked objects."
+                f"Object '{cls._name}' was mocked out during packaging but it "
+                "is being used in '__new__'. If this error is happening during "
+                "'load_pickle', please ensure that your pickled object doesn't "
+                "contain any mocked objects."
             )
-        # Otherwise, this is just a regular object creation
-        # (e.g. `x = MockedObject("foo")`), so pass it through normally.
         return super().__new__(cls)
 
-    def __init__(self, name: str, _suppress_err: bool):
+    def __init__(self, name, _suppress_err):
         self.__dict__["_name"] = name
 
     def __repr__(self):
         return f"MockedObject({self._name})"
 
+    __str__ = __repr__
 
-def install_method(method_name):
-    def _not_implemented(self, *args, **kwargs):
+
+def _refuse(use):
+    def refuse(self, *args, **kwargs):
         raise NotImplementedError(
-            f"Object '{self._name}' was mocked out during packaging but it is being used in {method_name}"
+            f"Object '{self._name}' was mocked out during packaging but it is "
+            f"being used in {use}"
         )
 
-    setattr(MockedObject, method_name, _not_implemented)
+    return refuse
 
 
-for method_name in _magic_methods:
-    install_method(method_name)
+for _use in _USES:
+    setattr(MockedObject, _use, _refuse(_use))
+del _use

@@ -40,14 +40,16 @@ use std::path::{Path, PathBuf};
 use tpkg_archive::{ArchiveError, AtomicFile, Destination, PackageWriter, WriteOptions};
 use tpkg_digraph::{Action, DiGraph, ErrorReason, NodeAttributes};
 use tpkg_glob::{GlobError, GlobGroup, Patterns, Separator};
-use tpkg_pysource::{Found, ModuleFinder, is_stdlib_module};
+use tpkg_pysource::{Found, ModuleFinder, ScanError, is_stdlib_module};
 
 /// Modules PyTorch never externs implicitly although they are standard
 /// library: they give packaged code system access.
 pub const DISALLOWED_MODULES: [&str; 2] = ["sys", "io"];
 
-/// PyTorch's `_mock.py`, written once at the archive root when a module is
-/// mocked (copied from torch 2.13 `torch/package/_mock.py`, BSD licence).
+/// The `_mock` module, written once at the archive root when a module is
+/// mocked: tpkg's own `MockedObject`, with the behaviour and messages of
+/// PyTorch's (`MockedObject(name, _suppress_err=True)`, every use raises
+/// `NotImplementedError`).
 pub const MOCK_MODULE_SOURCE: &str = include_str!("_mock.py");
 
 /// The stub source of every mocked module (PyTorch's `_MOCK_IMPL`).
@@ -557,11 +559,19 @@ impl<D: Destination> PackageExporter<D> {
         let deps = match self.finder.dependencies(source, module, is_package) {
             Ok(deps) => deps.modules,
             Err(error) => {
+                // PyTorch's context is the exception's text; for the error
+                // both raise, use its exact words.
+                let context = match error {
+                    ScanError::BeyondTopLevel { .. } => {
+                        "attempted relative import beyond top-level package".to_owned()
+                    }
+                    other => other.to_string(),
+                };
                 self.graph.add_node(
                     module,
                     NodeAttributes {
                         error: Some(ErrorReason::DependencyResolutionFailed),
-                        error_context: Some(error.to_string()),
+                        error_context: Some(context),
                         ..Default::default()
                     },
                 );

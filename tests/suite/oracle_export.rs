@@ -1,0 +1,316 @@
+//! tpkg's `PackageExporter` against PyTorch's, case by case.
+//!
+//! The cases port PyTorch's `test/package/test_dependency_api.py` (and the
+//! content-list, `sys`/`io` and resource cases of `test_misc.py` and
+//! `test_resources.py`) onto tpkg's own fixtures in `data/export_fixtures`.
+//! `oracle/export_oracle.py` runs each case with PyTorch's exporter; the
+//! same case runs here with tpkg's, and the two must agree exactly: the
+//! same error type and text (so the same modules flagged for the same
+//! reasons), or the same records in the same order with the same bytes and
+//! the same module lists. Then PyTorch's importer loads every package tpkg
+//! wrote and uses it (mocked objects raise, externs are the host's modules,
+//! pickles and resources load).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tpkg::exporter::{ExportError, PackageExporter};
+use tpkg::pysource::ModuleFinder;
+use tpkg_tests::oracle;
+
+type Case = fn(&mut PackageExporter, &Fixtures) -> Result<(), ExportError>;
+
+struct Fixtures {
+    root: PathBuf,
+    obj2_pickle: Vec<u8>,
+}
+
+fn none() -> tpkg::glob::Patterns {
+    tpkg::glob::Patterns::none()
+}
+
+/// The cases of `export_oracle.py`, in Rust.
+fn cases() -> Vec<(&'static str, Case)> {
+    vec![
+        ("extern", |e, _| {
+            e.extern_modules(vec!["package_a.subpackage", "module_a"], none(), true)?;
+            e.save_source_string(
+                "foo",
+                "import package_a.subpackage; import module_a",
+                false,
+                true,
+            )
+        }),
+        ("extern_glob", |e, _| {
+            e.extern_modules(vec!["package_a.*", "module_*"], none(), true)?;
+            e.save_module("package_a", true)?;
+            e.save_source_string(
+                "test_module",
+                "import package_a.subpackage\nimport module_a\n",
+                false,
+                true,
+            )
+        }),
+        ("extern_glob_allow_empty", |e, _| {
+            e.extern_modules(vec!["package_b.*"], none(), false)?;
+            e.save_module("package_a.subpackage", true)
+        }),
+        ("deny", |e, _| {
+            e.deny(vec!["package_a.subpackage", "module_a"], none())?;
+            e.save_source_string("foo", "import package_a.subpackage", false, true)
+        }),
+        ("deny_glob", |e, _| {
+            e.deny(vec!["package_a.*", "module_*"], none())?;
+            e.save_source_string(
+                "test_module",
+                "import package_a.subpackage\nimport module_a\n",
+                false,
+                true,
+            )
+        }),
+        ("mock", |e, _| {
+            e.mock(vec!["package_a.subpackage", "module_a"], none(), true)?;
+            e.save_source_string("foo", "import package_a.subpackage", false, true)
+        }),
+        ("mock_glob", |e, _| {
+            e.mock(vec!["package_a.*", "module*"], none(), true)?;
+            e.save_module("package_a", true)?;
+            e.save_source_string(
+                "test_module",
+                "import package_a.subpackage\nimport module_a\n",
+                false,
+                true,
+            )
+        }),
+        ("mock_glob_allow_empty", |e, _| {
+            e.mock(vec!["package_b.*"], none(), false)?;
+            e.save_module("package_a.subpackage", true)
+        }),
+        ("pickle_mocked", |e, f| {
+            e.mock("package_a.subpackage", none(), true)?;
+            e.intern("**", none(), true)?;
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
+        }),
+        ("allow_empty_with_error", |e, _| {
+            e.extern_modules("foo", none(), false)?;
+            e.save_module("aodoifjodisfj", true)
+        }),
+        ("implicit_intern", |e, _| e.save_module("package_a", true)),
+        ("intern_error", |e, f| {
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
+        }),
+        ("intern_pickle", |e, f| {
+            e.intern(vec!["package_a", "package_a.subpackage"], none(), true)?;
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
+        }),
+        ("invalid_import", |e, _| {
+            e.save_source_string("foo", "from ........ import lol", false, true)
+        }),
+        ("first_pattern_wins", |e, _| {
+            e.extern_modules("package_a.*", none(), true)?;
+            e.intern("package_a.**", none(), true)?;
+            e.intern("package_a", none(), true)?;
+            e.mock("module_a", none(), true)?;
+            e.save_source_string(
+                "main",
+                "import package_a.subpackage\nimport module_a\nimport package_a\n",
+                false,
+                true,
+            )
+        }),
+        ("sys_and_io", |e, _| {
+            e.save_source_string("foo", "import sys\nimport io\n", false, true)
+        }),
+        ("implicit_externs", |e, _| {
+            e.save_source_string(
+                "foo",
+                "import os\nimport torch.nn\nimport json.decoder\nfrom collections import abc\n",
+                false,
+                true,
+            )
+        }),
+        ("invalid_pattern", |e, _| {
+            e.intern("package_**", none(), true)
+        }),
+        ("from_package_import", |e, _| {
+            e.intern(
+                vec!["package_a", "package_a.**", "package_b.**"],
+                none(),
+                true,
+            )?;
+            e.save_module("package_b", true)
+        }),
+        ("resources_and_source_tree", |e, f| {
+            e.intern("package_a.**", none(), true)?;
+            e.save_source_file("foodir", &f.root.join("package_b"), true)?;
+            e.save_text("res", "a.txt", "hello")?;
+            e.save_binary("res.deep", "b.bin", b"\x00\x01\xff")
+        }),
+    ]
+}
+
+/// PyTorch's exception class for each error.
+fn python_type(error: &ExportError) -> &'static str {
+    match error {
+        ExportError::Packaging(_) => "PackagingError",
+        ExportError::EmptyMatch { .. } => "EmptyMatchError",
+        ExportError::ModuleNotFound { .. } => "ModuleNotFoundError",
+        ExportError::Pattern(_) => "ValueError",
+        _ => "other",
+    }
+}
+
+fn run_case(case: Case, path: &Path, finder: &ModuleFinder, fixtures: &Fixtures) -> Value {
+    let mut exporter = PackageExporter::create(path, finder.clone()).unwrap();
+    let outcome = case(&mut exporter, fixtures).map(|()| {
+        json!({
+            "interned": exporter.interned_modules(),
+            "externed": exporter.externed_modules(),
+            "mocked": exporter.mocked_modules(),
+            "denied": exporter.denied_modules(),
+        })
+    });
+    let lists = match outcome.and_then(|lists| exporter.close().map(|_| lists)) {
+        Ok(lists) => lists,
+        Err(error) => return json!({"error": python_type(&error), "text": error.to_string()}),
+    };
+    let reader = tpkg::archive::PackageReader::open(path).unwrap();
+    let records: Vec<Value> = reader
+        .records()
+        .iter()
+        .filter(|r| r.name != ".data/serialization_id")
+        .map(|r| {
+            let bytes = reader.read(&r.name).unwrap();
+            json!([r.name, format!("{:x}", Sha256::digest(&bytes[..]))])
+        })
+        .collect();
+    let mut out = lists;
+    out["records"] = Value::from(records);
+    out
+}
+
+/// `_mock.py` is tpkg's own implementation of `MockedObject` (same
+/// behaviour, checked by loading in PyTorch); its bytes differ by design.
+fn without_mock_bytes(mut outcome: Value) -> Value {
+    if let Some(records) = outcome.get_mut("records").and_then(Value::as_array_mut) {
+        for record in records {
+            if record[0] == "_mock.py" {
+                record[1] = Value::from("(tpkg's _mock.py)");
+            }
+        }
+    }
+    outcome
+}
+
+#[test]
+fn exporter_cases_equal_pytorchs_and_load_in_pytorch() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/export_fixtures");
+    let theirs_dir = tempfile::tempdir().unwrap();
+    let ours_dir = tempfile::tempdir().unwrap();
+    let root_str = root.to_str().unwrap();
+    let theirs = oracle::run_json(
+        "export_oracle.py",
+        &["run", root_str, theirs_dir.path().to_str().unwrap()],
+    )
+    .unwrap();
+    let fixtures = Fixtures {
+        root: root.clone(),
+        obj2_pickle: hex_decode(theirs["_obj2_pickle"].as_str().unwrap()),
+    };
+    let finder = ModuleFinder::from_python(&oracle::python().unwrap()).unwrap();
+    let mut path = vec![root.clone()];
+    path.extend(finder.path().iter().cloned());
+    let finder = finder.with_path(path);
+
+    let mut disagreements = Vec::new();
+    let mut loadable = Vec::new();
+    for (name, case) in cases() {
+        let ours = run_case(
+            case,
+            &ours_dir.path().join(format!("{name}.pt")),
+            &finder,
+            &fixtures,
+        );
+        let theirs = &theirs[name];
+        // tpkg's pattern errors add where the pattern is wrong to
+        // PyTorch's words.
+        let same_pattern_error = ours["error"] == "ValueError"
+            && theirs["error"] == "ValueError"
+            && ours["text"]
+                .as_str()
+                .zip(theirs["text"].as_str())
+                .is_some_and(|(o, t)| o.ends_with(t));
+        if !same_pattern_error
+            && without_mock_bytes(ours.clone()) != without_mock_bytes(theirs.clone())
+        {
+            disagreements.push(format!(
+                "{name}:\n  tpkg    {}\n  PyTorch {}",
+                serde_json::to_string_pretty(&ours).unwrap(),
+                serde_json::to_string_pretty(theirs).unwrap()
+            ));
+        }
+        if ours.get("records").is_some() {
+            loadable.push(name);
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+
+    // PyTorch's importer on what tpkg wrote.
+    let checks = oracle::run_json(
+        "export_oracle.py",
+        &[
+            "check",
+            root_str,
+            ours_dir.path().to_str().unwrap(),
+            &loadable.join(","),
+        ],
+    )
+    .unwrap();
+    let failures: BTreeMap<&str, &Value> = checks
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v.as_str() != Some("ok"))
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert_eq!(checks.as_object().unwrap().len(), loadable.len());
+}
+
+#[test]
+fn extension_modules_and_debug_paths_are_reported_like_pytorch() {
+    // PyTorch's `test_broken_dependency` with real files: a compiled module
+    // cannot be interned.
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["foo", "bar"] {
+        std::fs::write(
+            dir.path()
+                .join(format!("{name}.cpython-311-x86_64-linux-gnu.so")),
+            b"",
+        )
+        .unwrap();
+    }
+    let finder = ModuleFinder::new(vec![dir.path().to_owned()], ["sys"]);
+    let out = dir.path().join("out.pt");
+    let mut exporter = PackageExporter::create(&out, finder).unwrap();
+    exporter.intern(vec!["foo", "bar"], none(), true).unwrap();
+    exporter
+        .save_source_string("my_module", "import foo; import bar", false, true)
+        .unwrap();
+    exporter.set_debug(true);
+    let error = exporter.close().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "\n* Module is a C extension module. torch.package supports Python modules only.\n    foo\n      A path to foo: my_module -> foo\n    bar\n      A path to bar: my_module -> bar\n"
+    );
+    assert!(!out.exists(), "a failed export leaves nothing behind");
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
