@@ -314,3 +314,179 @@ fn hex_decode(text: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
         .collect()
 }
+
+/// A library packaged by tpkg.
+struct Packed {
+    /// `[name, sha256]` of every record but the serialization id, in order.
+    records: Vec<Value>,
+    /// The extern modules.
+    externs: Vec<String>,
+    /// Who depends on each interned or extern module.
+    rdeps: BTreeMap<String, Vec<String>>,
+    seconds: f64,
+}
+
+/// Packages `top` as `tpkg pack OUT --intern 'TOP.**' --extern '**' TOP`
+/// does, through the facade.
+fn pack_library(top: &str, out: &Path) -> Packed {
+    let start = std::time::Instant::now();
+    let finder = ModuleFinder::from_python(&oracle::python().unwrap()).unwrap();
+    let mut options = tpkg::archive::WriteOptions::default();
+    if let Some(release) = finder.python_release() {
+        options.python_version = release.to_owned();
+    }
+    let mut exporter = PackageExporter::create_with(out, finder, options).unwrap();
+    exporter
+        .intern(format!("{top}.**").as_str(), none(), true)
+        .unwrap();
+    exporter.extern_modules("**", none(), true).unwrap();
+    exporter.save_module(top, true).unwrap();
+    let externs = exporter.externed_modules();
+    let rdeps = exporter
+        .externed_modules()
+        .into_iter()
+        .chain(exporter.interned_modules())
+        .map(|m| {
+            let rdeps = exporter.get_rdeps(&m);
+            (m, rdeps)
+        })
+        .collect();
+    exporter.close().unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    let reader = tpkg::archive::PackageReader::open(out).unwrap();
+    let records = reader
+        .records()
+        .iter()
+        .filter(|r| r.name != ".data/serialization_id")
+        .map(|r| {
+            let bytes = reader.read(&r.name).unwrap();
+            json!([r.name, format!("{:x}", Sha256::digest(&bytes[..]))])
+        })
+        .collect();
+    Packed {
+        records,
+        externs,
+        rdeps,
+        seconds,
+    }
+}
+
+/// tpkg's package of a library equals PyTorch's, except for what PyTorch
+/// cannot see because it imports to decide: modules that raise when
+/// imported (`failing`) are missing from PyTorch's package, and so is
+/// everything reached only through them.
+fn assert_same_library(ours: &Packed, theirs: &Value) {
+    let failing: Vec<String> = serde_json::from_value(theirs["failing"].clone()).unwrap();
+    // Modules whose every dependent is failing or itself only reached that way.
+    let mut hidden: std::collections::BTreeSet<String> = failing.iter().cloned().collect();
+    loop {
+        let more: Vec<String> = ours
+            .rdeps
+            .iter()
+            .filter(|(m, r)| {
+                !hidden.contains(*m) && !r.is_empty() && r.iter().all(|d| hidden.contains(d))
+            })
+            .map(|(m, _)| m.clone())
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        hidden.extend(more);
+    }
+    let theirs_records = theirs["records"].as_array().unwrap();
+    let theirs_names: Vec<&Value> = theirs_records.iter().map(|r| &r[0]).collect();
+    let (shared, extra): (Vec<&Value>, Vec<&Value>) = ours
+        .records
+        .iter()
+        .partition(|r| theirs_names.contains(&&r[0]));
+    for record in &extra {
+        let name = record[0].as_str().unwrap();
+        let module = name
+            .trim_end_matches(".py")
+            .trim_end_matches("/__init__")
+            .replace('/', ".");
+        assert!(hidden.contains(&module), "{name} is only in tpkg's package");
+    }
+    println!(
+        "{} records only in tpkg's package, all modules that raise when imported or reached only through them",
+        extra.len()
+    );
+    let without_externs = |records: Vec<&Value>| -> Vec<Value> {
+        records
+            .into_iter()
+            .filter(|r| r[0] != ".data/extern_modules")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        without_externs(shared),
+        without_externs(theirs_records.iter().collect())
+    );
+    let theirs_externs: Vec<String> = serde_json::from_value(theirs["externs"].clone()).unwrap();
+    for module in &theirs_externs {
+        assert!(
+            ours.externs.contains(module),
+            "extern {module} missing from tpkg's list"
+        );
+    }
+    for module in &ours.externs {
+        if !theirs_externs.contains(module) {
+            assert!(
+                hidden.contains(module),
+                "extern {module} is not in PyTorch's list"
+            );
+        }
+    }
+}
+
+/// Issue 8: `tpkg pack` of networkx writes what PyTorch's exporter writes
+/// (every record, in order, byte for byte but the serialization id), and
+/// PyTorch imports networkx from it and computes a shortest path.
+#[test]
+fn networkx_package_equals_pytorchs_and_runs_in_pytorch() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs_path = dir.path().join("theirs.pt");
+    let theirs = oracle::run_json(
+        "pack_oracle.py",
+        &["export", theirs_path.to_str().unwrap(), "networkx"],
+    )
+    .unwrap();
+    let ours_path = dir.path().join("nx.pt");
+    let ours = pack_library("networkx", &ours_path);
+    assert!(ours.records.len() > 250, "{}", ours.records.len());
+    // networkx has no module that fails to import here: byte-identical.
+    assert_eq!(Value::from(ours.records.clone()), theirs["records"]);
+    println!(
+        "networkx: tpkg {:.3}s (debug build), PyTorch {}s",
+        ours.seconds, theirs["seconds"]
+    );
+    let ran = oracle::run_json(
+        "pack_oracle.py",
+        &["run-networkx", ours_path.to_str().unwrap()],
+    )
+    .unwrap();
+    assert_eq!(ran["path"], ran["expected"], "{ran}");
+    assert_eq!(ran["path"], json!([0, 2, 1, 3, 4]));
+    assert_eq!(ran["from_package"], true);
+}
+
+/// Issue 8: sympy packaged the same way holds the same records as PyTorch's
+/// exporter writes with its recursion limit raised (at the default limit
+/// PyTorch's exporter fails with a RecursionError).
+#[test]
+fn sympy_package_equals_pytorchs_with_a_raised_recursion_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let theirs_path = dir.path().join("theirs.pt");
+    let theirs = oracle::run_json(
+        "pack_oracle.py",
+        &["export", theirs_path.to_str().unwrap(), "sympy", "100000"],
+    )
+    .unwrap();
+    let ours = pack_library("sympy", &dir.path().join("sympy.pt"));
+    assert!(ours.records.len() > 500, "{}", ours.records.len());
+    assert_same_library(&ours, &theirs);
+    println!(
+        "sympy: tpkg {:.3}s (debug build), PyTorch {}s",
+        ours.seconds, theirs["seconds"]
+    );
+}
