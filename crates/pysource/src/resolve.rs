@@ -29,7 +29,8 @@ pub enum Found {
         /// The shared library.
         file: PathBuf,
     },
-    /// A module without source: built into the interpreter, or bytecode only.
+    /// A module without source: built into the interpreter, bytecode only,
+    /// or known by name ([`ModuleFinder::with_known_modules`]).
     Builtin,
     /// A standard-library module known by name only, from the embedded
     /// tables (no interpreter was asked, so its source is not at hand).
@@ -45,6 +46,7 @@ pub struct ModuleFinder {
     extension_suffixes: Vec<String>,
     version: PythonVersion,
     release: Option<String>,
+    known: HashSet<String>,
     listings: Listings,
     /// Whether the embedded standard-library tables stand in for an
     /// interpreter's `sys.path`.
@@ -94,6 +96,7 @@ impl ModuleFinder {
                 .collect(),
             version: PythonVersion::LATEST,
             release: None,
+            known: HashSet::new(),
             listings: Listings::default(),
             stdlib_by_name: true,
         }
@@ -103,6 +106,18 @@ impl ModuleFinder {
     /// scanning, standard-library tables).
     pub fn with_python_version(mut self, version: PythonVersion) -> Self {
         self.version = version;
+        self
+    }
+
+    /// The same finder, also knowing `modules` exist without source (the
+    /// extern modules of a package being repackaged, which the loading
+    /// side provides): they resolve as [`Found::Builtin`] when the search
+    /// path does not have them.
+    pub fn with_known_modules<S: Into<String>>(
+        mut self,
+        modules: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.known.extend(modules.into_iter().map(Into::into));
         self
     }
 
@@ -147,6 +162,7 @@ impl ModuleFinder {
             extension_suffixes: suffixes,
             version: PythonVersion { major, minor },
             release: Some(release),
+            known: HashSet::new(),
             listings: Listings::default(),
             stdlib_by_name: false,
         })
@@ -176,10 +192,13 @@ impl ModuleFinder {
             return Some(Found::Builtin);
         }
         let on_path = self.find_on_path(&parts);
-        if on_path.is_none() && self.stdlib_by_name && is_stdlib_submodule(module, self.version) {
+        if on_path.is_some() {
+            return on_path;
+        }
+        if self.stdlib_by_name && is_stdlib_submodule(module, self.version) {
             return Some(Found::Stdlib);
         }
-        on_path
+        self.known.contains(module).then_some(Found::Builtin)
     }
 
     fn find_on_path(&self, parts: &[&str]) -> Option<Found> {

@@ -192,6 +192,7 @@ pub struct PackageExporter<D: Destination = AtomicFile> {
     next_hook: u64,
     unique_id: u64,
     debug: bool,
+    mock_kinds: std::collections::HashMap<String, bool>,
 }
 
 impl<D: Destination> fmt::Debug for PackageExporter<D> {
@@ -237,6 +238,7 @@ impl<D: Destination> PackageExporter<D> {
             next_hook: 0,
             unique_id: 0,
             debug: false,
+            mock_kinds: std::collections::HashMap::new(),
         }
     }
 
@@ -323,6 +325,14 @@ impl<D: Destination> PackageExporter<D> {
         let before = self.hooks.len();
         self.hooks.retain(|(h, _, _)| *h != handle);
         self.hooks.len() != before
+    }
+
+    /// Whether the stub of mocked `module` is written as a package
+    /// (`m/__init__.py`). By default it is what the module is on the search
+    /// path (PyTorch: `hasattr(module, "__path__")`); repackaging keeps what
+    /// the input package had.
+    pub fn set_mock_kind(&mut self, module: &str, is_package: bool) {
+        self.mock_kinds.insert(module.to_owned(), is_package);
     }
 
     /// `get_unique_id()`: "0", "1", ... per exporter.
@@ -662,6 +672,12 @@ impl<D: Destination> PackageExporter<D> {
         self.write(&filename, pickle)
     }
 
+    /// Writes a record as is, under its full name (repackaging copies
+    /// TorchScript code and other `.data/` records this way).
+    pub fn save_raw_record(&mut self, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
+        self.write(name, bytes)
+    }
+
     /// Writes a tensor storage as `.data/<key>.storage`.
     pub fn save_storage(&mut self, key: &str, bytes: &[u8]) -> Result<(), ExportError> {
         self.write(&crate::tensors::storage_record(key), bytes)
@@ -819,15 +835,18 @@ impl<D: Destination> PackageExporter<D> {
                         sources.push(("_mock".into(), MOCK_MODULE_SOURCE.into(), false));
                         mock_file = true;
                     }
-                    let is_package = matches!(
-                        self.finder.find(&module),
-                        Some(
-                            Found::Source {
-                                is_package: true,
-                                ..
-                            } | Found::Namespace { .. }
-                        )
-                    );
+                    let is_package = match self.mock_kinds.get(&module) {
+                        Some(&is_package) => is_package,
+                        None => matches!(
+                            self.finder.find(&module),
+                            Some(
+                                Found::Source {
+                                    is_package: true,
+                                    ..
+                                } | Found::Namespace { .. }
+                            )
+                        ),
+                    };
                     sources.push((module, MOCK_IMPL.into(), is_package));
                 }
                 Action::Intern if attributes.is_pickle != Some(true) => {
@@ -856,6 +875,9 @@ impl<D: Destination> PackageExporter<D> {
 /// `package/resource` with dots of the package as folders.
 fn record_name(package: &str, resource: &str) -> String {
     let resource = resource.trim_start_matches('/');
+    if package.is_empty() {
+        return resource.to_owned();
+    }
     format!("{}/{resource}", package.replace('.', "/"))
 }
 

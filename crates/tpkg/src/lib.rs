@@ -25,6 +25,8 @@
 pub mod convert;
 pub mod exporter;
 mod file_structure;
+pub mod importer;
+pub mod repackage;
 pub mod show;
 pub mod tensors;
 

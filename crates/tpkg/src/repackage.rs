@@ -1,0 +1,232 @@
+//! Repackaging: PyTorch's `PackageExporter(out, importer=(importer,
+//! sys_importer))` over a whole loaded package, statically.
+//!
+//! Every interned source is saved again (and scanned, so the patterns apply
+//! to its dependencies afresh), every pickle is saved again with its
+//! dependencies taken from its globals — mangled globals
+//! (`<torch_package_N>.model.Net`, left by objects of a loaded package)
+//! demangled and the pickle re-encoded, others copied byte for byte —
+//! storages and other records are copied once each, in the input's order.
+//! Modules resolve first from the package's own sources, then from the
+//! search path; the input's extern modules count as present. After the
+//! caller's patterns, the input's own decisions apply: its extern modules
+//! stay extern, its mocked modules stay mocked, the rest is interned.
+//!
+//! ```
+//! use tpkg::exporter::PackageExporter;
+//! use tpkg::importer::PackageImporter;
+//! use tpkg::pysource::ModuleFinder;
+//! use tpkg::repackage::{repackage, Rules};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let first = dir.path().join("first.pt");
+//! let mut exporter = PackageExporter::create(&first, ModuleFinder::default())?;
+//! exporter.save_source_string("model", "import os\n", false, true)?;
+//! exporter.close()?;
+//!
+//! let second = dir.path().join("second.pt");
+//! let importer = PackageImporter::open(&first)?;
+//! let report = repackage(&importer, &second, ModuleFinder::default(), &Rules::default())?;
+//! assert_eq!(report.interned, ["model"]);
+//! assert_eq!(PackageImporter::open(&second)?.get_source("model")?, "import os\n");
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+
+use tpkg_archive::WriteOptions;
+use tpkg_glob::Patterns;
+use tpkg_pickle::{DecodeOptions, Symbolic, Value};
+use tpkg_pysource::ModuleFinder;
+
+use crate::exporter::{ExportError, PackageExporter};
+use crate::importer::{ImportError, PackageImporter, module_of_record};
+
+/// Why repackaging failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepackError {
+    /// Reading the input failed.
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// A record of the input could not be read.
+    #[error(transparent)]
+    Archive(#[from] tpkg_archive::ArchiveError),
+    /// Writing the output failed, or its dependency graph is broken.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// The package's sources could not be staged for module resolution.
+    #[error("staging the package's sources: {0}")]
+    Stage(#[from] std::io::Error),
+    /// A pickle with mangled globals could not be decoded or re-encoded.
+    #[error("{record}: {reason}")]
+    Pickle {
+        /// The record.
+        record: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// The caller's patterns, applied before the input's own decisions (first
+/// match wins, as in the exporter).
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// `(action, pattern)` in order; actions are `intern`, `extern`,
+    /// `mock`, `deny`.
+    pub rules: Vec<(tpkg_digraph::Action, String)>,
+}
+
+/// What a repackaging wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepackReport {
+    /// Modules with source in the output.
+    pub interned: Vec<String>,
+    /// Extern modules of the output.
+    pub externed: Vec<String>,
+    /// Mocked modules of the output.
+    pub mocked: Vec<String>,
+    /// Pickles re-encoded because they named mangled globals.
+    pub reencoded_pickles: Vec<String>,
+}
+
+/// Repackages `importer`'s package as `out` (atomically). See the [module
+/// docs](self).
+pub fn repackage(
+    importer: &PackageImporter,
+    out: &Path,
+    finder: ModuleFinder,
+    rules: &Rules,
+) -> Result<RepackReport, RepackError> {
+    let reader = importer.reader();
+    let mocked = importer.mocked_modules();
+    let externs = importer.extern_modules();
+
+    // The package's sources, on disk, first on the search path.
+    let staging = tempfile::tempdir()?;
+    let mut sources = Vec::new();
+    for module in importer.interned_modules() {
+        if mocked.contains(&module) {
+            continue;
+        }
+        let (source, is_package) = importer.get_source_with_kind(&module)?;
+        let path = staging
+            .path()
+            .join(crate::exporter::source_record(&module, is_package));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, &source)?;
+        sources.push((module, source, is_package));
+    }
+    let mut search = vec![staging.path().to_owned()];
+    search.extend(finder.path().iter().cloned());
+    let finder = finder
+        .with_path(search)
+        .with_known_modules(externs.iter().cloned());
+
+    let mut options = WriteOptions::default();
+    if let Some(version) = importer.python_version() {
+        options.python_version = version.to_owned();
+    }
+    let mut exporter = PackageExporter::create_with(out, finder, options)?;
+    for (action, pattern) in &rules.rules {
+        let pattern = pattern.as_str();
+        match action {
+            tpkg_digraph::Action::Intern => exporter.intern(pattern, (), true)?,
+            tpkg_digraph::Action::Extern => exporter.extern_modules(pattern, (), true)?,
+            tpkg_digraph::Action::Mock => exporter.mock(pattern, (), true)?,
+            _ => exporter.deny(pattern, ())?,
+        }
+    }
+    if !externs.is_empty() {
+        exporter.extern_modules(Patterns::List(externs.clone()), (), true)?;
+    }
+    if !mocked.is_empty() {
+        exporter.mock(Patterns::List(mocked.clone()), (), true)?;
+    }
+    for module in &mocked {
+        let (_, is_package) = importer.get_source_with_kind(module)?;
+        exporter.set_mock_kind(module, is_package);
+    }
+    exporter.intern("**", (), true)?;
+
+    let mut report = RepackReport::default();
+    let bookkeeping = [
+        ".data/extern_modules",
+        ".data/python_version",
+        ".data/version",
+        ".data/serialization_id",
+        "byteorder",
+    ];
+    for record in reader.records() {
+        let name = record.name.as_str();
+        if bookkeeping.contains(&name) || name == "_mock.py" {
+            continue;
+        }
+        if let Some(module) = module_of_record(name) {
+            if mocked.contains(&module) {
+                continue;
+            }
+            if let Some((_, source, is_package)) = sources.iter().find(|(m, _, _)| *m == module) {
+                exporter.save_source_string(&module, source, *is_package, true)?;
+                continue;
+            }
+        }
+        let bytes = reader.read(name)?;
+        if name.starts_with(".data/") || !is_pickle(&bytes) {
+            exporter.save_raw_record(name, &bytes)?;
+            continue;
+        }
+        let (package, resource) = match name.rsplit_once('/') {
+            Some((folder, file)) => (folder.replace('/', "."), file),
+            None => (String::new(), name),
+        };
+        let pickle = match demangled(&bytes, name)? {
+            Some(reencoded) => {
+                report.reencoded_pickles.push(name.to_owned());
+                reencoded
+            }
+            None => bytes.into_owned(),
+        };
+        exporter.save_pickle_bytes(&package, resource, &pickle, true)?;
+    }
+    report.interned = exporter.interned_modules();
+    report.externed = exporter.externed_modules();
+    report.mocked = exporter.mocked_modules();
+    exporter.close()?;
+    Ok(report)
+}
+
+/// A pickle `save_pickle` accepts: protocol 3 or 4.
+fn is_pickle(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 3 | 4, ..])
+}
+
+/// The pickle re-encoded with demangled globals, or `None` if it names no
+/// mangled global (it is then kept byte for byte).
+fn demangled(bytes: &[u8], record: &str) -> Result<Option<Vec<u8>>, RepackError> {
+    let globals = tpkg_pickle::scan_globals(bytes);
+    if !globals.iter().any(|g| tpkg_mangling::is_mangled(&g.module)) {
+        return Ok(None);
+    }
+    let failed = |reason: String| RepackError::Pickle {
+        record: record.to_owned(),
+        reason,
+    };
+    let mut graph = tpkg_pickle::decode_with(bytes, &DecodeOptions::default(), &Symbolic)
+        .map_err(|e| failed(e.to_string()))?;
+    let ids: Vec<_> = graph.iter().map(|(id, _)| id).collect();
+    for id in ids {
+        if let Value::Global { module, .. } = graph.get_mut(id)
+            && tpkg_mangling::is_mangled(module)
+        {
+            *module = tpkg_mangling::demangle(module).to_owned();
+        }
+    }
+    let protocol = bytes.get(1).copied().unwrap_or(3);
+    tpkg_pickle::encode(&graph, protocol)
+        .map(Some)
+        .map_err(|e| failed(e.to_string()))
+}
