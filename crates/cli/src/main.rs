@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tpkg::glob::Patterns;
 
+mod check;
 mod imports;
 mod inspect;
 mod pack;
@@ -18,7 +19,9 @@ mod tensors;
 /// and without running any code from the package.
 ///
 /// Exit status: 0 on success, 1 when the package or a file cannot be read or
-/// written, 2 on a usage error.
+/// written (or packaging fails), 2 on a usage error. `verify` and `diff`
+/// exit 0 when they find nothing, 1 when they find something, 2 when an
+/// input cannot be read.
 #[derive(Debug, Parser)]
 #[command(name = "tpkg", version, about, long_about)]
 struct Cli {
@@ -155,6 +158,68 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Repackage a package as PyTorch does when re-exporting a loaded one
+    /// (`importer=(importer, sys_importer)`), statically.
+    ///
+    /// Interned sources are kept and rescanned, pickles kept (mangled
+    /// globals demangled), storages and resources copied once. Patterns
+    /// given here apply first; then the input's extern modules stay extern,
+    /// its mocked modules stay mocked, and everything else is interned.
+    ///
+    /// Example: tpkg repack model.pt model2.pt --python .tpkg/python
+    Repack {
+        /// The package to read.
+        input: PathBuf,
+        /// The package to write (atomically).
+        output: PathBuf,
+        /// A folder to search for modules (repeatable; like sys.path).
+        #[arg(long = "path", value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        /// Read sys.path, built-in modules and version from this interpreter.
+        #[arg(long, value_name = "PY")]
+        python: Option<PathBuf>,
+        /// Intern modules matching PAT (repeatable).
+        #[arg(long, value_name = "PAT")]
+        intern: Vec<String>,
+        /// Extern modules matching PAT (repeatable).
+        #[arg(long = "extern", value_name = "PAT")]
+        extern_: Vec<String>,
+        /// Mock modules matching PAT (repeatable).
+        #[arg(long, value_name = "PAT")]
+        mock: Vec<String>,
+        /// Deny modules matching PAT (repeatable).
+        #[arg(long, value_name = "PAT")]
+        deny: Vec<String>,
+        /// Print `{"output", "interned", "externed", "mocked", "reencoded_pickles"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that everything in a package reads back: every record (size
+    /// and CRC-32), every pickle (decodes, tensors within their storages),
+    /// every source (parses), the bookkeeping records.
+    ///
+    /// Exit status: 0 no problems, 1 problems found, 2 unreadable package.
+    Verify {
+        /// The package file or folder.
+        package: PathBuf,
+        /// Print `{"records", "pickles", "tensors", "sources", "problems"}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what differs between two packages: records only in one, and
+    /// for records in both, which sources, pickled values and tensors
+    /// differ (the serialization id is ignored).
+    ///
+    /// Exit status: 0 same content, 1 different, 2 unreadable package.
+    Diff {
+        /// The first package.
+        a: PathBuf,
+        /// The second package.
+        b: PathBuf,
+        /// Print `{"only_in_a", "only_in_b", "differ", "same"}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write one record's raw bytes to standard output.
     Cat {
         /// The package file or folder.
@@ -212,7 +277,7 @@ fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     match run(cli, &matches) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             if is_broken_pipe(&error) {
                 // `tpkg cat big.pt x | head` is not an error.
@@ -225,7 +290,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
+fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Inspect { package, json } => {
             let report = inspect::Report::of(&package)?;
@@ -346,6 +411,22 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
                 json,
             })?
         }
+        Command::Repack {
+            input,
+            output,
+            paths,
+            python,
+            json,
+            ..
+        } => {
+            let rules = matches
+                .subcommand_matches("repack")
+                .map(ordered_rules)
+                .unwrap_or_default();
+            pack::repack(&input, &output, &paths, python.as_deref(), rules, json)?
+        }
+        Command::Verify { package, json } => return check::verify(&package, json),
+        Command::Diff { a, b, json } => return check::diff(&a, &b, json),
         Command::Cat { package, record } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let mut source = reader.open_record(&record)?;
@@ -361,7 +442,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
             println!("{}", folder.display());
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

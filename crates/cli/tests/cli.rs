@@ -403,3 +403,100 @@ fn imports_over_all_of_sympy_equals_the_exporter() {
     }
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+/// Issue 8: `tpkg pack` applies patterns in command-line order (the first
+/// match wins), writes nothing on failure and prints PyTorch's grouped
+/// PackagingError; `repack`, `verify` and `diff` work on what it wrote.
+#[test]
+fn pack_repack_verify_and_diff_as_a_user_runs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("app")).unwrap();
+    std::fs::write(
+        src.join("app/__init__.py"),
+        "from . import util\nimport helper\nimport sys\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("app/util.py"), "import json\n").unwrap();
+    std::fs::write(src.join("helper.py"), "X = 1\n").unwrap();
+    let src_str = path_str(&src);
+
+    // `sys` matches no pattern: grouped error, exit 1, no file.
+    let out = dir.path().join("app.pt");
+    let failed = tpkg(&[
+        "pack",
+        path_str(&out),
+        "--path",
+        src_str,
+        "--intern",
+        "app.**",
+        "app",
+    ]);
+    assert_eq!(failed.status.code(), Some(1));
+    let message = stderr(&failed);
+    assert!(
+        message.contains("* Module did not match against any action pattern. Extern, mock, or intern it.\n    helper\n    sys\n      Note: While we usually use modules in the python standard library"),
+        "{message}"
+    );
+    assert!(!out.exists());
+
+    // Order matters: `--mock helper` before `--intern '**'` mocks it.
+    let packed = tpkg(&[
+        "pack",
+        path_str(&out),
+        "--path",
+        src_str,
+        "--mock",
+        "helper",
+        "--extern",
+        "sys",
+        "--intern",
+        "**",
+        "app",
+        "--json",
+    ]);
+    assert!(packed.status.success(), "{}", stderr(&packed));
+    let report: Value = serde_json::from_slice(&packed.stdout).unwrap();
+    assert_eq!(report["interned"], serde_json::json!(["app", "app.util"]));
+    assert_eq!(report["mocked"], serde_json::json!(["helper"]));
+    assert_eq!(report["externed"], serde_json::json!(["json", "sys"]));
+
+    let verified = tpkg(&["verify", path_str(&out)]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains("4 sources checked; no problems"),
+        "{}",
+        stdout(&verified)
+    );
+
+    let again = dir.path().join("again.pt");
+    let repacked = tpkg(&["repack", path_str(&out), path_str(&again), "--json"]);
+    assert!(repacked.status.success(), "{}", stderr(&repacked));
+    let same = tpkg(&["diff", path_str(&out), path_str(&again)]);
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+
+    // A flipped byte in a stored record: verify and diff both see it.
+    let mut bytes = std::fs::read(&again).unwrap();
+    let at = bytes.windows(5).position(|w| w == b"X = 1").unwrap_or(0);
+    let broken = dir.path().join("broken.pt");
+    if at > 0 {
+        bytes[at] = b'Y';
+    }
+    std::fs::write(&broken, &bytes).unwrap();
+    let verify_broken = tpkg(&["verify", path_str(&broken), "--json"]);
+    let diffed = tpkg(&["diff", path_str(&again), path_str(&broken), "--json"]);
+    if at > 0 {
+        assert_eq!(verify_broken.status.code(), Some(1));
+        let problems: Value = serde_json::from_slice(&verify_broken.stdout).unwrap();
+        assert!(
+            problems["problems"][0]["problem"]
+                .as_str()
+                .unwrap()
+                .contains("CRC"),
+            "{problems}"
+        );
+        assert_eq!(diffed.status.code(), Some(1));
+    }
+    let missing = tpkg(&["diff", path_str(&again), "/nonexistent/x.pt"]);
+    assert_eq!(missing.status.code(), Some(2));
+}

@@ -23,12 +23,14 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod convert;
+pub mod diff;
 pub mod exporter;
 mod file_structure;
 pub mod importer;
 pub mod repackage;
 pub mod show;
 pub mod tensors;
+pub mod verify;
 
 pub use file_structure::{Directory, FileStructureError};
 pub use tpkg_archive as archive;

@@ -107,9 +107,6 @@ pub fn repackage(
     let staging = tempfile::tempdir()?;
     let mut sources = Vec::new();
     for module in importer.interned_modules() {
-        if mocked.contains(&module) {
-            continue;
-        }
         let (source, is_package) = importer.get_source_with_kind(&module)?;
         let path = staging
             .path()
@@ -117,8 +114,12 @@ pub fn repackage(
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
+        // Mock stubs are staged too, so references to them still resolve
+        // (and meet the mock rule); their stubs are written anew.
         std::fs::write(&path, &source)?;
-        sources.push((module, source, is_package));
+        if !mocked.contains(&module) {
+            sources.push((module, source, is_package));
+        }
     }
     let mut search = vec![staging.path().to_owned()];
     search.extend(finder.path().iter().cloned());

@@ -1,0 +1,127 @@
+//! `verify`: everything in a package reads back, without running anything.
+//!
+//! Every record is read through and its size and CRC-32 checked; every
+//! pickle (protocol 2 to 5 at the start of a non-source record) decodes,
+//! and its tensors lie within their storages; every Python source parses
+//! (newest syntax); the bookkeeping records are well formed. Problems are
+//! collected, not stopped at, so one run lists them all.
+//!
+//! ```
+//! use tpkg::archive::{PackageReader, PackageWriter, WriteOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
+//! writer.write_record("m/ok.py", b"import os\n")?;
+//! writer.write_record("m/bad.py", b"def f(:\n")?;
+//! let reader = PackageReader::from_bytes(writer.finish()?)?;
+//! let report = tpkg::verify::verify(&reader);
+//! assert_eq!(report.sources, 2);
+//! assert_eq!(report.problems.len(), 1);
+//! assert_eq!(report.problems[0].record, "m/bad.py");
+//! # Ok(()) }
+//! ```
+
+use std::io;
+
+use serde::Serialize;
+use tpkg_archive::{PackageMetadata, PackageReader};
+
+use crate::tensors::PackageTensors;
+
+/// One thing wrong with one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The record (without the package folder).
+    pub record: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What [`verify`] checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Records read through (size and CRC-32 checked).
+    pub records: usize,
+    /// Pickles decoded.
+    pub pickles: usize,
+    /// Tensors checked against their storages.
+    pub tensors: usize,
+    /// Python sources parsed.
+    pub sources: usize,
+    /// Everything that failed.
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    /// No problems.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Whether `bytes` starts like a pickle `save_pickle`/`torch.save` writes.
+pub fn looks_like_pickle(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 2..=5, ..])
+}
+
+/// Checks the whole package. See the [module docs](self).
+pub fn verify(reader: &PackageReader) -> VerifyReport {
+    let mut report = VerifyReport::default();
+    let problem = |record: &str, problem: String| Problem {
+        record: record.to_owned(),
+        problem,
+    };
+    let mut problems = Vec::new();
+    if let Err(error) = PackageMetadata::read(reader) {
+        problems.push(problem("(bookkeeping)", error.to_string()));
+    }
+    for info in reader.records() {
+        let name = info.name.as_str();
+        report.records += 1;
+        let readable = match reader.open_record(name) {
+            Ok(mut record) => io::copy(&mut record, &mut io::sink())
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = readable {
+            problems.push(problem(name, error));
+            continue;
+        }
+        let bytes = match reader.read(name) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                problems.push(problem(name, error.to_string()));
+                continue;
+            }
+        };
+        if name.ends_with(".py") {
+            report.sources += 1;
+            match std::str::from_utf8(&bytes) {
+                Ok(source) => {
+                    // The package relative imports resolve against.
+                    let module = crate::importer::module_of_record(name).unwrap_or_default();
+                    let package = if name.ends_with("/__init__.py") {
+                        module.as_str()
+                    } else {
+                        module.rsplit_once('.').map_or(module.as_str(), |(p, _)| p)
+                    };
+                    if let Err(error) = tpkg_pysource::scan_imports(source, package) {
+                        problems.push(problem(name, error.to_string()));
+                    }
+                }
+                Err(error) => problems.push(problem(name, format!("source is not UTF-8: {error}"))),
+            }
+        } else if (!name.starts_with(".data/") || name.ends_with(".pkl"))
+            && looks_like_pickle(&bytes)
+        {
+            report.pickles += 1;
+            match PackageTensors::load(reader, name) {
+                Ok(tensors) => report.tensors += tensors.len(),
+                Err(error) => problems.push(problem(name, error.to_string())),
+            }
+        }
+    }
+    report.problems = problems;
+    report
+}
