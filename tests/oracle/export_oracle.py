@@ -20,12 +20,12 @@ from torch.package._package_pickler import create_pickler
 from torch.package.importer import sys_importer
 
 
-def obj2_pickle():
+def obj2_pickle(protocol=3):
     import package_a
     import package_a.subpackage
 
     buffer = io.BytesIO()
-    pickler = create_pickler(buffer, sys_importer, protocol=3)
+    pickler = create_pickler(buffer, sys_importer, protocol=protocol)
     pickler.dump(package_a.PackageAObject(package_a.subpackage.PackageASubpackageObject()))
     return buffer.getvalue()
 
@@ -91,6 +91,10 @@ CASES = {
         e.intern(["package_a", "package_a.subpackage"]),
         save_obj2(e),
     ),
+    "intern_pickle_protocol_4": lambda e: (
+        e.intern(["package_a", "package_a.subpackage"]),
+        e.save_pickle("obj", "obj.pkl", obj2_pickle_object(), pickle_protocol=4),
+    ),
     "invalid_import": lambda e: e.save_source_string("foo", "from ........ import lol"),
     "first_pattern_wins": lambda e: (
         e.extern("package_a.*"),
@@ -126,6 +130,7 @@ def outcome(path, case):
             "externed": e.externed_modules(),
             "mocked": e.mocked_modules(),
             "denied": e.denied_modules(),
+            "graph": e.dependency_graph_string(),
         }
         e.close()
     except Exception as error:
@@ -162,7 +167,7 @@ def check(pkgs, case):
         else:
             raise AssertionError("a mocked object could be called")
         assert repr(m.result).startswith("MockedObject(<torch_package_"), repr(m.result)
-    elif case == "intern_pickle":
+    elif case in ("intern_pickle", "intern_pickle_protocol_4"):
         hi = PackageImporter(path)
         obj = hi.load_pickle("obj", "obj.pkl")
         assert obj.return_result() == "package_a"
@@ -176,6 +181,17 @@ def check(pkgs, case):
         assert hi.load_text("res", "a.txt") == "hello"
         assert hi.load_binary("res.deep", "b.bin") == b"\x00\x01\xff"
         assert hi.import_module("foodir").value == 42
+    elif case == "tpkg_pickle":
+        import torch
+
+        hi = PackageImporter(path)
+        data = hi.load_pickle("data", "weights.pkl")
+        expected = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+        assert torch.equal(data["weight"], expected), data["weight"]
+        assert torch.equal(data["row"], expected[1]), data["row"]
+        assert data["row"].untyped_storage().data_ptr() == data["weight"].untyped_storage().data_ptr()
+        assert type(data["obj"]).__name__ == "PackageASubpackageObject"
+        assert type(data["obj"]).__module__.startswith("<torch_package_")
     elif case in ("implicit_intern", "first_pattern_wins", "implicit_externs"):
         hi = PackageImporter(path)
         for name in hi.file_structure().children:
@@ -197,6 +213,7 @@ def main():
         for case in CASES:
             answer[case] = outcome(os.path.join(out, case + ".pt"), case)
         answer["_obj2_pickle"] = obj2_pickle().hex()
+        answer["_obj2_pickle4"] = obj2_pickle(4).hex()
     else:
         for case in sys.argv[4].split(","):
             try:

@@ -6,8 +6,8 @@
 //! `oracle/export_oracle.py` runs each case with PyTorch's exporter; the
 //! same case runs here with tpkg's, and the two must agree exactly: the
 //! same error type and text (so the same modules flagged for the same
-//! reasons), or the same records in the same order with the same bytes and
-//! the same module lists. Then PyTorch's importer loads every package tpkg
+//! reasons), or the same records in the same order with the same bytes, the
+//! same module lists and the same `dependency_graph_string()`. Then PyTorch's importer loads every package tpkg
 //! wrote and uses it (mocked objects raise, externs are the host's modules,
 //! pickles and resources load).
 
@@ -25,6 +25,7 @@ type Case = fn(&mut PackageExporter, &Fixtures) -> Result<(), ExportError>;
 struct Fixtures {
     root: PathBuf,
     obj2_pickle: Vec<u8>,
+    obj2_pickle4: Vec<u8>,
 }
 
 fn none() -> tpkg::glob::Patterns {
@@ -105,6 +106,10 @@ fn cases() -> Vec<(&'static str, Case)> {
             e.intern(vec!["package_a", "package_a.subpackage"], none(), true)?;
             e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
         }),
+        ("intern_pickle_protocol_4", |e, f| {
+            e.intern(vec!["package_a", "package_a.subpackage"], none(), true)?;
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle4, true)
+        }),
         ("invalid_import", |e, _| {
             e.save_source_string("foo", "from ........ import lol", false, true)
         }),
@@ -170,6 +175,7 @@ fn run_case(case: Case, path: &Path, finder: &ModuleFinder, fixtures: &Fixtures)
             "externed": exporter.externed_modules(),
             "mocked": exporter.mocked_modules(),
             "denied": exporter.denied_modules(),
+            "graph": exporter.dependency_graph_string(),
         })
     });
     let lists = match outcome.and_then(|lists| exporter.close().map(|_| lists)) {
@@ -218,6 +224,7 @@ fn exporter_cases_equal_pytorchs_and_load_in_pytorch() {
     let fixtures = Fixtures {
         root: root.clone(),
         obj2_pickle: hex_decode(theirs["_obj2_pickle"].as_str().unwrap()),
+        obj2_pickle4: hex_decode(theirs["_obj2_pickle4"].as_str().unwrap()),
     };
     let finder = ModuleFinder::from_python(&oracle::python().unwrap()).unwrap();
     let mut path = vec![root.clone()];
@@ -489,4 +496,90 @@ fn sympy_package_equals_pytorchs_with_a_raised_recursion_limit() {
         "sympy: tpkg {:.3}s (debug build), PyTorch {}s",
         ours.seconds, theirs["seconds"]
     );
+}
+
+/// A pickle tpkg encodes itself (protocol 4): a dict with a tensor, a view
+/// of the same storage and an object of an interned class. The exporter
+/// interns the class's module from the pickle's globals; PyTorch's importer
+/// loads it, the tensors share their storage and the object's class comes
+/// from the package.
+#[test]
+fn tpkg_encoded_pickles_with_tensors_load_in_pytorch() {
+    use tpkg::pickle::{Extra, PyStr, Value, ValueGraph};
+    use tpkg::tensors::{DType, TensorEncoder, TensorSpec};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/export_fixtures");
+    let dir = tempfile::tempdir().unwrap();
+    let finder = ModuleFinder::from_python(&oracle::python().unwrap()).unwrap();
+    let mut path = vec![root.clone()];
+    path.extend(finder.path().iter().cloned());
+    let finder = finder.with_path(path);
+
+    let mut graph = ValueGraph::new(Value::None);
+    let mut encoder = TensorEncoder::new();
+    let storage = encoder.storage("weights", DType::Float32, 6, "cpu");
+    let values: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let spec = |offset: u64, shape: Vec<u64>, stride: Vec<u64>| TensorSpec {
+        storage: storage.clone(),
+        dtype: DType::Float32,
+        storage_offset: offset,
+        shape,
+        stride,
+        requires_grad: false,
+        parameter: false,
+    };
+    let weight = encoder.tensor(&mut graph, &spec(0, vec![2, 3], vec![3, 1]));
+    let row = encoder.tensor(&mut graph, &spec(3, vec![3], vec![1]));
+    let class = graph.add(Value::Global {
+        module: "package_a.subpackage".into(),
+        name: "PackageASubpackageObject".into(),
+    });
+    let no_args = graph.add(Value::Tuple(Vec::new()));
+    let object = graph.add(Value::Object {
+        class,
+        args: no_args,
+        kwargs: None,
+        extra: Box::new(Extra::default()),
+    });
+    let items = [("weight", weight), ("row", row), ("obj", object)]
+        .into_iter()
+        .map(|(k, v)| (graph.add(Value::Str(PyStr::from(k))), v))
+        .collect();
+    let dict = graph.add(Value::Dict(items));
+    graph.set_root(dict);
+
+    let out = dir.path().join("tpkg_pickle.pt");
+    let mut exporter = PackageExporter::create(&out, finder).unwrap();
+    exporter.intern("package_a.**", none(), true).unwrap();
+    exporter
+        .save_pickle(
+            "data",
+            "weights.pkl",
+            &graph,
+            encoder.storages(),
+            &[&values],
+            4,
+        )
+        .unwrap();
+    assert_eq!(exporter.interned_modules(), ["package_a.subpackage"]);
+    assert!(matches!(
+        exporter.save_pickle("data", "p2.pkl", &graph, encoder.storages(), &[&values], 2),
+        Err(ExportError::UnsupportedProtocol(2))
+    ));
+    exporter.close().unwrap();
+
+    let checks = oracle::run_json(
+        "export_oracle.py",
+        &[
+            "check",
+            root.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+            "tpkg_pickle",
+        ],
+    )
+    .unwrap();
+    assert_eq!(checks["tpkg_pickle"], "ok", "{checks}");
 }

@@ -163,6 +163,17 @@ pub enum ExportError {
     /// A pattern does not parse.
     #[error(transparent)]
     Pattern(#[from] GlobError),
+    /// A value graph could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] tpkg_pickle::EncodeError),
+    /// `save_pickle` got a different number of storages and buffers.
+    #[error("{storages} storages but {buffers} buffers")]
+    StorageMismatch {
+        /// Storages registered.
+        storages: usize,
+        /// Buffers given.
+        buffers: usize,
+    },
     /// A source file could not be read.
     #[error("reading {path}: {source}")]
     Read {
@@ -672,6 +683,43 @@ impl<D: Destination> PackageExporter<D> {
         self.write(&filename, pickle)
     }
 
+    /// `save_pickle(package, resource, obj, pickle_protocol=...)` for a
+    /// value graph: `graph` is encoded at `protocol` (3, PyTorch's default,
+    /// or 4), after the storages its tensors view (`storages[i]` holds
+    /// `bytes[i]`; build both with a [`TensorEncoder`]). A storage already
+    /// in the package (shared with an earlier pickle) is written once.
+    /// Dependencies come from the pickle's globals, as for
+    /// [`save_pickle_bytes`](Self::save_pickle_bytes).
+    ///
+    /// [`TensorEncoder`]: crate::tensors::TensorEncoder
+    pub fn save_pickle(
+        &mut self,
+        package: &str,
+        resource: &str,
+        graph: &tpkg_pickle::ValueGraph,
+        storages: &[crate::tensors::StorageRef],
+        bytes: &[impl AsRef<[u8]>],
+        protocol: u8,
+    ) -> Result<(), ExportError> {
+        if !matches!(protocol, 3 | 4) {
+            return Err(ExportError::UnsupportedProtocol(protocol));
+        }
+        if storages.len() != bytes.len() {
+            return Err(ExportError::StorageMismatch {
+                storages: storages.len(),
+                buffers: bytes.len(),
+            });
+        }
+        let pickle = tpkg_pickle::encode(graph, protocol)?;
+        for (storage, data) in storages.iter().zip(bytes) {
+            let record = crate::tensors::storage_record(&storage.key);
+            if !self.writer.has_record(&record) {
+                self.write(&record, data.as_ref())?;
+            }
+        }
+        self.save_pickle_bytes(package, resource, &pickle, true)
+    }
+
     /// Writes a record as is, under its full name (repackaging copies
     /// TorchScript code and other `.data/` records this way).
     pub fn save_raw_record(&mut self, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
@@ -920,4 +968,125 @@ fn collect_py_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! PyTorch's `test_dependency_hooks.py`, on in-memory packages.
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use tpkg_archive::InMemory;
+
+    use super::*;
+
+    fn exporter() -> PackageExporter<InMemory> {
+        let writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
+        let finder = ModuleFinder::new(Vec::new(), ["sys"]).with_known_modules([
+            "package_a",
+            "package_a.subpackage",
+            "module_a",
+        ]);
+        PackageExporter::with_writer(writer, finder)
+    }
+
+    fn recorder() -> (Rc<RefCell<Vec<String>>>, impl FnMut(&str) + 'static) {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let sink = Rc::clone(&seen);
+        (seen, move |m: &str| sink.borrow_mut().push(m.to_owned()))
+    }
+
+    #[test]
+    fn single_hook_sees_only_modules_reached() {
+        let (seen, hook) = recorder();
+        let mut e = exporter();
+        e.extern_modules(vec!["package_a.subpackage", "module_a"], (), true)
+            .unwrap();
+        e.register_hook(Action::Extern, hook);
+        e.save_source_string("foo", "import module_a", false, true)
+            .unwrap();
+        e.close().unwrap();
+        assert_eq!(*seen.borrow(), ["module_a"]);
+    }
+
+    #[test]
+    fn multiple_hooks_run_in_registration_order() {
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let mut e = exporter();
+        e.extern_modules(vec!["package_a.subpackage", "module_a"], (), true)
+            .unwrap();
+        for tag in ["first", "second"] {
+            let order = Rc::clone(&order);
+            e.register_hook(Action::Extern, move |m| {
+                order.borrow_mut().push(format!("{tag}:{m}"))
+            });
+        }
+        e.save_source_string("foo", "import module_a", false, true)
+            .unwrap();
+        e.close().unwrap();
+        assert_eq!(*order.borrow(), ["first:module_a", "second:module_a"]);
+    }
+
+    #[test]
+    fn removed_hooks_do_not_run() {
+        let (seen, hook) = recorder();
+        let (kept, kept_hook) = recorder();
+        let mut e = exporter();
+        e.extern_modules(vec!["package_a.subpackage", "module_a"], (), true)
+            .unwrap();
+        let handle = e.register_hook(Action::Extern, hook);
+        e.register_hook(Action::Extern, kept_hook);
+        assert!(e.remove_hook(handle));
+        assert!(!e.remove_hook(handle));
+        e.save_source_string("foo", "import module_a", false, true)
+            .unwrap();
+        e.close().unwrap();
+        assert!(seen.borrow().is_empty());
+        assert_eq!(*kept.borrow(), ["module_a"]);
+    }
+
+    #[test]
+    fn extern_and_mock_hooks_are_independent() {
+        let (externs, extern_hook) = recorder();
+        let (mocks, mock_hook) = recorder();
+        let (interns, intern_hook) = recorder();
+        let mut e = exporter();
+        e.extern_modules("module_a", (), true).unwrap();
+        e.mock("package_a", (), true).unwrap();
+        e.register_hook(Action::Extern, extern_hook);
+        e.register_hook(Action::Mock, mock_hook);
+        e.register_hook(Action::Intern, intern_hook);
+        e.save_source_string(
+            "foo",
+            "import module_a\nimport package_a\nimport os\n",
+            false,
+            true,
+        )
+        .unwrap();
+        e.close().unwrap();
+        // Implicit externs fire extern hooks too; save_source_string interns.
+        assert_eq!(*externs.borrow(), ["module_a", "os"]);
+        assert_eq!(*mocks.borrow(), ["package_a"]);
+        assert_eq!(*interns.borrow(), ["foo"]);
+    }
+
+    #[test]
+    fn unsupported_protocols_and_duplicate_records_are_refused() {
+        let mut e = exporter();
+        assert_eq!(
+            e.save_pickle_bytes("a", "b.pkl", b"\x80\x02N.", true)
+                .unwrap_err()
+                .to_string(),
+            "torch.package only supports pickle protocols 3 and 4, got 2"
+        );
+        e.save_text("a", "x.txt", "1").unwrap();
+        assert!(matches!(
+            e.save_text("a", "x.txt", "2"),
+            Err(ExportError::DuplicateRecord(_))
+        ));
+        assert!(matches!(
+            e.save_text("<torch_package_0>.a", "y.txt", "2"),
+            Err(ExportError::MangledName(_))
+        ));
+    }
 }
