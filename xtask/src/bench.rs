@@ -56,6 +56,20 @@ const BENCHMARKS: &[Benchmark] = &[
         baselines: &[Baseline::Python("scan_imports")],
     },
     Benchmark {
+        name: "pack_networkx",
+        input: "pack_networkx.json",
+        repetitions: 5,
+        what: "package networkx (intern networkx.**, extern the rest)",
+        baselines: &[Baseline::Python("pack_networkx")],
+    },
+    Benchmark {
+        name: "pack_sympy",
+        input: "pack_sympy.json",
+        repetitions: 3,
+        what: "package sympy (PyTorch with its recursion limit raised)",
+        baselines: &[Baseline::Python("pack_sympy")],
+    },
+    Benchmark {
         name: "load_copy",
         input: "state1g.pt",
         repetitions: 3,

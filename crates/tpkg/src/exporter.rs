@@ -36,11 +36,14 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tpkg_archive::{ArchiveError, AtomicFile, Destination, PackageWriter, WriteOptions};
 use tpkg_digraph::{Action, DiGraph, ErrorReason, NodeAttributes};
 use tpkg_glob::{GlobError, GlobGroup, Patterns, Separator};
 use tpkg_pysource::{Found, ModuleFinder, ScanError, is_stdlib_module};
+
+use crate::prefetch::Prefetcher;
 
 /// Modules PyTorch never externs implicitly although they are standard
 /// library: they give packaged code system access.
@@ -196,7 +199,8 @@ type Hook = Box<dyn FnMut(&str)>;
 /// Writes a torch.package. See the [module docs](self).
 pub struct PackageExporter<D: Destination = AtomicFile> {
     writer: PackageWriter<D>,
-    finder: ModuleFinder,
+    finder: Arc<ModuleFinder>,
+    prefetch: Option<Prefetcher>,
     patterns: Vec<PatternRule>,
     graph: DiGraph<NodeAttributes>,
     hooks: Vec<(HookHandle, Action, Hook)>,
@@ -240,8 +244,10 @@ impl PackageExporter<AtomicFile> {
 impl<D: Destination> PackageExporter<D> {
     /// An exporter over an open writer.
     pub fn with_writer(writer: PackageWriter<D>, finder: ModuleFinder) -> Self {
+        let finder = Arc::new(finder);
         PackageExporter {
             writer,
+            prefetch: Prefetcher::start(Arc::clone(&finder)),
             finder,
             patterns: Vec::new(),
             graph: DiGraph::new(),
@@ -539,7 +545,13 @@ impl<D: Destination> PackageExporter<D> {
             }
             None => return Err(ExportError::ModuleNotFound { module }),
         };
-        let source = match read_source(&file) {
+        // A worker may have read and scanned it already.
+        let prefetched = self.prefetch.as_ref().and_then(|p| p.take(&module));
+        let (source, scanned_deps) = match prefetched {
+            Some(scanned) => (scanned.source, scanned.deps),
+            None => (read_source(&file).map_err(|e| e.to_string()), None),
+        };
+        let source = match source {
             Ok(source) => source,
             Err(_) => {
                 self.graph.add_node(
@@ -564,7 +576,14 @@ impl<D: Destination> PackageExporter<D> {
             },
         );
         if dependencies {
-            self.add_dependencies_of(&module, &source, is_package)?;
+            let deps = match scanned_deps {
+                Some(deps) => deps,
+                None => self
+                    .finder
+                    .dependencies(&source, &module, is_package)
+                    .map(|d| d.modules),
+            };
+            self.apply_dependencies(&module, deps)?;
         }
         Ok(())
     }
@@ -577,8 +596,20 @@ impl<D: Destination> PackageExporter<D> {
         source: &str,
         is_package: bool,
     ) -> Result<(), ExportError> {
-        let deps = match self.finder.dependencies(source, module, is_package) {
-            Ok(deps) => deps.modules,
+        let deps = self
+            .finder
+            .dependencies(source, module, is_package)
+            .map(|d| d.modules);
+        self.apply_dependencies(module, deps)
+    }
+
+    fn apply_dependencies(
+        &mut self,
+        module: &str,
+        deps: Result<Vec<String>, ScanError>,
+    ) -> Result<(), ExportError> {
+        let deps = match deps {
+            Ok(deps) => deps,
             Err(error) => {
                 // PyTorch's context is the exception's text; for the error
                 // both raise, use its exact words.
@@ -599,11 +630,45 @@ impl<D: Destination> PackageExporter<D> {
                 return Ok(());
             }
         };
+        self.prefetch_interned(&deps);
         for dep in deps {
             self.graph.add_edge(module, &dep);
             self.add_dependency(&dep, true)?;
         }
         Ok(())
+    }
+
+    /// Hands the modules of `deps` that `add_dependency` will intern to the
+    /// prefetch workers (the walk takes their scans when it gets there).
+    fn prefetch_interned(&self, deps: &[String]) {
+        let Some(prefetch) = &self.prefetch else {
+            return;
+        };
+        for dep in deps {
+            let provided = self
+                .graph
+                .node(dep)
+                .is_some_and(|n| n.provided == Some(true));
+            if provided
+                || dep == "torch_package_importer"
+                || dep == "_mock"
+                || self.can_implicitly_extern(dep)
+            {
+                continue;
+            }
+            let interned = self
+                .patterns
+                .iter()
+                .find(|p| p.group.matches(dep))
+                .is_some_and(|p| p.action == Action::Intern);
+            if !interned {
+                continue;
+            }
+            let module = tpkg_mangling::demangle(dep);
+            if let Some(Found::Source { file, is_package }) = self.finder.find(module) {
+                prefetch.submit(module, file, is_package);
+            }
+        }
     }
 
     /// `save_pickle` for an already encoded pickle: writes
@@ -941,7 +1006,7 @@ pub fn source_record(module: &str, is_package: bool) -> String {
 
 /// A module's source as Python's `linecache` reads it: UTF-8 (a BOM
 /// dropped), universal newlines.
-fn read_source(path: &Path) -> Result<String, ExportError> {
+pub(crate) fn read_source(path: &Path) -> Result<String, ExportError> {
     let bytes = std::fs::read(path).map_err(|source| ExportError::Read {
         path: path.to_owned(),
         source,

@@ -27,6 +27,7 @@ pub mod diff;
 pub mod exporter;
 mod file_structure;
 pub mod importer;
+mod prefetch;
 pub mod repackage;
 pub mod show;
 pub mod tensors;
