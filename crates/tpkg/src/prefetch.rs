@@ -46,7 +46,10 @@ pub(crate) fn scan(finder: &ModuleFinder, module: &str, file: &Path, is_package:
 }
 
 enum Slot {
-    Queued,
+    Queued {
+        file: PathBuf,
+        is_package: bool,
+    },
     Running,
     Done(Scanned),
     /// Taken back by the walk before a worker started it.
@@ -79,6 +82,7 @@ pub(crate) struct Prefetcher {
     jobs: Option<Sender<Job>>,
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    finder: Arc<ModuleFinder>,
 }
 
 impl Prefetcher {
@@ -95,14 +99,14 @@ impl Prefetcher {
         let shared = Arc::new(Shared::default());
         let mut workers = Vec::new();
         for index in 0..threads {
-            let (finder, receiver, shared) = (
+            let (worker_finder, receiver, shared) = (
                 Arc::clone(&finder),
                 Arc::clone(&receiver),
                 Arc::clone(&shared),
             );
             let spawned = std::thread::Builder::new()
                 .name(format!("tpkg-scan-{index}"))
-                .spawn(move || work(&finder, &receiver, &shared));
+                .spawn(move || work(&worker_finder, &receiver, &shared));
             match spawned {
                 Ok(worker) => workers.push(worker),
                 Err(_) => break,
@@ -112,6 +116,7 @@ impl Prefetcher {
             jobs: Some(jobs),
             shared,
             workers,
+            finder,
         })
     }
 
@@ -121,7 +126,13 @@ impl Prefetcher {
         if slots.contains_key(module) {
             return;
         }
-        slots.insert(module.to_owned(), Slot::Queued);
+        slots.insert(
+            module.to_owned(),
+            Slot::Queued {
+                file: file.clone(),
+                is_package,
+            },
+        );
         drop(slots);
         if let Some(jobs) = &self.jobs {
             let job = Job {
@@ -135,24 +146,43 @@ impl Prefetcher {
         }
     }
 
-    /// The scan of `module` if a worker has it: waits while it runs; a
-    /// queued job is withdrawn (`None`: the caller scans it now).
+    /// The scan of `module` if a worker has it. A queued job is withdrawn
+    /// (`None`: the caller scans it now). While a worker runs it, the caller
+    /// scans other queued modules instead of idling, and waits only when
+    /// none is left.
     pub(crate) fn take(&self, module: &str) -> Option<Scanned> {
         let mut slots = self.shared.slots();
         loop {
             match slots.remove(module) {
                 None => return None,
                 Some(Slot::Done(scanned)) => return Some(scanned),
-                Some(Slot::Queued | Slot::Withdrawn) => {
+                Some(Slot::Queued { .. } | Slot::Withdrawn) => {
                     slots.insert(module.to_owned(), Slot::Withdrawn);
                     return None;
                 }
                 Some(Slot::Running) => {
                     slots.insert(module.to_owned(), Slot::Running);
-                    slots = match self.shared.finished.wait(slots) {
-                        Ok(slots) => slots,
-                        Err(poisoned) => poisoned.into_inner(),
-                    };
+                    let other = slots.iter().find_map(|(name, slot)| match slot {
+                        Slot::Queued { file, is_package } => {
+                            Some((name.clone(), file.clone(), *is_package))
+                        }
+                        _ => None,
+                    });
+                    match other {
+                        Some((name, file, is_package)) => {
+                            slots.insert(name.clone(), Slot::Running);
+                            drop(slots);
+                            let scanned = scan(&self.finder, &name, &file, is_package);
+                            slots = self.shared.slots();
+                            slots.insert(name, Slot::Done(scanned));
+                        }
+                        None => {
+                            slots = match self.shared.finished.wait(slots) {
+                                Ok(slots) => slots,
+                                Err(poisoned) => poisoned.into_inner(),
+                            };
+                        }
+                    }
                 }
             }
         }
@@ -171,14 +201,22 @@ fn work(finder: &ModuleFinder, receiver: &Mutex<Receiver<Job>>, shared: &Shared)
         {
             let mut slots = shared.slots();
             match slots.get(&job.module) {
-                Some(Slot::Queued) => {
+                Some(Slot::Queued { .. }) => {
                     slots.insert(job.module.clone(), Slot::Running);
                 }
                 _ => continue,
             }
         }
-        let scanned = scan(finder, &job.module, &job.file, job.is_package);
-        shared.slots().insert(job.module, Slot::Done(scanned));
+        // A panic must not leave the walk waiting forever: the slot is
+        // withdrawn and the walk scans the module itself.
+        let scanned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scan(finder, &job.module, &job.file, job.is_package)
+        }));
+        let slot = match scanned {
+            Ok(scanned) => Slot::Done(scanned),
+            Err(_) => Slot::Withdrawn,
+        };
+        shared.slots().insert(job.module, slot);
         shared.finished.notify_all();
     }
 }
