@@ -39,6 +39,8 @@ enum Command {
     /// Summarise a package: folder, bookkeeping records, every record.
     ///
     /// Works on a zip package or on PyTorch's directory form.
+    ///
+    /// Example: tpkg inspect --json model.pt
     Inspect {
         /// The package file or folder.
         package: PathBuf,
@@ -51,6 +53,8 @@ enum Command {
     ///
     /// Patterns use `/` as separator: `*` matches within one path segment,
     /// `**` matches whole segments (`**/*.pkl`, `model/**`).
+    ///
+    /// Example: tpkg tree model.pt --include '**/*.pkl' --exclude '.data/**'
     Tree {
         /// The package file or folder.
         package: PathBuf,
@@ -65,6 +69,8 @@ enum Command {
     ///
     /// Text output reads like Python; `--json` prints the value image of
     /// the corpus manifests (tensors as `{"tensor": path}`).
+    ///
+    /// Example: tpkg show model.pt model/model.pkl
     Show {
         /// The package file or folder.
         package: PathBuf,
@@ -76,6 +82,8 @@ enum Command {
     },
     /// List every tensor of a pickle: dtype, shape, stride, offset, flags
     /// and the SHA-256 of its elements, read from the package's storages.
+    ///
+    /// Example: tpkg tensors --json model.pt model/state_dict.pkl
     Tensors {
         /// The package file or folder.
         package: PathBuf,
@@ -91,6 +99,8 @@ enum Command {
     /// `--to pt` keeps storages, views and Parameters as they are and opens
     /// with `torch.load(weights_only=True)`; `--to safetensors` writes each
     /// tensor's elements on their own, copying views contiguous (listed).
+    ///
+    /// Example: tpkg convert model.pt model/model.pkl --to safetensors model.safetensors
     Convert {
         /// The package file or folder.
         package: PathBuf,
@@ -107,6 +117,8 @@ enum Command {
     ///
     /// MODULE may be a glob pattern under a literal top-level package
     /// (`networkx.**`, `torch.nn.*`).
+    ///
+    /// Example: tpkg imports --python .tpkg/python 'networkx.algorithms.*' --json
     Imports {
         /// Modules or patterns.
         #[arg(required = true)]
@@ -204,6 +216,8 @@ enum Command {
     /// every source (parses), the bookkeeping records.
     ///
     /// Exit status: 0 no problems, 1 problems found, 2 unreadable package.
+    ///
+    /// Example: tpkg verify --json model.pt
     Verify {
         /// The package file or folder.
         package: PathBuf,
@@ -216,6 +230,8 @@ enum Command {
     /// differ (the serialization id is ignored).
     ///
     /// Exit status: 0 same content, 1 different, 2 unreadable package.
+    ///
+    /// Example: tpkg diff model.pt repacked.pt
     Diff {
         /// The first package.
         a: PathBuf,
@@ -226,6 +242,8 @@ enum Command {
         json: bool,
     },
     /// Write one record's raw bytes to standard output.
+    ///
+    /// Example: tpkg cat model.pt .data/extern_modules
     Cat {
         /// The package file or folder.
         package: PathBuf,
@@ -235,6 +253,8 @@ enum Command {
     /// Unzip a package into PyTorch's directory form, DIR/<package folder>/.
     ///
     /// Never writes outside DIR and never overwrites an existing folder.
+    ///
+    /// Example: tpkg extract model.pt out/
     Extract {
         /// The package file.
         package: PathBuf,
