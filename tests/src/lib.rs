@@ -5,5 +5,6 @@
 //! Nothing here imitates PyTorch.
 
 pub mod corpus;
+pub mod model_scenarios;
 pub mod oracle;
 pub mod scenarios;

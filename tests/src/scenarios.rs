@@ -81,6 +81,31 @@ pub fn all() -> Vec<Scenario> {
             run: resnet_converts_to_safetensors_and_pt,
         },
         Scenario {
+            name: "resnet18-in-tch",
+            direction: "PyTorch → tpkg → tch",
+            run: crate::model_scenarios::resnet18_whole_runs_in_tch,
+        },
+        Scenario {
+            name: "repack-resnet18",
+            direction: "PyTorch → tpkg → PyTorch",
+            run: crate::model_scenarios::resnet18_repackaged_runs_in_pytorch,
+        },
+        Scenario {
+            name: "tch-model-save",
+            direction: "tch → tpkg → PyTorch",
+            run: crate::model_scenarios::tch_resnet18_package_runs_in_pytorch,
+        },
+        Scenario {
+            name: "torchscript-resnet18",
+            direction: "PyTorch → tpkg → tch, PyTorch",
+            run: crate::model_scenarios::torchscript_resnet18_runs_in_tch_and_pytorch,
+        },
+        Scenario {
+            name: "networkx-pack",
+            direction: "tpkg → PyTorch",
+            run: crate::model_scenarios::networkx_package_runs_in_pytorch,
+        },
+        Scenario {
             name: "tpkg-pickle",
             direction: "tpkg → PyTorch",
             run: tpkg_pickles_load_in_package_importer,
@@ -912,7 +937,7 @@ pub fn tch_tensors_both_ways() -> anyhow::Result<Checked> {
 /// Fills `tch::vision::resnet::resnet18` from the package's tensors, runs the
 /// saved input (read from the `torch.save` file by tpkg) and returns the max
 /// abs difference from PyTorch's saved output.
-fn resnet_in_tch(
+pub(crate) fn resnet_in_tch(
     tensors: &tpkg::tensors::PackageTensors<'_>,
     io: &std::path::Path,
 ) -> anyhow::Result<f64> {

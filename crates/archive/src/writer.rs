@@ -37,6 +37,10 @@ pub enum ArchiveLayout {
     /// `version` = 3, `byteorder`, `.data/serialization_id`; the caller
     /// writes `data.pkl` and `data/<key>` storages.
     TorchSave,
+    /// A `torch.jit.save` file: `version` = 3, `byteorder`,
+    /// `.data/serialization_id`; the caller writes `data.pkl`,
+    /// `constants.pkl`, `code/...` and `data/<key>` storages.
+    TorchScript,
 }
 
 /// Options for [`PackageWriter`].
@@ -346,6 +350,11 @@ impl<D: Destination> PackageWriter<D> {
             ] {
                 self.put(name, content, content.len() as u64)?;
             }
+            return self.finish_common();
+        }
+        if self.options.layout == ArchiveLayout::TorchScript {
+            // What torch.jit.save (PyTorch 2.x) writes besides the module.
+            self.put("version", &b"3\n"[..], 2)?;
             return self.finish_common();
         }
         if !self.extern_modules_written {

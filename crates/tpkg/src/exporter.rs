@@ -208,6 +208,7 @@ pub struct PackageExporter<D: Destination = AtomicFile> {
     unique_id: u64,
     debug: bool,
     mock_kinds: std::collections::HashMap<String, bool>,
+    storages_written: u64,
 }
 
 impl<D: Destination> fmt::Debug for PackageExporter<D> {
@@ -256,6 +257,7 @@ impl<D: Destination> PackageExporter<D> {
             unique_id: 0,
             debug: false,
             mock_kinds: std::collections::HashMap::new(),
+            storages_written: 0,
         }
     }
 
@@ -751,8 +753,10 @@ impl<D: Destination> PackageExporter<D> {
     /// `save_pickle(package, resource, obj, pickle_protocol=...)` for a
     /// value graph: `graph` is encoded at `protocol` (3, PyTorch's default,
     /// or 4), after the storages its tensors view (`storages[i]` holds
-    /// `bytes[i]`; build both with a [`TensorEncoder`]). A storage already
-    /// in the package (shared with an earlier pickle) is written once.
+    /// `bytes[i]`; build both with a [`TensorEncoder`], one per pickle).
+    /// The exporter numbers storages across the whole package, as
+    /// PyTorch's storage context does: an encoder's keys `0, 1, ...` become
+    /// the next free keys, so pickles never share a record by accident.
     /// Dependencies come from the pickle's globals, as for
     /// [`save_pickle_bytes`](Self::save_pickle_bytes).
     ///
@@ -775,13 +779,15 @@ impl<D: Destination> PackageExporter<D> {
                 buffers: bytes.len(),
             });
         }
-        let pickle = tpkg_pickle::encode(graph, protocol)?;
+        let base = self.storages_written;
+        let mut graph = graph.clone();
+        renumber_storages(&mut graph, base);
+        let pickle = tpkg_pickle::encode(&graph, protocol)?;
         for (storage, data) in storages.iter().zip(bytes) {
-            let record = crate::tensors::storage_record(&storage.key);
-            if !self.writer.has_record(&record) {
-                self.write(&record, data.as_ref())?;
-            }
+            let key = renumbered(&storage.key, base);
+            self.write(&crate::tensors::storage_record(&key), data.as_ref())?;
         }
+        self.storages_written += storages.len() as u64;
         self.save_pickle_bytes(package, resource, &pickle, true)
     }
 
@@ -982,6 +988,56 @@ impl<D: Destination> PackageExporter<D> {
         }
         self.writer.write_extern_modules(&externs)?;
         Ok(self.writer.finish()?)
+    }
+}
+
+/// A numeric storage key moved up by `base` (other keys are kept).
+fn renumbered(key: &str, base: u64) -> String {
+    match key.parse::<u64>() {
+        Ok(n) => (n + base).to_string(),
+        Err(_) => key.to_owned(),
+    }
+}
+
+/// Moves every `("storage", type, key, location, numel)` persistent id's
+/// numeric key up by `base`. A key node shared by several tensors of one
+/// storage is moved once.
+fn renumber_storages(graph: &mut tpkg_pickle::ValueGraph, base: u64) {
+    use tpkg_pickle::{PyStr, Value};
+    if base == 0 {
+        return;
+    }
+    let pids: Vec<_> = graph
+        .iter()
+        .filter_map(|(_, v)| match v {
+            Value::PersistentId(pid) => Some(*pid),
+            _ => None,
+        })
+        .collect();
+    let mut moved = std::collections::HashSet::new();
+    for pid in pids {
+        let Value::Tuple(items) = graph.get(pid) else {
+            continue;
+        };
+        let (Some(&kind), Some(&key)) = (items.first(), items.get(2)) else {
+            continue;
+        };
+        if !moved.insert(key) {
+            continue;
+        }
+        if graph.get(kind).as_str() != Some("storage") {
+            continue;
+        }
+        // PyTorch writes integer keys; strings are accepted too.
+        let new = match graph.get(key) {
+            Value::Int(n) => Value::Int(n.saturating_add(i64::try_from(base).unwrap_or(i64::MAX))),
+            Value::Str(text) => match text.as_str() {
+                Some(text) => Value::Str(PyStr::from(renumbered(text, base).as_str())),
+                None => continue,
+            },
+            _ => continue,
+        };
+        *graph.get_mut(key) = new;
     }
 }
 

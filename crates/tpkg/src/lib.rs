@@ -31,6 +31,7 @@ mod prefetch;
 pub mod repackage;
 pub mod show;
 pub mod tensors;
+pub mod torchscript;
 pub mod verify;
 
 pub use file_structure::{Directory, FileStructureError};
