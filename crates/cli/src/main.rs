@@ -98,7 +98,9 @@ enum Command {
     ///
     /// `--to pt` keeps storages, views and Parameters as they are and opens
     /// with `torch.load(weights_only=True)`; `--to safetensors` writes each
-    /// tensor's elements on their own, copying views contiguous (listed).
+    /// tensor's elements on their own, copying views contiguous (listed);
+    /// `--to torchscript` writes a ScriptModule pickled into the package as
+    /// a standalone TorchScript file.
     ///
     /// Example: tpkg convert model.pt model/model.pkl --to safetensors model.safetensors
     Convert {
@@ -264,12 +266,15 @@ enum Command {
 }
 
 /// Output formats of `tpkg convert`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     /// A safetensors file.
     Safetensors,
     /// A torch.save file.
     Pt,
+    /// A standalone TorchScript file (`torch.jit.load`, tch's `CModule`),
+    /// from a ScriptModule pickled into the package.
+    Torchscript,
 }
 
 /// `--intern/--extern/--mock/--deny` in the order they were given: the
@@ -388,10 +393,22 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             out,
         } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
+            if to == Format::Torchscript {
+                let ids = tpkg::torchscript::script_modules(&reader, &resource)?;
+                let [ts_id] = ids.as_slice() else {
+                    anyhow::bail!(
+                        "{resource} holds {} TorchScript modules ({ids:?}); expected exactly one",
+                        ids.len()
+                    );
+                };
+                tpkg::torchscript::write_standalone(&reader, ts_id, &out)?;
+                println!("wrote TorchScript module {ts_id} to {}", out.display());
+                return Ok(ExitCode::SUCCESS);
+            }
             let tensors = tpkg::tensors::PackageTensors::load(&reader, &resource)?;
             let report = match to {
                 Format::Safetensors => tpkg::convert::to_safetensors(&tensors, &out)?,
-                Format::Pt => tpkg::convert::to_torch_save(&tensors, &out)?,
+                Format::Pt | Format::Torchscript => tpkg::convert::to_torch_save(&tensors, &out)?,
             };
             println!(
                 "wrote {} tensors ({} storages) to {}",
