@@ -37,6 +37,7 @@
 
 mod error;
 mod extract;
+mod layout;
 pub mod metadata;
 mod name;
 mod reader;
@@ -44,6 +45,7 @@ mod writer;
 
 pub use error::{ArchiveError, NameProblem, Result};
 pub use extract::extract;
+pub use layout::{Anomaly, zip_anomalies};
 pub use metadata::PackageMetadata;
 pub use name::{
     DEFAULT_MAX_NAME_LEN, IN_MEMORY_PREFIX, prefix_for_path, validate_prefix, validate_record_name,

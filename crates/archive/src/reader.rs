@@ -299,6 +299,16 @@ impl PackageReader {
         })
     }
 
+    /// The whole zip file's bytes (the memory map), for tools that inspect
+    /// the container itself (see [`zip_anomalies`](crate::zip_anomalies));
+    /// `None` for the directory form.
+    pub fn zip_bytes(&self) -> Option<&[u8]> {
+        match &self.storage {
+            Storage::Zip(bytes) => Some(bytes.as_ref()),
+            Storage::Directory(_) => None,
+        }
+    }
+
     /// The archive's path as given, or `<memory>`; used in error messages.
     pub fn label(&self) -> &str {
         &self.label

@@ -94,3 +94,121 @@ pub fn diff(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+/// `tpkg audit`: what a load in PyTorch would run. Exit 0 when nothing is
+/// at or above `fail_on`, 1 when something is, 2 when the package cannot be
+/// read (its container anomalies are still printed).
+pub fn audit(
+    package: &Path,
+    json: bool,
+    policy: Option<&Path>,
+    fail_on: tpkg::audit::Level,
+    all: bool,
+) -> anyhow::Result<ExitCode> {
+    use tpkg::audit::{AuditPolicy, Level};
+
+    let policy = match policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading policy {}: {e}", path.display()))?;
+            AuditPolicy::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("policy {}: {e}", path.display()))?
+        }
+        None => AuditPolicy::default(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let reader = match PackageReader::open(package) {
+        Ok(reader) => reader,
+        Err(error) => {
+            let error = anyhow::Error::new(error);
+            // The container may still say why: show its anomalies.
+            let anomalies = match std::fs::metadata(package) {
+                Ok(meta) if meta.is_file() && meta.len() <= (1 << 30) => std::fs::read(package)
+                    .map(|b| tpkg::audit::container_findings(&b))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if json {
+                let value = serde_json::json!({
+                    "error": format!("{error:#}"),
+                    "findings": anomalies,
+                });
+                serde_json::to_writer_pretty(&mut out, &value)?;
+                writeln!(out)?;
+            } else {
+                for finding in &anomalies {
+                    write_finding(&mut out, finding)?;
+                }
+            }
+            eprintln!("tpkg: error: {error:#}");
+            return Ok(ExitCode::from(UNREADABLE));
+        }
+    };
+    let report = tpkg::audit::audit(&reader, reader.zip_bytes(), &policy);
+    if json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let mut safe = 0;
+        for finding in &report.findings {
+            if finding.level == Level::Safe && !all {
+                safe += finding.count;
+                continue;
+            }
+            write_finding(&mut out, finding)?;
+        }
+        let count = |level| {
+            report
+                .findings
+                .iter()
+                .filter(|f| f.level == level)
+                .map(|f| f.count)
+                .sum::<usize>()
+        };
+        writeln!(
+            out,
+            "{}: {} pickles, {} sources; {} unsafe, {} to review, {} safe{}",
+            package.display(),
+            report.pickles,
+            report.sources,
+            count(Level::Unsafe),
+            count(Level::Review),
+            count(Level::Safe),
+            if safe > 0 && !all {
+                " (--all lists them)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    let failed = report.worst().is_some_and(|worst| worst >= fail_on);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_finding(out: &mut impl Write, finding: &tpkg::audit::Finding) -> std::io::Result<()> {
+    let place = match (&finding.record, finding.offset, finding.line) {
+        (Some(record), Some(offset), _) => format!("{record}@{offset}"),
+        (Some(record), None, Some(line)) => format!("{record}:{line}"),
+        (Some(record), None, None) => record.clone(),
+        (None, Some(offset), _) => format!("@{offset}"),
+        (None, None, _) => String::new(),
+    };
+    let times = if finding.count > 1 {
+        format!(" (×{})", finding.count)
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{:<6} {:<16} {place}: {} — {}{times}",
+        finding.level.to_string(),
+        finding.kind,
+        finding.subject,
+        finding.reason
+    )
+}

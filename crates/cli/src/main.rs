@@ -243,6 +243,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Tell what loading the package in PyTorch would run, without running
+    /// it: every global each pickle imports and calls (with byte offsets),
+    /// interned code that runs at import time, dynamic and dangerous
+    /// imports, extern modules, TorchScript, and container anomalies that
+    /// make zip parsers disagree. Findings are safe, review or unsafe.
+    ///
+    /// Exit status: 0 nothing at or above --fail-on, 1 something is, 2 the
+    /// package cannot be read.
+    ///
+    /// Example: tpkg audit model.pt --fail-on review --policy policy.json
+    Audit {
+        /// The package file or folder.
+        package: PathBuf,
+        /// Print `{"findings": [...], "pickles", "sources"}`.
+        #[arg(long)]
+        json: bool,
+        /// A JSON policy: `{"safe": ["mymodel.*"], "unsafe": ["numpy.load"]}`.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// The level that makes the exit status 1.
+        #[arg(long, value_enum, default_value = "unsafe")]
+        fail_on: FailOn,
+        /// List safe findings too.
+        #[arg(long)]
+        all: bool,
+    },
     /// Write one record's raw bytes to standard output.
     ///
     /// Example: tpkg cat model.pt .data/extern_modules
@@ -263,6 +289,15 @@ enum Command {
         /// Where to create the package folder.
         dir: PathBuf,
     },
+}
+
+/// `tpkg audit --fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    /// Any finding that is not safe.
+    Review,
+    /// Unsafe findings only.
+    Unsafe,
 }
 
 /// Output formats of `tpkg convert`.
@@ -469,6 +504,19 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         }
         Command::Verify { package, json } => return check::verify(&package, json),
         Command::Diff { a, b, json } => return check::diff(&a, &b, json),
+        Command::Audit {
+            package,
+            json,
+            policy,
+            fail_on,
+            all,
+        } => {
+            let level = match fail_on {
+                FailOn::Review => tpkg::audit::Level::Review,
+                FailOn::Unsafe => tpkg::audit::Level::Unsafe,
+            };
+            return check::audit(&package, json, policy.as_deref(), level, all);
+        }
         Command::Cat { package, record } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let mut source = reader.open_record(&record)?;

@@ -72,6 +72,7 @@ struct Machine<'a> {
     options: &'a DecodeOptions,
     policy: &'a dyn Policy,
     nodes: Vec<Value>,
+    origins: Vec<u32>,
     stack: Vec<ValueId>,
     marks: Vec<usize>,
     memo: Vec<Option<ValueId>>,
@@ -168,6 +169,7 @@ impl<'a> Machine<'a> {
             options,
             policy,
             nodes: Vec::with_capacity(data.len() / 4),
+            origins: Vec::with_capacity(data.len() / 4),
             stack: Vec::with_capacity(64),
             marks: Vec::new(),
             memo: Vec::new(),
@@ -240,6 +242,9 @@ impl<'a> Machine<'a> {
     fn add(&mut self, value: Value) -> ValueId {
         let id = ValueId(self.nodes.len() as u32);
         self.nodes.push(value);
+        // The opcode that made the value (u32: pickles past 4 GiB saturate).
+        self.origins
+            .push(u32::try_from(self.at).unwrap_or(u32::MAX));
         id
     }
 
@@ -547,6 +552,7 @@ impl<'a> Machine<'a> {
                     let root = self.pop(op)?;
                     return Ok(ValueGraph {
                         nodes: self.nodes,
+                        origins: self.origins,
                         root,
                     });
                 }

@@ -217,10 +217,21 @@ pub enum Value {
 /// assert_eq!(graph.get(items[0]), &Value::Int(1));
 /// assert_eq!(graph.get(items[1]).as_str(), Some("a"));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ValueGraph {
     pub(crate) nodes: Vec<Value>,
+    /// For decoded graphs, the byte offset of the opcode that made each
+    /// node; empty for graphs built with [`ValueGraph::new`].
+    pub(crate) origins: Vec<u32>,
     pub(crate) root: ValueId,
+}
+
+/// Graphs are equal when their values and roots are (where in a pickle
+/// the values came from does not count).
+impl PartialEq for ValueGraph {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes && self.root == other.root
+    }
 }
 
 impl ValueGraph {
@@ -236,6 +247,7 @@ impl ValueGraph {
     pub fn new(root: Value) -> Self {
         ValueGraph {
             nodes: vec![root],
+            origins: Vec::new(),
             root: ValueId(0),
         }
     }
@@ -271,6 +283,20 @@ impl ValueGraph {
     /// If `id` does not belong to this graph.
     pub fn get_mut(&mut self, id: ValueId) -> &mut Value {
         &mut self.nodes[id.index()]
+    }
+
+    /// For a decoded graph, the byte offset in the pickle of the opcode that
+    /// made value `id` (GLOBAL, REDUCE, BUILD's object...); `None` for values
+    /// added after decoding or in graphs built by hand.
+    ///
+    /// ```
+    /// // pickle.dumps(collections.OrderedDict(), protocol=3), decoded symbolically
+    /// let data = b"\x80\x03ccollections\nOrderedDict\nq\x00)Rq\x01.";
+    /// let graph = tpkg_pickle::decode_with(data, &Default::default(), &tpkg_pickle::Symbolic).unwrap();
+    /// assert_eq!(graph.origin(graph.root()), Some(30)); // the REDUCE
+    /// ```
+    pub fn origin(&self, id: ValueId) -> Option<usize> {
+        self.origins.get(id.index()).map(|&o| o as usize)
     }
 
     /// Number of values.

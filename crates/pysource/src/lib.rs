@@ -23,6 +23,7 @@ mod resolve;
 mod scan;
 mod stdlib;
 mod stdlib_names;
+mod toplevel;
 
 pub use resolve::{Dependencies, Found, ModuleFinder, PythonProbeError};
 pub use scan::{
@@ -30,3 +31,4 @@ pub use scan::{
     scan_imports_for,
 };
 pub use stdlib::{is_stdlib_module, is_stdlib_submodule, stdlib_module_names};
+pub use toplevel::{ImportTimeCode, import_time_code};

@@ -150,18 +150,7 @@ pub fn scan_imports_for(
     package: &str,
     version: PythonVersion,
 ) -> Result<Imports, ScanError> {
-    if source.len() > MAX_SOURCE_BYTES {
-        return Err(ScanError::TooLarge {
-            size: source.len(),
-            limit: MAX_SOURCE_BYTES,
-        });
-    }
-    // ruff's parser recurses once per nesting level, and a syntax tree drops
-    // recursively; a level takes at least one byte of source, so a stack of
-    // `STACK_PER_BYTE` bytes per source byte always suffices. Most threads
-    // have that already; a deeply nested or huge source gets a new stack.
-    let needed = source.len().saturating_mul(STACK_PER_BYTE) + STACK_BASE;
-    stacker::maybe_grow(needed, needed, || parse_and_scan(source, package, version))
+    with_parse_stack(source, || parse_and_scan(source, package, version))
 }
 
 /// Stack bytes per source byte the parser and drop may need (measured: about
@@ -169,11 +158,19 @@ pub fn scan_imports_for(
 const STACK_PER_BYTE: usize = 160;
 const STACK_BASE: usize = 256 << 10;
 
-fn parse_and_scan(
+/// Parses `source` as a module for `version`, syntax errors as
+/// [`ScanError::Syntax`]. Callers run it on a stack big enough for the
+/// source (see [`with_parse_stack`]).
+pub(crate) fn parse_module_checked(
     source: &str,
-    package: &str,
     version: PythonVersion,
-) -> Result<Imports, ScanError> {
+) -> Result<Parsed<ModModule>, ScanError> {
+    if source.len() > MAX_SOURCE_BYTES {
+        return Err(ScanError::TooLarge {
+            size: source.len(),
+            limit: MAX_SOURCE_BYTES,
+        });
+    }
     let options = ParseOptions::from(Mode::Module).with_target_version(ast::PythonVersion {
         major: version.major,
         minor: version.minor,
@@ -189,13 +186,27 @@ fn parse_and_scan(
     if let Some(error) = parsed.unsupported_syntax_errors().first() {
         return Err(syntax_error(source, error.range.start(), error.to_string()));
     }
-    let Some(module): Option<Parsed<ModModule>> = parsed.try_into_module() else {
-        return Err(syntax_error(
-            source,
-            TextSize::new(0),
-            "not a module".into(),
-        ));
-    };
+    parsed
+        .try_into_module()
+        .ok_or_else(|| syntax_error(source, TextSize::new(0), "not a module".into()))
+}
+
+/// Runs `work` on a stack deep enough for parsing `source`: ruff's parser
+/// recurses once per nesting level, and a syntax tree drops recursively; a
+/// level takes at least one byte of source, so `STACK_PER_BYTE` bytes of
+/// stack per source byte always suffice. Most threads have that already; a
+/// deeply nested or huge source gets a new stack.
+pub(crate) fn with_parse_stack<T>(source: &str, work: impl FnOnce() -> T) -> T {
+    let needed = source.len().saturating_mul(STACK_PER_BYTE) + STACK_BASE;
+    stacker::maybe_grow(needed, needed, work)
+}
+
+fn parse_and_scan(
+    source: &str,
+    package: &str,
+    version: PythonVersion,
+) -> Result<Imports, ScanError> {
+    let module = parse_module_checked(source, version)?;
     let mut scanner = Scanner {
         source,
         package,

@@ -22,6 +22,7 @@
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod convert;
 pub mod diff;
 pub mod exporter;
