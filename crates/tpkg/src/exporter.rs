@@ -797,6 +797,24 @@ impl<D: Destination> PackageExporter<D> {
         self.write(name, bytes)
     }
 
+    /// [`save_raw_record`](Self::save_raw_record) from a reader of `len`
+    /// bytes, streamed (large storages are never held in memory).
+    pub fn save_raw_record_from(
+        &mut self,
+        name: &str,
+        reader: impl std::io::Read,
+        len: u64,
+    ) -> Result<(), ExportError> {
+        if self.writer.has_record(name) {
+            return Err(ExportError::DuplicateRecord(name.to_owned()));
+        }
+        if tpkg_mangling::is_mangled(name) {
+            return Err(ExportError::MangledName(name.to_owned()));
+        }
+        self.writer.write_record_from(name, reader, len)?;
+        Ok(())
+    }
+
     /// Writes a tensor storage as `.data/<key>.storage`.
     pub fn save_storage(&mut self, key: &str, bytes: &[u8]) -> Result<(), ExportError> {
         self.write(&crate::tensors::storage_record(key), bytes)

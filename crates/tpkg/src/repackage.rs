@@ -175,11 +175,19 @@ pub fn repackage(
                 continue;
             }
         }
-        let bytes = reader.read(name)?;
-        if name.starts_with(".data/") || !is_pickle(&bytes) {
-            exporter.save_raw_record(name, &bytes)?;
+        // Storages and resources are streamed through; only pickles (small:
+        // tensor data is out of band) are read whole.
+        let head = crate::verify::peek(reader, name);
+        if name.starts_with(".data/")
+            || !is_pickle(&head)
+            || record.size > crate::show::MAX_PICKLE_BYTES
+        {
+            let stream = reader.open_record(name)?;
+            let len = stream.len();
+            exporter.save_raw_record_from(name, stream, len)?;
             continue;
         }
+        let bytes = reader.read(name)?;
         let (package, resource) = match name.rsplit_once('/') {
             Some((folder, file)) => (folder.replace('/', "."), file),
             None => (String::new(), name),

@@ -26,7 +26,26 @@ pub enum PickleRecordError {
         #[source]
         source: tpkg_pickle::DecodeError,
     },
+    /// The record is larger than any pickle tpkg decodes (tensor data lives
+    /// in storage records; a pickle this big is an attack or a mistake).
+    #[error(
+        "{archive}: record {record:?} is {size} bytes, more than the {limit}-byte limit for a pickle"
+    )]
+    TooLarge {
+        /// The package.
+        archive: String,
+        /// The record.
+        record: String,
+        /// Its size.
+        size: u64,
+        /// [`MAX_PICKLE_BYTES`].
+        limit: u64,
+    },
 }
+
+/// The largest pickle record decoded (256 MiB): decoding holds the record
+/// and a value graph in memory, so this bounds what one pickle can cost.
+pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
 
 /// Reads and decodes the pickle stored at `record` (a path inside the
 /// package such as `data/values.pkl`), with the `TorchData` policy. Nothing
@@ -35,6 +54,15 @@ pub fn decode_record(
     reader: &tpkg_archive::PackageReader,
     record: &str,
 ) -> Result<ValueGraph, PickleRecordError> {
+    let size = reader.record(record)?.size;
+    if size > MAX_PICKLE_BYTES {
+        return Err(PickleRecordError::TooLarge {
+            archive: reader.label().to_owned(),
+            record: record.to_owned(),
+            size,
+            limit: MAX_PICKLE_BYTES,
+        });
+    }
     let bytes = reader.read(record)?;
     tpkg_pickle::decode(&bytes).map_err(|source| PickleRecordError::Decode {
         archive: reader.label().to_owned(),

@@ -88,6 +88,23 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
             problems.push(problem(name, error));
             continue;
         }
+        // Only sources and pickles are read whole, and only up to their
+        // limits; everything was already streamed through above.
+        let is_source = name.ends_with(".py");
+        let limit = if is_source {
+            tpkg_pysource::MAX_SOURCE_BYTES as u64
+        } else {
+            crate::show::MAX_PICKLE_BYTES
+        };
+        if info.size > limit {
+            if is_source || looks_like_pickle(&peek(reader, name)) {
+                problems.push(problem(
+                    name,
+                    format!("{} bytes: larger than the {limit}-byte limit", info.size),
+                ));
+            }
+            continue;
+        }
         let bytes = match reader.read(name) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -95,7 +112,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
                 continue;
             }
         };
-        if name.ends_with(".py") {
+        if is_source {
             report.sources += 1;
             match std::str::from_utf8(&bytes) {
                 Ok(source) => {
@@ -124,4 +141,13 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
     }
     report.problems = problems;
     report
+}
+
+/// The first two bytes of a record (enough to tell a pickle's PROTO).
+pub(crate) fn peek(reader: &PackageReader, name: &str) -> [u8; 2] {
+    let mut head = [0u8; 2];
+    if let Ok(mut record) = reader.open_record(name) {
+        let _ = io::Read::read_exact(&mut record, &mut head);
+    }
+    head
 }

@@ -603,6 +603,60 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
             torchscript = true;
             continue;
         }
+        // Every record read through once: sizes and CRC-32s.
+        let checked = match reader.open_record(name) {
+            Ok(mut record) => std::io::copy(&mut record, &mut std::io::sink())
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = checked {
+            findings.add(
+                Level::Unsafe,
+                "container",
+                Some(name),
+                None,
+                None,
+                "unreadable-record".into(),
+                error,
+            );
+            // Still audit what is there: other readers may not check.
+        }
+        let is_source = name.ends_with(".py");
+        let is_storage = name.starts_with(".data/") && name.ends_with(".storage");
+        if is_storage || name.starts_with(".data/") && !name.ends_with(".pkl") {
+            continue;
+        }
+        let limit = if is_source {
+            tpkg_pysource::MAX_SOURCE_BYTES as u64
+        } else {
+            crate::show::MAX_PICKLE_BYTES
+        };
+        if info.size > limit {
+            // Only pickle-looking or source records matter; peek first.
+            let head = reader
+                .open_record(name)
+                .ok()
+                .and_then(|mut r| {
+                    let mut head = [0u8; 2];
+                    std::io::Read::read_exact(&mut r, &mut head)
+                        .ok()
+                        .map(|()| head)
+                })
+                .unwrap_or_default();
+            if is_source || name.ends_with(".pkl") || looks_like_pickle(&head) {
+                findings.add(
+                    Level::Unsafe,
+                    "unreadable",
+                    Some(name),
+                    None,
+                    None,
+                    name.to_owned(),
+                    format!("{} bytes: too large to audit (limit {limit})", info.size),
+                );
+            }
+            continue;
+        }
         let bytes = match reader.read(name) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -618,15 +672,28 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
                 continue;
             }
         };
-        if name.ends_with(".py") {
+        if is_source {
             report.sources += 1;
             audit_source(name, &bytes, &mut findings);
-        } else if looks_like_pickle(&bytes) && !name.ends_with(".storage") {
-            report.pickles += 1;
-            let options = DecodeOptions::default();
-            match tpkg_pickle::decode_with(&bytes, &options, &Symbolic) {
-                Ok(graph) => audit_pickle(&graph, name, policy, &importer_modules, &mut findings),
-                Err(error) => findings.add(
+            continue;
+        }
+        // Protocols 2-5 start with PROTO; protocols 0 and 1 have no header,
+        // so any record ending in STOP is tried (resources that happen to
+        // end in `.` and do not decode are left alone).
+        let maybe_pickle =
+            looks_like_pickle(&bytes) || name.ends_with(".pkl") || bytes.last() == Some(&b'.');
+        if !maybe_pickle {
+            continue;
+        }
+        let options = DecodeOptions::default();
+        match tpkg_pickle::decode_with(&bytes, &options, &Symbolic) {
+            Ok(graph) => {
+                report.pickles += 1;
+                audit_pickle(&graph, name, policy, &importer_modules, &mut findings);
+            }
+            Err(error) if looks_like_pickle(&bytes) || name.ends_with(".pkl") => {
+                report.pickles += 1;
+                findings.add(
                     Level::Unsafe,
                     "unreadable",
                     Some(name),
@@ -634,8 +701,9 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
                     None,
                     name.to_owned(),
                     format!("the pickle does not decode: {error}"),
-                ),
+                );
             }
+            Err(_) => {}
         }
     }
     if torchscript {

@@ -1,0 +1,179 @@
+//! Issue 10: every `tpkg` command against the hostile corpus
+//! (`tests/data/hostile`, written by its `make.py`): each answers with a
+//! clean error (exit 2 for unreadable input, 1 for findings or bad data) or
+//! a finding, never a panic, within seconds and a bounded amount of memory.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/hostile")
+}
+
+struct Ran {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    seconds: f64,
+}
+
+/// Runs `tpkg args`, killing it after 20 seconds.
+fn run(args: &[&str]) -> Ran {
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tpkg"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out_pipe, mut err_pipe) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    // Keep the first MiB of each stream and drain the rest: a command may
+    // rightly print a gigabyte (`cat` of a bomb), and holding it here would
+    // count against every later child (fork copies this process's pages).
+    fn capture(mut pipe: impl std::io::Read) -> String {
+        let mut kept = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut (&mut pipe).take(1 << 20), &mut kept);
+        let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        String::from_utf8_lossy(&kept).into_owned()
+    }
+    let out_thread = std::thread::spawn(move || capture(&mut out_pipe));
+    let err_thread = std::thread::spawn(move || capture(&mut err_pipe));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Ran {
+        code: status.and_then(|s| s.code()),
+        stdout: out_thread.join().unwrap(),
+        stderr: err_thread.join().unwrap(),
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// Largest resident set of any finished child, in bytes.
+fn children_peak_rss() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
+}
+
+fn well_behaved(file: &str, command: &str, ran: &Ran) {
+    assert!(
+        matches!(ran.code, Some(0..=2)),
+        "{file}: `{command}` exited {:?} after {:.1}s\n{}",
+        ran.code,
+        ran.seconds,
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains("panicked"),
+        "{file}: `{command}` panicked:\n{}",
+        ran.stderr
+    );
+    assert!(
+        ran.seconds < 10.0,
+        "{file}: `{command}` took {:.1}s",
+        ran.seconds
+    );
+}
+
+#[test]
+fn every_command_answers_every_hostile_input_cleanly() {
+    let root = corpus();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(root.join("manifest.json")).unwrap()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for (file, expect) in manifest.as_object().unwrap() {
+        let path = root.join(file);
+        let p = path.to_str().unwrap();
+
+        // audit: the exit status and the finding the manifest names.
+        let audit = run(&["audit", p, "--json"]);
+        well_behaved(file, "audit", &audit);
+        assert_eq!(
+            audit.code,
+            expect["audit"].as_i64().map(|c| c as i32),
+            "{file}: audit\n{}\n{}",
+            audit.stdout,
+            audit.stderr
+        );
+        if let Some(finding) = expect["finding"].as_array() {
+            let report: Value = serde_json::from_str(&audit.stdout).unwrap();
+            let found = report["findings"].as_array().unwrap().iter().any(|f| {
+                f["level"] == finding[0]
+                    && f["kind"] == finding[1]
+                    && (f["subject"] == finding[2] || f["record"] == finding[2])
+            });
+            assert!(found, "{file}: no finding {finding:?} in {}", audit.stdout);
+        }
+        if let Some(text) = expect["open_error"].as_str() {
+            assert!(audit.stderr.contains(text), "{file}: {}", audit.stderr);
+        }
+
+        // Every other command: a clean answer, whatever it is.
+        let out = scratch.path().join(format!("{file}.out"));
+        let extract_dir = scratch.path().join(format!("{file}.dir"));
+        std::fs::create_dir_all(&extract_dir).unwrap();
+        let o = out.to_str().unwrap();
+        let d = extract_dir.to_str().unwrap();
+        let commands: Vec<Vec<&str>> = vec![
+            vec!["inspect", p],
+            vec!["inspect", "--json", p],
+            vec!["tree", p],
+            vec!["show", p, "x/p.pkl"],
+            vec!["show", "--json", p, "x/t.pkl"],
+            vec!["tensors", p, "x/t.pkl"],
+            vec!["convert", p, "x/t.pkl", "--to", "pt", o],
+            vec!["convert", p, "x/t.pkl", "--to", "safetensors", o],
+            vec!["convert", p, "x/p.pkl", "--to", "torchscript", o],
+            vec!["verify", p],
+            vec!["diff", p, p],
+            vec!["cat", p, "x/p.pkl"],
+            vec!["extract", p, d],
+            vec!["repack", p, o],
+        ];
+        for args in &commands {
+            let ran = run(args);
+            well_behaved(file, &args.join(" "), &ran);
+            let peak = children_peak_rss();
+            assert!(
+                peak < 400 << 20,
+                "{file}: `{}` (or an earlier command) used {} MB",
+                args.join(" "),
+                peak >> 20
+            );
+        }
+        if let Some(text) = expect["tensors_error"].as_str() {
+            let ran = run(&["tensors", p, "x/t.pkl"]);
+            assert_eq!(ran.code, Some(1), "{file}: tensors\n{}", ran.stdout);
+            assert!(ran.stderr.contains(text), "{file}: {}", ran.stderr);
+            let verified = run(&["verify", p]);
+            assert_eq!(
+                verified.code,
+                Some(1),
+                "{file}: verify\n{}",
+                verified.stdout
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked}");
+    let peak = children_peak_rss();
+    assert!(peak < 400 << 20, "a command used {} MB", peak >> 20);
+}
