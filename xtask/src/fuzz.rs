@@ -1,5 +1,5 @@
-//! `cargo xtask fuzz [SECONDS] [TARGET...]`: runs the cargo-fuzz targets in
-//! `fuzz/`. The toolchain here is stable, so `RUSTC_BOOTSTRAP=1` lets
+//! `cargo xtask fuzz [--seconds N] [TARGET...]`: runs the cargo-fuzz targets
+//! in `fuzz/` (all of them by default, 60 s each). The toolchain here is stable, so `RUSTC_BOOTSTRAP=1` lets
 //! cargo-fuzz pass the sanitizer flags it needs.
 
 use std::process::Command;
@@ -13,16 +13,30 @@ const TARGETS: &[&str] = &[
     "glob_pattern",
     "pickle_decoder",
     "import_scanner",
+    "package_load",
 ];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let (seconds, targets): (u64, Vec<&str>) = match args.split_first() {
-        Some((first, rest)) if first.parse::<u64>().is_ok() => (
-            first.parse().context("seconds")?,
-            rest.iter().map(String::as_str).collect(),
-        ),
-        _ => (60, args.iter().map(String::as_str).collect()),
-    };
+    // `--seconds N` (or a bare number first, the older form), then targets.
+    let mut seconds = 60u64;
+    let mut targets: Vec<&str> = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--seconds" {
+            let value = rest.next().context("--seconds needs a number")?;
+            seconds = value
+                .parse()
+                .with_context(|| format!("--seconds {value}"))?;
+        } else if let Some(value) = arg.strip_prefix("--seconds=") {
+            seconds = value
+                .parse()
+                .with_context(|| format!("--seconds={value}"))?;
+        } else if targets.is_empty() && arg.parse::<u64>().is_ok() {
+            seconds = arg.parse().context("seconds")?;
+        } else {
+            targets.push(arg);
+        }
+    }
     let targets = if targets.is_empty() {
         TARGETS.to_vec()
     } else {

@@ -27,7 +27,7 @@ Commands:
   bench   Benchmarks side by side with CPython/PyTorch in one run; writes
           target/bench/report.json and report.md (ratios, medians, RSS).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
-          `cargo xtask fuzz [SECONDS] [TARGET...]`). Installs cargo-fuzz.
+          `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
   help    This text.
 ";
 
