@@ -177,3 +177,51 @@ fn every_command_answers_every_hostile_input_cleanly() {
     let peak = children_peak_rss();
     assert!(peak < 400 << 20, "a command used {} MB", peak >> 20);
 }
+
+/// Issue 10: every PyTorch-written package of the corpus (both versions,
+/// zip and folder form) audits with no unsafe finding and no container
+/// anomaly, so `tpkg audit` exits 0.
+#[test]
+fn clean_corpus_packages_audit_as_safe() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus");
+    let mut audited = 0;
+    for version in ["torch-2.13.0", "torch-2.0.1"] {
+        for entry in std::fs::read_dir(root.join(version)).unwrap() {
+            let path = entry.unwrap().path();
+            let package = if path.extension().is_some_and(|e| e == "pt") {
+                path
+            } else if path.is_dir() {
+                // The folder form: DIR/<prefix>.
+                match std::fs::read_dir(&path).unwrap().next() {
+                    Some(inner) => inner.unwrap().path(),
+                    None => continue,
+                }
+            } else {
+                continue;
+            };
+            let ran = run(&["audit", package.to_str().unwrap(), "--json"]);
+            assert_eq!(
+                ran.code,
+                Some(0),
+                "{}: {}{}",
+                package.display(),
+                ran.stdout,
+                ran.stderr
+            );
+            let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+            let unsafe_or_container: Vec<&Value> = report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["level"] == "unsafe" || f["kind"] == "container")
+                .collect();
+            assert!(
+                unsafe_or_container.is_empty(),
+                "{}: {unsafe_or_container:?}",
+                package.display()
+            );
+            audited += 1;
+        }
+    }
+    assert!(audited >= 14, "{audited}");
+}
