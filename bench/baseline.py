@@ -62,9 +62,29 @@ def make_inputs(out):
         pickle.dump(values, f, protocol=4)
 
 
+def make_small_tensors(out):
+    """10,000 small tensors (64 float32 each) in one state dict, as a
+    torch.package, unless it exists already."""
+    package = os.path.join(out, "small10k.pt")
+    if os.path.exists(package):
+        return
+    import collections
+
+    import torch
+    from torch.package import PackageExporter
+
+    torch.manual_seed(1)
+    state = collections.OrderedDict((f"block{i}.bias", torch.randn(64)) for i in range(10_000))
+    with PackageExporter(package + ".tmp") as exporter:
+        exporter.save_pickle("model", "state_dict.pkl", state)
+    os.replace(package + ".tmp", package)
+
+
 def make_big_inputs(out):
     """A 1 GiB state dict (64 float32 tensors of 16 MiB) as a torch.package
-    and as a torch.save file, unless they exist already."""
+    and as a torch.save file, unless they exist already; and the package of
+    10,000 small tensors."""
+    make_small_tensors(out)
     package = os.path.join(out, "state1g.pt")
     saved = os.path.join(out, "state1g_torchsave.pt")
     if os.path.exists(package) and os.path.exists(saved):
@@ -145,6 +165,31 @@ def main():
             state = torch.load(saved, mmap=True, weights_only=True)
             seconds.append(time.perf_counter() - start)
             del state
+    elif benchmark == "convert_safetensors":
+        import torch  # noqa: F401  (imported before timing)
+        from safetensors.torch import save_file
+        from torch.package import PackageImporter
+        name = "PyTorch load_pickle + safetensors save_file"
+        out = path + ".pytorch-out.safetensors"
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            state = PackageImporter(path).load_pickle("model", "state_dict.pkl")
+            save_file(dict(state), out)
+            seconds.append(time.perf_counter() - start)
+            del state
+        os.remove(out)
+    elif benchmark == "save_pickle_small":
+        import torch  # noqa: F401
+        from torch.package import PackageExporter, PackageImporter
+        name = "PyTorch PackageExporter.save_pickle"
+        state = PackageImporter(path).load_pickle("model", "state_dict.pkl")
+        out = path + ".pytorch-out.pt"
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            with PackageExporter(out) as exporter:
+                exporter.save_pickle("model", "state_dict.pkl", state)
+            seconds.append(time.perf_counter() - start)
+        os.remove(out)
     elif benchmark == "save_pickle":
         import torch
         from torch.package import PackageExporter, PackageImporter

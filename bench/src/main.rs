@@ -99,9 +99,21 @@ fn main() -> anyhow::Result<()> {
             }
             std::fs::remove_file(&out)?;
         }
+        // Open the package and write its tensors as a safetensors file.
+        "convert_safetensors" => {
+            let out = input.with_extension("tpkg-out.safetensors");
+            for _ in 0..repetitions {
+                let start = Instant::now();
+                let reader = tpkg::archive::PackageReader::open(input)?;
+                let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
+                tpkg::convert::to_safetensors(&tensors, &out)?;
+                seconds.push(start.elapsed().as_secs_f64());
+            }
+            std::fs::remove_file(&out)?;
+        }
         // Open a 1 GiB state-dict package and copy every tensor into memory
         // it owns (what loading into owned tensors costs).
-        "load_copy" => {
+        "load_copy" | "load_small" => {
             for _ in 0..repetitions {
                 let start = Instant::now();
                 let reader = tpkg::archive::PackageReader::open(input)?;
@@ -128,7 +140,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         // Write the package's tensors (1 GiB) and pickle as a new package.
-        "write_package" => {
+        "write_package" | "write_small" => {
             let reader = tpkg::archive::PackageReader::open(input)?;
             let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
             let pickle = reader.read("model/state_dict.pkl")?;

@@ -84,6 +84,27 @@ const BENCHMARKS: &[Benchmark] = &[
         baselines: &[Baseline::Python("torch_load_mmap")],
     },
     Benchmark {
+        name: "convert_safetensors",
+        input: "state1g.pt",
+        repetitions: 3,
+        what: "convert a 1 GiB state-dict package to safetensors",
+        baselines: &[Baseline::Cp, Baseline::Python("convert_safetensors")],
+    },
+    Benchmark {
+        name: "load_small",
+        input: "small10k.pt",
+        repetitions: 5,
+        what: "load a package of 10,000 small tensors into owned memory",
+        baselines: &[Baseline::Python("load_pickle")],
+    },
+    Benchmark {
+        name: "write_small",
+        input: "small10k.pt",
+        repetitions: 5,
+        what: "write a package of 10,000 small tensors",
+        baselines: &[Baseline::Python("save_pickle_small")],
+    },
+    Benchmark {
         name: "write_package",
         input: "state1g.pt",
         repetitions: 3,

@@ -306,7 +306,7 @@ impl<D: Destination> PackageWriter<D> {
     /// Writes a record from memory.
     pub fn write_record(&mut self, name: &str, data: &[u8]) -> Result<()> {
         self.check_user_name(name)?;
-        self.put(name, data, data.len() as u64)
+        self.put_slice(name, data)
     }
 
     /// Streams a record of exactly `len` bytes from `reader`, without holding
@@ -314,14 +314,14 @@ impl<D: Destination> PackageWriter<D> {
     /// gives fewer or more bytes; the writer is then unusable (drop it).
     pub fn write_record_from(&mut self, name: &str, reader: impl Read, len: u64) -> Result<()> {
         self.check_user_name(name)?;
-        self.put(name, reader, len)
+        self.put(name, Source::Reader(reader), len)
     }
 
     /// Writes `.data/extern_modules` (each name followed by `\n`). Called by
     /// [`finish`](Self::finish) with no modules if never called.
     pub fn write_extern_modules<S: AsRef<str>>(&mut self, modules: &[S]) -> Result<()> {
         let text = metadata::extern_modules_text(modules);
-        self.put(metadata::EXTERN_MODULES, text.as_bytes(), text.len() as u64)?;
+        self.put_slice(metadata::EXTERN_MODULES, text.as_bytes())?;
         self.extern_modules_written = true;
         Ok(())
     }
@@ -329,11 +329,7 @@ impl<D: Destination> PackageWriter<D> {
     /// Writes `.data/python_version`. Called by [`finish`](Self::finish) with
     /// [`WriteOptions::python_version`] if never called.
     pub fn write_python_version(&mut self, version: &str) -> Result<()> {
-        self.put(
-            metadata::PYTHON_VERSION,
-            version.as_bytes(),
-            version.len() as u64,
-        )?;
+        self.put_slice(metadata::PYTHON_VERSION, version.as_bytes())?;
         self.python_version_written = true;
         Ok(())
     }
@@ -348,13 +344,13 @@ impl<D: Destination> PackageWriter<D> {
                 (".storage_alignment", b"64"),
                 ("version", b"3\n"),
             ] {
-                self.put(name, content, content.len() as u64)?;
+                self.put_slice(name, content)?;
             }
             return self.finish_common();
         }
         if self.options.layout == ArchiveLayout::TorchScript {
             // What torch.jit.save (PyTorch 2.x) writes besides the module.
-            self.put("version", &b"3\n"[..], 2)?;
+            self.put_slice("version", b"3\n")?;
             return self.finish_common();
         }
         if !self.extern_modules_written {
@@ -365,7 +361,7 @@ impl<D: Destination> PackageWriter<D> {
             self.write_python_version(&version)?;
         }
         let version = format!("{FORMAT_VERSION}\n");
-        self.put(metadata::VERSION, version.as_bytes(), version.len() as u64)?;
+        self.put_slice(metadata::VERSION, version.as_bytes())?;
         self.finish_common()
     }
 
@@ -376,16 +372,12 @@ impl<D: Destination> PackageWriter<D> {
         } else {
             b"big"
         };
-        self.put(metadata::BYTEORDER, byteorder, byteorder.len() as u64)?;
+        self.put_slice(metadata::BYTEORDER, byteorder)?;
         let serialization_id = match self.options.serialization_id.clone() {
             Some(id) => id,
             None => derived_serialization_id(self.content_digest.clone()),
         };
-        self.put(
-            metadata::SERIALIZATION_ID,
-            serialization_id.as_bytes(),
-            serialization_id.len() as u64,
-        )?;
+        self.put_slice(metadata::SERIALIZATION_ID, serialization_id.as_bytes())?;
         let label = self.label.clone();
         let failed = |source: io::Error| ArchiveError::Write {
             archive: label.clone(),
@@ -423,7 +415,11 @@ impl<D: Destination> PackageWriter<D> {
         })
     }
 
-    fn put(&mut self, name: &str, mut data: impl Read, len: u64) -> Result<()> {
+    fn put_slice(&mut self, name: &str, data: &[u8]) -> Result<()> {
+        self.put::<io::Empty>(name, Source::Slice(data), data.len() as u64)
+    }
+
+    fn put<R: Read>(&mut self, name: &str, mut data: Source<'_, R>, len: u64) -> Result<()> {
         if self.written.contains(name) {
             return Err(ArchiveError::DuplicateWrite {
                 archive: self.label.clone(),
@@ -450,6 +446,18 @@ impl<D: Destination> PackageWriter<D> {
         zip.start_file(format!("{}/{}", self.prefix, name), options)
             .map_err(|e| failed(zip_to_io(e)))?;
         let mut crc = crc32fast::Hasher::new();
+        // Bytes in memory go straight to the file in large chunks (no copy
+        // through a buffer: a gigabyte of tensors is written once).
+        let data = match data {
+            Source::Slice(slice) => {
+                for chunk in slice.chunks(8 << 20) {
+                    crc.update(chunk);
+                    zip.write_all(chunk).map_err(failed)?;
+                }
+                return self.finish_entry(name, len, crc);
+            }
+            Source::Reader(ref mut reader) => reader,
+        };
         let mut buffer = vec![0u8; usize::try_from(len.min(1 << 20)).unwrap_or(1 << 20)];
         let mut copied: u64 = 0;
         while copied < len {
@@ -489,6 +497,11 @@ impl<D: Destination> PackageWriter<D> {
                 Err(error) => return Err(failed(error)),
             }
         }
+        self.finish_entry(name, len, crc)
+    }
+
+    /// Records a fully written entry in the content digest.
+    fn finish_entry(&mut self, name: &str, len: u64, crc: crc32fast::Hasher) -> Result<()> {
         self.poisoned = false;
         let digest = &mut self.content_digest;
         digest.update((name.len() as u64).to_le_bytes());
@@ -498,6 +511,12 @@ impl<D: Destination> PackageWriter<D> {
         self.written.insert(name.to_owned());
         Ok(())
     }
+}
+
+/// What [`PackageWriter::put`] copies from.
+enum Source<'a, R> {
+    Slice(&'a [u8]),
+    Reader(R),
 }
 
 fn poisoned_error() -> io::Error {

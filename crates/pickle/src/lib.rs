@@ -45,6 +45,6 @@ pub use decode::{DecodeOptions, decode, decode_with};
 pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};
-pub use repr::{python_float_repr, python_repr};
+pub use repr::{python_float_repr, python_repr, python_repr_limited};
 pub use scan::{GlobalRef, scan_globals};
 pub use value::{Extra, PyStr, Value, ValueGraph, ValueId};

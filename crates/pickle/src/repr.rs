@@ -134,17 +134,44 @@ fn python_bytes_repr(bytes: &[u8]) -> String {
 /// assert_eq!(python_repr(&graph, graph.root()), "{1: (b'x', None)}");
 /// ```
 pub fn python_repr(graph: &ValueGraph, id: ValueId) -> String {
+    python_repr_limited(graph, id, MAX_REPR_LEN)
+}
+
+/// [`python_repr`], stopping (with `...`) once the text passes `max_len`
+/// bytes: what a caller asking "does it fit in a line?" needs, at a cost
+/// bounded by the line, however much the value expands.
+///
+/// ```
+/// use tpkg_pickle::{decode, python_repr_limited};
+/// // pickle.dumps(list(range(1000)), protocol=3)
+/// # let mut data = b"\x80\x03]q\x00(".to_vec();
+/// # for i in 0..1000u16 { data.push(b'M'); data.extend_from_slice(&i.to_le_bytes()); }
+/// # data.extend_from_slice(b"e.");
+/// let graph = decode(&data).unwrap();
+/// let text = python_repr_limited(&graph, graph.root(), 20);
+/// assert!(text.len() < 40 && text.ends_with("..."));
+/// ```
+pub fn python_repr_limited(graph: &ValueGraph, id: ValueId, max_len: usize) -> String {
     let mut out = String::new();
     let mut on_path = Vec::new();
-    repr_into(graph, id, &mut out, &mut on_path);
+    repr_into(graph, id, &mut out, &mut on_path, max_len.min(MAX_REPR_LEN));
     out
 }
 
 /// Longest repr text produced; the rest is elided with `...`.
 const MAX_REPR_LEN: usize = 64 << 20;
 
-fn repr_into(graph: &ValueGraph, id: ValueId, out: &mut String, on_path: &mut Vec<ValueId>) {
-    if on_path.contains(&id) || on_path.len() > MAX_DEPTH || out.len() > MAX_REPR_LEN {
+fn repr_into(
+    graph: &ValueGraph,
+    id: ValueId,
+    out: &mut String,
+    on_path: &mut Vec<ValueId>,
+    limit: usize,
+) {
+    if on_path.contains(&id) || on_path.len() > MAX_DEPTH || out.len() > limit {
+        if out.len() > limit && out.ends_with("...") {
+            return;
+        }
         out.push_str("...");
         return;
     }
@@ -159,7 +186,7 @@ fn repr_into(graph: &ValueGraph, id: ValueId, out: &mut String, on_path: &mut Ve
             if i > 0 {
                 out.push_str(", ");
             }
-            repr_into(graph, *item, out, on_path);
+            repr_into(graph, *item, out, on_path, limit);
         }
         out.push_str(close);
     };
@@ -168,9 +195,9 @@ fn repr_into(graph: &ValueGraph, id: ValueId, out: &mut String, on_path: &mut Ve
             if i > 0 {
                 out.push_str(", ");
             }
-            repr_into(graph, *k, out, on_path);
+            repr_into(graph, *k, out, on_path, limit);
             out.push_str(": ");
-            repr_into(graph, *v, out, on_path);
+            repr_into(graph, *v, out, on_path, limit);
         }
     };
     match graph.get(id) {
@@ -237,34 +264,34 @@ fn repr_into(graph: &ValueGraph, id: ValueId, out: &mut String, on_path: &mut Ve
             args,
             extra,
         } => {
-            repr_into(graph, *callable, out, on_path);
+            repr_into(graph, *callable, out, on_path, limit);
             match graph.get(*args) {
                 Value::Tuple(items) => seq(out, items, "(", ")", on_path),
                 _ => {
                     out.push('(');
-                    repr_into(graph, *args, out, on_path);
+                    repr_into(graph, *args, out, on_path, limit);
                     out.push(')');
                 }
             }
-            state_suffix(graph, extra, out, on_path);
+            state_suffix(graph, extra, out, on_path, limit);
         }
         Value::Object {
             class, args, extra, ..
         } => {
             out.push('<');
-            repr_into(graph, *class, out, on_path);
+            repr_into(graph, *class, out, on_path, limit);
             if let Value::Tuple(items) = graph.get(*args)
                 && !items.is_empty()
             {
                 seq(out, items, "(", ")", on_path);
             }
             out.push_str(" object");
-            state_suffix(graph, extra, out, on_path);
+            state_suffix(graph, extra, out, on_path, limit);
             out.push('>');
         }
         Value::PersistentId(pid) => {
             out.push_str("persistent_id(");
-            repr_into(graph, *pid, out, on_path);
+            repr_into(graph, *pid, out, on_path, limit);
             out.push(')');
         }
     }
@@ -276,10 +303,11 @@ fn state_suffix(
     extra: &crate::Extra,
     out: &mut String,
     on_path: &mut Vec<ValueId>,
+    limit: usize,
 ) {
     if let Some(state) = extra.state {
         out.push_str(" with state ");
-        repr_into(graph, state, out, on_path);
+        repr_into(graph, state, out, on_path, limit);
     }
 }
 

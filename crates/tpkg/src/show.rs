@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use num_bigint::BigInt;
 use serde_json::{Value as Json, json};
-use tpkg_pickle::{Value, ValueGraph, ValueId, python_repr};
+use tpkg_pickle::{Value, ValueGraph, ValueId};
 
 pub use tpkg_pickle::python_float_repr;
 
@@ -77,10 +77,17 @@ pub const MAX_DEPTH: usize = 1000;
 /// Most values rendered for one image: shared values are rendered at every
 /// reference, so a small hostile pickle could otherwise expand
 /// exponentially.
-pub const MAX_RENDERED: usize = 10_000_000;
+pub const MAX_RENDERED: usize = 1_000_000;
 
 /// Longest text `pretty` produces; the rest is elided with `...`.
-const MAX_TEXT_LEN: usize = 64 << 20;
+const MAX_TEXT_LEN: usize = 16 << 20;
+
+/// Longest repr of a dict key or set member in the image (a key that
+/// shares structure could otherwise expand without bound).
+const KEY_REPR_LIMIT: usize = 64 << 10;
+
+/// Longest one-line text `pretty` writes for a value it does not expand.
+const INLINE_LIMIT: usize = 4096;
 
 /// A value that cannot be rendered within the limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -261,12 +268,15 @@ fn pairs_image(
 fn key_string(graph: &ValueGraph, key: ValueId) -> String {
     match graph.get(key) {
         Value::Str(text) => text.to_string_lossy(),
-        _ => python_repr(graph, key),
+        _ => tpkg_pickle::python_repr_limited(graph, key, KEY_REPR_LIMIT),
     }
 }
 
 fn sorted_reprs(graph: &ValueGraph, members: &[ValueId]) -> Vec<String> {
-    let mut reprs: Vec<String> = members.iter().map(|m| python_repr(graph, *m)).collect();
+    let mut reprs: Vec<String> = members
+        .iter()
+        .map(|m| tpkg_pickle::python_repr_limited(graph, *m, KEY_REPR_LIMIT))
+        .collect();
     reprs.sort();
     reprs
 }
@@ -319,8 +329,11 @@ fn pretty_into(
         return;
     }
     *budget -= 1;
-    let inline = python_repr(graph, id);
-    if indent + inline.len() <= width || on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+    // Only as much text as could fit on the line is rendered to decide;
+    // a shared structure can expand without bound.
+    let room = width.saturating_sub(indent);
+    let inline = tpkg_pickle::python_repr_limited(graph, id, room.max(INLINE_LIMIT));
+    if inline.len() <= room || on_path.contains(&id) || on_path.len() > MAX_DEPTH {
         out.push_str(&inline);
         return;
     }
@@ -355,7 +368,7 @@ fn pretty_into(
     for (key, value) in items {
         out.push_str(&pad);
         if let Some(key) = key {
-            out.push_str(&python_repr(graph, key));
+            out.push_str(&tpkg_pickle::python_repr_limited(graph, key, INLINE_LIMIT));
             out.push_str(": ");
         }
         pretty_into(graph, value, indent + 4, width, out, on_path, budget);
@@ -364,4 +377,22 @@ fn pretty_into(
     out.push_str(&" ".repeat(indent));
     out.push_str(close);
     on_path.pop();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fuzz finding (pickle_decoder, out of memory): 20 values whose
+    /// shared references expand exponentially when written out. Rendering
+    /// must stay bounded in time and memory.
+    #[test]
+    fn shared_structure_renders_within_limits() {
+        let data = include_bytes!("../../../tests/data/fuzz-findings/pickle_shared_dag_oom.pkl");
+        let graph = tpkg_pickle::decode(data).unwrap();
+        assert!(graph.len() < 100);
+        let text = pretty(&graph, 100);
+        assert!(text.len() <= MAX_TEXT_LEN + (64 << 10), "{}", text.len());
+        assert_eq!(image(&graph), Err(ShowError::TooLarge));
+    }
 }
