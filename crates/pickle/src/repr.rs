@@ -149,7 +149,7 @@ pub fn python_repr(graph: &ValueGraph, id: ValueId) -> String {
 /// # data.extend_from_slice(b"e.");
 /// let graph = decode(&data).unwrap();
 /// let text = python_repr_limited(&graph, graph.root(), 20);
-/// assert!(text.len() < 40 && text.ends_with("..."));
+/// assert!(text.len() < 40 && text.ends_with("...]"), "{text}");
 /// ```
 pub fn python_repr_limited(graph: &ValueGraph, id: ValueId, max_len: usize) -> String {
     let mut out = String::new();
@@ -183,6 +183,10 @@ fn repr_into(
                on_path: &mut Vec<ValueId>| {
         out.push_str(open);
         for (i, item) in items.iter().enumerate() {
+            if out.len() > limit {
+                out.push_str(", ...");
+                break;
+            }
             if i > 0 {
                 out.push_str(", ");
             }
@@ -192,6 +196,10 @@ fn repr_into(
     };
     let pairs = |out: &mut String, items: &[(ValueId, ValueId)], on_path: &mut Vec<ValueId>| {
         for (i, (k, v)) in items.iter().enumerate() {
+            if out.len() > limit {
+                out.push_str(", ...");
+                break;
+            }
             if i > 0 {
                 out.push_str(", ");
             }
