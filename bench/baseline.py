@@ -178,18 +178,6 @@ def main():
             seconds.append(time.perf_counter() - start)
             del state
         os.remove(out)
-    elif benchmark == "save_pickle_small":
-        import torch  # noqa: F401
-        from torch.package import PackageExporter, PackageImporter
-        name = "PyTorch PackageExporter.save_pickle"
-        state = PackageImporter(path).load_pickle("model", "state_dict.pkl")
-        out = path + ".pytorch-out.pt"
-        for _ in range(repetitions):
-            start = time.perf_counter()
-            with PackageExporter(out) as exporter:
-                exporter.save_pickle("model", "state_dict.pkl", state)
-            seconds.append(time.perf_counter() - start)
-        os.remove(out)
     elif benchmark == "save_pickle":
         import torch
         from torch.package import PackageExporter, PackageImporter

@@ -21,12 +21,9 @@ from torch.package.importer import sys_importer
 
 
 def obj2_pickle(protocol=3):
-    import package_a
-    import package_a.subpackage
-
     buffer = io.BytesIO()
     pickler = create_pickler(buffer, sys_importer, protocol=protocol)
-    pickler.dump(package_a.PackageAObject(package_a.subpackage.PackageASubpackageObject()))
+    pickler.dump(obj2_pickle_object())
     return buffer.getvalue()
 
 

@@ -102,7 +102,7 @@ const BENCHMARKS: &[Benchmark] = &[
         input: "small10k.pt",
         repetitions: 5,
         what: "write a package of 10,000 small tensors",
-        baselines: &[Baseline::Python("save_pickle_small")],
+        baselines: &[Baseline::Python("save_pickle")],
     },
     Benchmark {
         name: "write_package",

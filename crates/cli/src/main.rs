@@ -125,12 +125,8 @@ enum Command {
         /// Modules or patterns.
         #[arg(required = true)]
         modules: Vec<String>,
-        /// A folder to search for modules (repeatable; like sys.path).
-        #[arg(long = "path", value_name = "DIR")]
-        paths: Vec<PathBuf>,
-        /// Read sys.path and built-in module names from this interpreter.
-        #[arg(long, value_name = "PY")]
-        python: Option<PathBuf>,
+        #[command(flatten)]
+        search: SearchArgs,
         /// Print `{"<module>": ["<dep>", ...]}`.
         #[arg(long)]
         json: bool,
@@ -152,24 +148,10 @@ enum Command {
         /// Modules to save (glob patterns under a literal top-level package).
         #[arg(required = true)]
         modules: Vec<String>,
-        /// A folder to search for modules (repeatable; like sys.path).
-        #[arg(long = "path", value_name = "DIR")]
-        paths: Vec<PathBuf>,
-        /// Read sys.path, built-in modules and version from this interpreter.
-        #[arg(long, value_name = "PY")]
-        python: Option<PathBuf>,
-        /// Intern modules matching PAT (repeatable).
-        #[arg(long, value_name = "PAT")]
-        intern: Vec<String>,
-        /// Extern modules matching PAT (repeatable).
-        #[arg(long = "extern", value_name = "PAT")]
-        extern_: Vec<String>,
-        /// Mock modules matching PAT (repeatable).
-        #[arg(long, value_name = "PAT")]
-        mock: Vec<String>,
-        /// Deny modules matching PAT (repeatable).
-        #[arg(long, value_name = "PAT")]
-        deny: Vec<String>,
+        #[command(flatten)]
+        search: SearchArgs,
+        #[command(flatten)]
+        patterns: PatternArgs,
         /// Show, for each broken module, the path that pulled it in.
         #[arg(long)]
         debug: bool,
@@ -191,24 +173,10 @@ enum Command {
         input: PathBuf,
         /// The package to write (atomically).
         output: PathBuf,
-        /// A folder to search for modules (repeatable; like sys.path).
-        #[arg(long = "path", value_name = "DIR")]
-        paths: Vec<PathBuf>,
-        /// Read sys.path, built-in modules and version from this interpreter.
-        #[arg(long, value_name = "PY")]
-        python: Option<PathBuf>,
-        /// Intern modules matching PAT (repeatable).
-        #[arg(long, value_name = "PAT")]
-        intern: Vec<String>,
-        /// Extern modules matching PAT (repeatable).
-        #[arg(long = "extern", value_name = "PAT")]
-        extern_: Vec<String>,
-        /// Mock modules matching PAT (repeatable).
-        #[arg(long, value_name = "PAT")]
-        mock: Vec<String>,
-        /// Deny modules matching PAT (repeatable).
-        #[arg(long, value_name = "PAT")]
-        deny: Vec<String>,
+        #[command(flatten)]
+        search: SearchArgs,
+        #[command(flatten)]
+        patterns: PatternArgs,
         /// Print `{"output", "interned", "externed", "mocked", "reencoded_pickles"}`.
         #[arg(long)]
         json: bool,
@@ -289,6 +257,36 @@ enum Command {
         /// Where to create the package folder.
         dir: PathBuf,
     },
+}
+
+/// Where modules are found (`imports`, `pack`, `repack`).
+#[derive(Debug, clap::Args)]
+struct SearchArgs {
+    /// A folder to search for modules (repeatable; like sys.path).
+    #[arg(long = "path", value_name = "DIR")]
+    paths: Vec<PathBuf>,
+    /// Read sys.path, built-in modules and version from this interpreter.
+    #[arg(long, value_name = "PY")]
+    python: Option<PathBuf>,
+}
+
+/// The exporter's patterns (`pack`, `repack`). Their order across flags
+/// matters and is read from the matches by [`ordered_rules`]; these fields
+/// only declare them.
+#[derive(Debug, clap::Args)]
+struct PatternArgs {
+    /// Intern modules matching PAT (repeatable).
+    #[arg(long, value_name = "PAT")]
+    intern: Vec<String>,
+    /// Extern modules matching PAT (repeatable).
+    #[arg(long = "extern", value_name = "PAT")]
+    extern_: Vec<String>,
+    /// Mock modules matching PAT (repeatable).
+    #[arg(long, value_name = "PAT")]
+    mock: Vec<String>,
+    /// Deny modules matching PAT (repeatable).
+    #[arg(long, value_name = "PAT")]
+    deny: Vec<String>,
 }
 
 /// `tpkg audit --fail-on`.
@@ -461,15 +459,13 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         }
         Command::Imports {
             modules,
-            paths,
-            python,
+            search,
             json,
-        } => imports::run(&modules, paths, python.as_deref(), json)?,
+        } => imports::run(&modules, search.paths, search.python.as_deref(), json)?,
         Command::Pack {
             output,
             modules,
-            paths,
-            python,
+            search: SearchArgs { paths, python },
             debug,
             json,
             ..
@@ -491,8 +487,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Repack {
             input,
             output,
-            paths,
-            python,
+            search: SearchArgs { paths, python },
             json,
             ..
         } => {

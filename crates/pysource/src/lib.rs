@@ -27,8 +27,8 @@ mod toplevel;
 
 pub use resolve::{Dependencies, Found, ModuleFinder, PythonProbeError};
 pub use scan::{
-    DynamicImport, Imports, MAX_SOURCE_BYTES, PythonVersion, Reference, ScanError, scan_imports,
-    scan_imports_for,
+    DynamicImport, Imports, MAX_SOURCE_BYTES, PythonVersion, Reference, ScanError, package_of,
+    scan_imports, scan_imports_for,
 };
 pub use stdlib::{is_stdlib_module, is_stdlib_submodule, stdlib_module_names};
 pub use toplevel::{ImportTimeCode, import_time_code};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use crate::scan::{PythonVersion, ScanError, scan_imports_for};
+use crate::scan::{PythonVersion, ScanError, package_of, scan_imports_for};
 use crate::stdlib::is_stdlib_submodule;
 
 /// Where a module was found.
@@ -356,14 +356,7 @@ impl ModuleFinder {
         module: &str,
         is_package: bool,
     ) -> Result<Dependencies, ScanError> {
-        let package = if is_package {
-            module
-        } else {
-            module
-                .rsplit_once('.')
-                .map_or(module, |(package, _)| package)
-        };
-        let imports = scan_imports_for(source, package, self.version)?;
+        let imports = scan_imports_for(source, package_of(module, is_package), self.version)?;
         let mut out = Dependencies::default();
         let mut seen = HashSet::new();
         for (dep_module, attribute) in imports.references {

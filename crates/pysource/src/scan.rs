@@ -104,6 +104,27 @@ pub enum ScanError {
 /// in a torch + torchvision + sympy install is 1.4 MB).
 pub const MAX_SOURCE_BYTES: usize = 64 << 20;
 
+/// The package a module's relative imports resolve against, as PyTorch's
+/// exporter computes it: the module itself for a package, else the name
+/// without its last part — and for a top-level module (PyTorch's quirk) the
+/// module itself.
+///
+/// ```
+/// use tpkg_pysource::package_of;
+/// assert_eq!(package_of("a.b.c", false), "a.b");
+/// assert_eq!(package_of("a.b", true), "a.b");
+/// assert_eq!(package_of("top", false), "top");
+/// ```
+pub fn package_of(module: &str, is_package: bool) -> &str {
+    if is_package {
+        module
+    } else {
+        module
+            .rsplit_once('.')
+            .map_or(module, |(package, _)| package)
+    }
+}
+
 /// PyTorch's `_resolve_name`: `name` relative to `package` at `level` dots.
 fn resolve_relative(name: Option<&str>, package: &str, level: usize) -> Option<String> {
     let bits: Vec<&str> = package.rsplitn(level, '.').collect();

@@ -567,24 +567,25 @@ impl<D: Destination> PackageExporter<D> {
                 return Ok(());
             }
         };
+        // Scanning reads the source only; then the graph owns it.
+        let deps = dependencies.then(|| match scanned_deps {
+            Some(deps) => deps,
+            None => self
+                .finder
+                .dependencies(&source, &module, is_package)
+                .map(|d| d.modules),
+        });
         self.graph.add_node(
             &module,
             NodeAttributes {
                 action: Some(Action::Intern),
                 is_package: Some(is_package),
-                source: Some(source.clone()),
+                source: Some(source),
                 provided: Some(true),
                 ..Default::default()
             },
         );
-        if dependencies {
-            let deps = match scanned_deps {
-                Some(deps) => deps,
-                None => self
-                    .finder
-                    .dependencies(&source, &module, is_package)
-                    .map(|d| d.modules),
-            };
+        if let Some(deps) = deps {
             self.apply_dependencies(&module, deps)?;
         }
         Ok(())
@@ -805,12 +806,7 @@ impl<D: Destination> PackageExporter<D> {
         reader: impl std::io::Read,
         len: u64,
     ) -> Result<(), ExportError> {
-        if self.writer.has_record(name) {
-            return Err(ExportError::DuplicateRecord(name.to_owned()));
-        }
-        if tpkg_mangling::is_mangled(name) {
-            return Err(ExportError::MangledName(name.to_owned()));
-        }
+        check_new_record(&self.writer, name)?;
         self.writer.write_record_from(name, reader, len)?;
         Ok(())
     }
@@ -841,14 +837,7 @@ impl<D: Destination> PackageExporter<D> {
     }
 
     fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), ExportError> {
-        if self.writer.has_record(name) {
-            return Err(ExportError::DuplicateRecord(name.to_owned()));
-        }
-        if tpkg_mangling::is_mangled(name) {
-            return Err(ExportError::MangledName(name.to_owned()));
-        }
-        self.writer.write_record(name, bytes)?;
-        Ok(())
+        write_new_record(&mut self.writer, name, bytes)
     }
 
     /// The dependency graph so far.
@@ -934,7 +923,7 @@ impl<D: Destination> PackageExporter<D> {
 
     /// Checks the graph, writes sources, mocks and the extern list, and
     /// commits the archive. On error nothing is written at the target.
-    pub fn close(mut self) -> Result<D::Output, ExportError> {
+    pub fn close(self) -> Result<D::Output, ExportError> {
         if let Some(error) = self.packaging_error() {
             return Err(ExportError::Packaging(Box::new(error)));
         }
@@ -947,35 +936,39 @@ impl<D: Destination> PackageExporter<D> {
                 pattern: rule.group.to_string(),
             });
         }
-        let mut externs = Vec::new();
-        let mut sources: Vec<(String, String, bool)> = Vec::new();
+        // The graph lends the sources straight to the writer: nothing of it
+        // is copied.
+        let PackageExporter {
+            mut writer,
+            finder,
+            graph,
+            mut hooks,
+            mock_kinds,
+            ..
+        } = self;
+        let mut externs: Vec<&str> = Vec::new();
+        let mut sources: Vec<(String, &str)> = Vec::new();
         let mut mock_file = false;
-        let mut written: HashSet<String> = HashSet::new();
-        let nodes: Vec<(String, NodeAttributes)> = self
-            .graph
-            .nodes()
-            .map(|(n, a)| (n.to_owned(), a.clone()))
-            .collect();
-        for (module, attributes) in nodes {
+        for (module, attributes) in graph.nodes() {
             let Some(action) = attributes.action else {
                 continue;
             };
-            for (_, hook_action, hook) in &mut self.hooks {
+            for (_, hook_action, hook) in &mut hooks {
                 if *hook_action == action {
-                    hook(&module);
+                    hook(module);
                 }
             }
             match action {
                 Action::Extern => externs.push(module),
                 Action::Mock => {
                     if !mock_file {
-                        sources.push(("_mock".into(), MOCK_MODULE_SOURCE.into(), false));
+                        sources.push((source_record("_mock", false), MOCK_MODULE_SOURCE));
                         mock_file = true;
                     }
-                    let is_package = match self.mock_kinds.get(&module) {
+                    let is_package = match mock_kinds.get(module) {
                         Some(&is_package) => is_package,
                         None => matches!(
-                            self.finder.find(&module),
+                            finder.find(module),
                             Some(
                                 Found::Source {
                                     is_package: true,
@@ -984,29 +977,54 @@ impl<D: Destination> PackageExporter<D> {
                             )
                         ),
                     };
-                    sources.push((module, MOCK_IMPL.into(), is_package));
+                    sources.push((source_record(module, is_package), MOCK_IMPL));
                 }
                 Action::Intern if attributes.is_pickle != Some(true) => {
-                    let source = attributes.source.unwrap_or_default();
                     let is_package = attributes.is_package.unwrap_or(false);
-                    sources.push((module, source, is_package));
+                    let source = attributes.source.as_deref().unwrap_or_default();
+                    sources.push((source_record(module, is_package), source));
                 }
                 Action::RepackagedMockModule if !mock_file => {
-                    sources.push(("_mock".into(), MOCK_MODULE_SOURCE.into(), false));
+                    sources.push((source_record("_mock", false), MOCK_MODULE_SOURCE));
                     mock_file = true;
                 }
                 _ => {}
             }
         }
-        for (module, source, is_package) in sources {
-            let name = source_record(&module, is_package);
-            if written.insert(name.clone()) {
-                self.write(&name, source.as_bytes())?;
+        let mut written: HashSet<&str> = HashSet::new();
+        for (name, source) in &sources {
+            if written.insert(name) {
+                write_new_record(&mut writer, name, source.as_bytes())?;
             }
         }
-        self.writer.write_extern_modules(&externs)?;
-        Ok(self.writer.finish()?)
+        writer.write_extern_modules(&externs)?;
+        Ok(writer.finish()?)
     }
+}
+
+/// Refuses a record name already written, or a mangled one (a module of a
+/// loaded package saved under its `<torch_package_N>` name).
+fn check_new_record<D: Destination>(
+    writer: &PackageWriter<D>,
+    name: &str,
+) -> Result<(), ExportError> {
+    if writer.has_record(name) {
+        return Err(ExportError::DuplicateRecord(name.to_owned()));
+    }
+    if tpkg_mangling::is_mangled(name) {
+        return Err(ExportError::MangledName(name.to_owned()));
+    }
+    Ok(())
+}
+
+fn write_new_record<D: Destination>(
+    writer: &mut PackageWriter<D>,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), ExportError> {
+    check_new_record(writer, name)?;
+    writer.write_record(name, bytes)?;
+    Ok(())
 }
 
 /// A numeric storage key moved up by `base` (other keys are kept).
@@ -1025,27 +1043,7 @@ fn renumber_storages(graph: &mut tpkg_pickle::ValueGraph, base: u64) {
     if base == 0 {
         return;
     }
-    let pids: Vec<_> = graph
-        .iter()
-        .filter_map(|(_, v)| match v {
-            Value::PersistentId(pid) => Some(*pid),
-            _ => None,
-        })
-        .collect();
-    let mut moved = std::collections::HashSet::new();
-    for pid in pids {
-        let Value::Tuple(items) = graph.get(pid) else {
-            continue;
-        };
-        let (Some(&kind), Some(&key)) = (items.first(), items.get(2)) else {
-            continue;
-        };
-        if !moved.insert(key) {
-            continue;
-        }
-        if graph.get(kind).as_str() != Some("storage") {
-            continue;
-        }
+    for key in crate::tensors::storage_key_nodes(graph) {
         // PyTorch writes integer keys; strings are accepted too.
         let new = match graph.get(key) {
             Value::Int(n) => Value::Int(n.saturating_add(i64::try_from(base).unwrap_or(i64::MAX))),

@@ -40,7 +40,7 @@ use tpkg_glob::Patterns;
 use tpkg_pickle::{DecodeOptions, Symbolic, Value};
 use tpkg_pysource::ModuleFinder;
 
-use crate::exporter::{ExportError, PackageExporter};
+use crate::exporter::{ExportError, MOCK_IMPL, PackageExporter};
 use crate::importer::{ImportError, PackageImporter, module_of_record};
 
 /// Why repackaging failed.
@@ -100,12 +100,15 @@ pub fn repackage(
     rules: &Rules,
 ) -> Result<RepackReport, RepackError> {
     let reader = importer.reader();
-    let mocked = importer.mocked_modules();
     let externs = importer.extern_modules();
 
     // The package's sources, on disk, first on the search path.
     let staging = tempfile::tempdir()?;
     let mut sources = Vec::new();
+    // Each source is read once: staged, kept for re-saving, or (a mock
+    // stub) noted with its form.
+    let mut mocked: Vec<String> = Vec::new();
+    let mut mock_kinds: Vec<bool> = Vec::new();
     for module in importer.interned_modules() {
         let (source, is_package) = importer.get_source_with_kind(&module)?;
         let path = staging
@@ -117,7 +120,10 @@ pub fn repackage(
         // Mock stubs are staged too, so references to them still resolve
         // (and meet the mock rule); their stubs are written anew.
         std::fs::write(&path, &source)?;
-        if !mocked.contains(&module) {
+        if source == MOCK_IMPL {
+            mocked.push(module);
+            mock_kinds.push(is_package);
+        } else {
             sources.push((module, source, is_package));
         }
     }
@@ -147,8 +153,7 @@ pub fn repackage(
     if !mocked.is_empty() {
         exporter.mock(Patterns::List(mocked.clone()), (), true)?;
     }
-    for module in &mocked {
-        let (_, is_package) = importer.get_source_with_kind(module)?;
+    for (module, is_package) in mocked.iter().zip(mock_kinds) {
         exporter.set_mock_kind(module, is_package);
     }
     exporter.intern("**", (), true)?;

@@ -43,6 +43,27 @@ pub struct PackageTensors<'r> {
     storages: HashMap<String, Cow<'r, [u8]>>,
 }
 
+/// The nodes holding the key of every `("storage", type, key, location,
+/// numel)` persistent id of `graph`, each once: tensors of one storage, or
+/// a memoized key string, share a node, which a caller rewriting keys must
+/// rewrite once.
+pub(crate) fn storage_key_nodes(graph: &ValueGraph) -> Vec<tpkg_pickle::ValueId> {
+    use tpkg_pickle::Value;
+    let mut seen = std::collections::HashSet::new();
+    graph
+        .iter()
+        .filter_map(|(_, value)| match value {
+            Value::PersistentId(pid) => match graph.get(*pid) {
+                Value::Tuple(items) if items.len() == 5 => Some((items[0], items[2])),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|(kind, _)| graph.get(*kind).as_str() == Some("storage"))
+        .filter_map(|(_, key)| seen.insert(key).then_some(key))
+        .collect()
+}
+
 /// The record holding storage `key` in a torch.package.
 pub fn storage_record(key: &str) -> String {
     format!(".data/{key}.storage")

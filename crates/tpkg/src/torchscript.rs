@@ -132,21 +132,8 @@ fn standalone_pickle(
     let bytes = reader.read(record)?;
     let mut graph = decode(reader, record)?;
     let mut keys = BTreeSet::new();
-    let pids: Vec<_> = graph
-        .iter()
-        .filter_map(|(_, v)| match v {
-            Value::PersistentId(pid) => Some(*pid),
-            _ => None,
-        })
-        .collect();
-    for pid in pids {
-        let Value::Tuple(items) = graph.get(pid).clone() else {
-            continue;
-        };
-        if items.len() != 5 || str_of(&graph, items[0]) != Some("storage") {
-            continue;
-        }
-        let Some(key) = str_of(&graph, items[2]).map(str::to_owned) else {
+    for node in crate::tensors::storage_key_nodes(&graph) {
+        let Some(key) = str_of(&graph, node).map(str::to_owned) else {
             continue;
         };
         let Some(bare) = key.strip_suffix(".storage") else {
@@ -156,7 +143,7 @@ fn standalone_pickle(
             });
         };
         keys.insert(bare.to_owned());
-        *graph.get_mut(items[2]) = Value::Str(PyStr::from(bare));
+        *graph.get_mut(node) = Value::Str(PyStr::from(bare));
     }
     let protocol = bytes.get(1).copied().unwrap_or(2).clamp(2, 5);
     let encoded = tpkg_pickle::encode(&graph, protocol).map_err(|e| TorchScriptError::Pickle {

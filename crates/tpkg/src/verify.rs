@@ -118,11 +118,8 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
                 Ok(source) => {
                     // The package relative imports resolve against.
                     let module = crate::importer::module_of_record(name).unwrap_or_default();
-                    let package = if name.ends_with("/__init__.py") {
-                        module.as_str()
-                    } else {
-                        module.rsplit_once('.').map_or(module.as_str(), |(p, _)| p)
-                    };
+                    let package =
+                        tpkg_pysource::package_of(&module, name.ends_with("/__init__.py"));
                     if let Err(error) = tpkg_pysource::scan_imports(source, package) {
                         problems.push(problem(name, error.to_string()));
                     }

@@ -394,6 +394,19 @@ struct Findings {
 }
 
 impl Findings {
+    /// A record that could not be audited (the subject is the record).
+    fn unreadable(&mut self, level: Level, record: &str, reason: String) {
+        self.add(
+            level,
+            "unreadable",
+            Some(record),
+            None,
+            None,
+            record.to_owned(),
+            reason,
+        );
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
@@ -634,24 +647,11 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
         };
         if info.size > limit {
             // Only pickle-looking or source records matter; peek first.
-            let head = reader
-                .open_record(name)
-                .ok()
-                .and_then(|mut r| {
-                    let mut head = [0u8; 2];
-                    std::io::Read::read_exact(&mut r, &mut head)
-                        .ok()
-                        .map(|()| head)
-                })
-                .unwrap_or_default();
+            let head = crate::verify::peek(reader, name);
             if is_source || name.ends_with(".pkl") || looks_like_pickle(&head) {
-                findings.add(
+                findings.unreadable(
                     Level::Unsafe,
-                    "unreadable",
-                    Some(name),
-                    None,
-                    None,
-                    name.to_owned(),
+                    name,
                     format!("{} bytes: too large to audit (limit {limit})", info.size),
                 );
             }
@@ -660,15 +660,7 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
         let bytes = match reader.read(name) {
             Ok(bytes) => bytes,
             Err(error) => {
-                findings.add(
-                    Level::Unsafe,
-                    "unreadable",
-                    Some(name),
-                    None,
-                    None,
-                    name.to_owned(),
-                    error.to_string(),
-                );
+                findings.unreadable(Level::Unsafe, name, error.to_string());
                 continue;
             }
         };
@@ -693,13 +685,9 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
             }
             Err(error) if looks_like_pickle(&bytes) || name.ends_with(".pkl") => {
                 report.pickles += 1;
-                findings.add(
+                findings.unreadable(
                     Level::Unsafe,
-                    "unreadable",
-                    Some(name),
-                    None,
-                    None,
-                    name.to_owned(),
+                    name,
                     format!("the pickle does not decode: {error}"),
                 );
             }
@@ -754,15 +742,7 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
 
 fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) {
     let Ok(source) = std::str::from_utf8(bytes) else {
-        findings.add(
-            Level::Review,
-            "unreadable",
-            Some(record),
-            None,
-            None,
-            record.to_owned(),
-            "source is not UTF-8".into(),
-        );
+        findings.unreadable(Level::Review, record, "source is not UTF-8".into());
         return;
     };
     if source.starts_with("from _mock import MockedObject\n") {
@@ -786,27 +766,13 @@ fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) {
             }
         }
         Err(error) => {
-            findings.add(
-                Level::Review,
-                "unreadable",
-                Some(record),
-                None,
-                None,
-                record.to_owned(),
-                error.to_string(),
-            );
+            findings.unreadable(Level::Review, record, error.to_string());
             return;
         }
     }
     let module = module_of_record(record).unwrap_or_default();
-    let package = if record.ends_with("/__init__.py") {
-        module.clone()
-    } else {
-        module
-            .rsplit_once('.')
-            .map_or(module.clone(), |(p, _)| p.to_owned())
-    };
-    if let Ok(imports) = tpkg_pysource::scan_imports(source, &package) {
+    let package = tpkg_pysource::package_of(&module, record.ends_with("/__init__.py"));
+    if let Ok(imports) = tpkg_pysource::scan_imports(source, package) {
         for dynamic in imports.dynamic {
             findings.add(
                 Level::Review,
