@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
     let repetitions: usize = repetitions.parse().context("REPETITIONS")?;
     let input = Path::new(input);
     let mut seconds = Vec::with_capacity(repetitions);
+    let mut memory = Memory::default();
     match benchmark.as_str() {
         // Decode a pickle held in memory (as CPython's pickle.loads does).
         "pickle_decode" => {
@@ -100,47 +101,55 @@ fn main() -> anyhow::Result<()> {
             std::fs::remove_file(&out)?;
         }
         // Open the package and write its tensors as a safetensors file.
-        "convert_safetensors" => {
+        "convert_safetensors" | "convert_safetensors_nosync" => {
             let out = input.with_extension("tpkg-out.safetensors");
+            let options = tpkg::convert::ConvertOptions {
+                durable: benchmark == "convert_safetensors",
+            };
             for _ in 0..repetitions {
-                let start = Instant::now();
+                settle_disk(&out)?;
+                let start = memory.start();
                 let reader = tpkg::archive::PackageReader::open(input)?;
                 let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
-                tpkg::convert::to_safetensors(&tensors, &out)?;
+                tpkg::convert::to_safetensors_with(&tensors, &out, options)?;
                 seconds.push(start.elapsed().as_secs_f64());
+                memory.stop(0);
             }
             std::fs::remove_file(&out)?;
         }
-        // Open a 1 GiB state-dict package and copy every tensor into memory
-        // it owns (what loading into owned tensors costs).
+        // Open a state-dict package and copy every storage into memory it
+        // owns (what loading into owned tensors costs; views would share).
         "load_copy" | "load_small" => {
             for _ in 0..repetitions {
-                let start = Instant::now();
+                let start = memory.start();
                 let reader = tpkg::archive::PackageReader::open(input)?;
                 let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
-                let mut owned = Vec::with_capacity(tensors.len());
-                for index in 0..tensors.len() {
-                    owned.push(tensors.view(index)?.contiguous_bytes().into_owned());
-                }
+                let owned = tensors.read_storages()?;
                 seconds.push(start.elapsed().as_secs_f64());
+                memory.stop(owned.values().map(|bytes| bytes.len() as u64).sum());
                 black_box(owned);
             }
         }
         // Open it and make checked zero-copy views over the memory map.
         "load_mmap" => {
             for _ in 0..repetitions {
-                let start = Instant::now();
+                let start = memory.start();
                 let reader = tpkg::archive::PackageReader::open(input)?;
                 let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
                 let views: Vec<_> = (0..tensors.len())
                     .map(|i| tensors.view(i))
                     .collect::<Result<_, _>>()?;
                 seconds.push(start.elapsed().as_secs_f64());
+                memory.stop(0);
                 black_box(views);
             }
         }
         // Write the package's tensors (1 GiB) and pickle as a new package.
-        "write_package" | "write_small" => {
+        "write_package" | "write_package_nosync" | "write_small" => {
+            let options = tpkg::archive::WriteOptions {
+                durable: benchmark != "write_package_nosync",
+                ..Default::default()
+            };
             let reader = tpkg::archive::PackageReader::open(input)?;
             let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
             let pickle = reader.read("model/state_dict.pkl")?;
@@ -161,8 +170,9 @@ fn main() -> anyhow::Result<()> {
             );
             let out = input.with_extension("tpkg-out.pt");
             for _ in 0..repetitions {
-                let start = Instant::now();
-                let mut writer = tpkg::archive::PackageWriter::create(&out, Default::default())?;
+                settle_disk(&out)?;
+                let start = memory.start();
+                let mut writer = tpkg::archive::PackageWriter::create(&out, options.clone())?;
                 for (key, bytes) in &storages {
                     writer.write_record(&tpkg::tensors::storage_record(key), bytes)?;
                 }
@@ -170,24 +180,87 @@ fn main() -> anyhow::Result<()> {
                 writer.write_extern_modules(&["collections", "torch._utils", "torch"])?;
                 writer.finish()?;
                 seconds.push(start.elapsed().as_secs_f64());
+                memory.stop(0);
             }
             std::fs::remove_file(&out)?;
         }
         other => bail!("unknown benchmark {other:?}"),
     }
-    let report = serde_json::json!({ "seconds": seconds, "peak_rss_bytes": peak_rss_bytes() });
+    let mut report = serde_json::json!({
+        "seconds": seconds,
+        "peak_rss_bytes": status_bytes("VmHWM:"),
+    });
+    if memory.measured {
+        report["working_bytes"] = memory.worst_working.into();
+        report["largest_storage_bytes"] = largest_storage(input)?.into();
+    }
     println!("{report}");
     Ok(())
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`), or 0 if unknown.
-fn peak_rss_bytes() -> u64 {
+/// Starts a write from a quiet disk: removes the previous output and waits
+/// for the kernel to write back every dirty page (untimed), so no repetition
+/// pays for the one before it. The baselines do the same.
+fn settle_disk(out: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(out) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error.into()),
+        _ => {}
+    }
+    let status = std::process::Command::new("sync").status()?;
+    anyhow::ensure!(status.success(), "sync failed: {status}");
+    Ok(())
+}
+
+/// The memory an operation works in, beyond its input and its result.
+///
+/// Before each repetition the kernel's peak-RSS mark is reset to the
+/// current resident set (`/proc/self/clear_refs`); after it, the new peak
+/// minus what was resident before (the input, when the benchmark holds
+/// it) minus the bytes the operation returns (owned copies) is what it
+/// needed on the way. "Loading and writing stay near the largest single
+/// tensor" means this stays near the largest storage, not the archive.
+#[derive(Default)]
+struct Memory {
+    before: u64,
+    worst_working: u64,
+    measured: bool,
+}
+
+impl Memory {
+    fn start(&mut self) -> Instant {
+        self.before = status_bytes("VmRSS:");
+        // "5" resets VmHWM to VmRSS (Linux 4.0+); if refused the peak
+        // only over-states the working memory.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        Instant::now()
+    }
+
+    fn stop(&mut self, result_bytes: u64) {
+        let added = status_bytes("VmHWM:").saturating_sub(self.before);
+        self.worst_working = self.worst_working.max(added.saturating_sub(result_bytes));
+        self.measured = true;
+    }
+}
+
+/// The largest storage of the input's state dict, in bytes.
+fn largest_storage(input: &Path) -> anyhow::Result<u64> {
+    let reader = tpkg::archive::PackageReader::open(input)?;
+    let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
+    let mut largest = 0;
+    for index in 0..tensors.len() {
+        largest = largest.max(tensors.view(index)?.storage_bytes().len() as u64);
+    }
+    Ok(largest)
+}
+
+/// A `/proc/self/status` memory line (`VmHWM:`, `VmRSS:`) in bytes, or 0.
+fn status_bytes(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .find_map(|line| line.strip_prefix(field))
                 .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)

@@ -207,6 +207,34 @@ pub enum ArchiveError {
         at_least: bool,
     },
 
+    /// Copying a record's bytes into another file failed (reading this
+    /// archive or writing the other file).
+    #[error("{archive}: copying record {record:?} into another file failed")]
+    CopyOut {
+        /// The archive.
+        archive: String,
+        /// The record.
+        record: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A ranged read asked for bytes past the end of a record.
+    #[error("{archive}: record {record:?} holds {size} bytes; bytes {start}..{end} were asked for")]
+    RangeOutOfBounds {
+        /// The archive.
+        archive: String,
+        /// The record.
+        record: String,
+        /// First byte asked for.
+        start: u64,
+        /// One past the last byte asked for.
+        end: u64,
+        /// The record's size.
+        size: u64,
+    },
+
     /// A record uses a compression method this crate does not read.
     #[error(
         "{archive}: record {record:?} uses compression method {method}; tpkg reads stored and deflated records only"

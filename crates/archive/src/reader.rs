@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -125,14 +125,19 @@ struct Bytes(Arc<Backing>);
 
 #[derive(Debug)]
 enum Backing {
-    Mapped(Mmap),
+    /// The map, and the file it maps (for positioned reads and kernel copies
+    /// that leave the map's pages alone).
+    Mapped {
+        map: Mmap,
+        file: File,
+    },
     Owned(Vec<u8>),
 }
 
 impl AsRef<[u8]> for Bytes {
     fn as_ref(&self) -> &[u8] {
         match &*self.0 {
-            Backing::Mapped(map) => map,
+            Backing::Mapped { map, .. } => map,
             Backing::Owned(bytes) => bytes,
         }
     }
@@ -169,7 +174,7 @@ impl PackageReader {
             // open can change or invalidate the bytes; tpkg's own writer
             // never does that (it replaces files by rename).
             let map = unsafe { Mmap::map(&file) }.map_err(|e| ArchiveError::io(path, e))?;
-            Backing::Mapped(map)
+            Backing::Mapped { map, file }
         } else {
             let mut bytes = Vec::new();
             file.read_to_end(&mut bytes)
@@ -419,6 +424,144 @@ impl PackageReader {
         })
     }
 
+    /// Reads bytes `offset..offset + buf.len()` of a record into `buf`.
+    ///
+    /// For a stored record of a memory-mapped package this is a positioned
+    /// read of the file (`pread`), not a copy out of the map: the process
+    /// ends up holding `buf` only, not `buf` plus the mapped pages. It is
+    /// the way to load large records (tensor storages) into memory the
+    /// caller owns. A part of a record has no CRC to check; use
+    /// [`verify`](Self::verify) for that. Deflated records are decompressed
+    /// up to the range.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tpkg_archive::ArchiveError> {
+    /// use tpkg_archive::{PackageReader, PackageWriter, WriteOptions};
+    ///
+    /// let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
+    /// writer.write_record(".data/0.storage", b"0123456789")?;
+    /// let reader = PackageReader::from_bytes(writer.finish()?)?;
+    /// let mut middle = [0u8; 4];
+    /// reader.read_range_into(".data/0.storage", 3, &mut middle)?;
+    /// assert_eq!(&middle, b"3456");
+    /// assert!(reader.read_range_into(".data/0.storage", 8, &mut middle).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn read_range_into(&self, name: &str, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let info = self.record(name)?;
+        let len = buf.len() as u64;
+        self.check_range(info, offset, len)?;
+        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
+            (&self.storage, info.compression, info.data_offset)
+        {
+            let slice = self.stored_range(bytes, start, offset, len, name)?;
+            buf.copy_from_slice(slice);
+            #[cfg(unix)]
+            if let Backing::Mapped { map, .. } = &*bytes.0 {
+                release_pages(map, start + offset, len);
+            }
+            return Ok(());
+        }
+        let mut reader = self.open_record(name)?;
+        io::copy(&mut (&mut reader).take(offset), &mut io::sink())
+            .and_then(|_| reader.read_exact(buf))
+            .map_err(|error| self.record_io_error(name, error))
+    }
+
+    /// Bytes `offset..offset + len` of a record, in a buffer the caller
+    /// owns: [`read_range_into`](Self::read_range_into) without first
+    /// zeroing a buffer.
+    pub fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let info = self.record(name)?;
+        self.check_range(info, offset, len)?;
+        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
+            (&self.storage, info.compression, info.data_offset)
+        {
+            let owned = self.stored_range(bytes, start, offset, len, name)?.to_vec();
+            #[cfg(unix)]
+            if let Backing::Mapped { map, .. } = &*bytes.0 {
+                release_pages(map, start + offset, len);
+            }
+            return Ok(owned);
+        }
+        let mut owned = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+        self.read_range_into(name, offset, &mut owned)?;
+        Ok(owned)
+    }
+
+    /// Appends bytes `offset..offset + len` of a record to `out` (at its
+    /// current position).
+    ///
+    /// For a stored record of a package file on Linux the kernel copies
+    /// from file to file (`copy_file_range`, as `cp` does): the bytes never
+    /// pass through this process, and the map's pages are not touched.
+    /// Otherwise they are written from memory or streamed. No CRC check, as
+    /// for [`read_range_into`](Self::read_range_into).
+    pub fn copy_range_to(&self, name: &str, offset: u64, len: u64, out: &File) -> Result<()> {
+        let info = self.record(name)?;
+        self.check_range(info, offset, len)?;
+        let copy_failed = |source: io::Error| ArchiveError::CopyOut {
+            archive: self.label.clone(),
+            record: name.to_owned(),
+            source,
+        };
+        let mut out = out;
+        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
+            (&self.storage, info.compression, info.data_offset)
+        {
+            #[cfg(target_os = "linux")]
+            if let Backing::Mapped { file, .. } = &*bytes.0 {
+                let copied = kernel_copy(file, start + offset, out, len).map_err(copy_failed)?;
+                if copied == len {
+                    return Ok(());
+                }
+                // The file systems do not support it: write from the map.
+                let slice = self.stored_range(bytes, start, offset + copied, len - copied, name)?;
+                return out.write_all(slice).map_err(copy_failed);
+            }
+            let slice = self.stored_range(bytes, start, offset, len, name)?;
+            return out.write_all(slice).map_err(copy_failed);
+        }
+        let mut reader = self.open_record(name)?;
+        io::copy(&mut (&mut reader).take(offset), &mut io::sink())
+            .map_err(|error| self.record_io_error(name, error))?;
+        let copied = io::copy(&mut (&mut reader).take(len), &mut out).map_err(copy_failed)?;
+        if copied != len {
+            return Err(self.record_io_error(name, io::ErrorKind::UnexpectedEof.into()));
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, info: &RecordInfo, offset: u64, len: u64) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= info.size => Ok(()),
+            _ => Err(ArchiveError::RangeOutOfBounds {
+                archive: self.label.clone(),
+                record: info.name.clone(),
+                start: offset,
+                end: offset.saturating_add(len),
+                size: info.size,
+            }),
+        }
+    }
+
+    /// Bytes `offset..offset + len` of a stored record whose data starts at
+    /// `start` (bounds were checked at open and by `check_range`).
+    fn stored_range<'b>(
+        &self,
+        bytes: &'b Bytes,
+        start: u64,
+        offset: u64,
+        len: u64,
+        name: &str,
+    ) -> Result<&'b [u8]> {
+        let from = usize::try_from(start + offset).ok();
+        let to = usize::try_from(start + offset + len).ok();
+        from.zip(to)
+            .and_then(|(from, to)| bytes.as_ref().get(from..to))
+            .ok_or_else(|| self.record_io_error(name, io::ErrorKind::UnexpectedEof.into()))
+    }
+
     /// Reads every record once, checking sizes and CRC-32s.
     pub fn verify(&self) -> Result<()> {
         for info in &self.records {
@@ -455,6 +598,53 @@ impl PackageReader {
             },
         })
     }
+}
+
+/// Tells the kernel this process no longer needs the mapped pages of
+/// `offset..offset + len` (they stay in the page cache), so a process
+/// copying a whole archive out holds the copies, not the copies plus the
+/// map. Best effort, and only for ranges of 1 MiB or more: for small
+/// records the system call costs more than the pages.
+#[cfg(unix)]
+fn release_pages(map: &Mmap, offset: u64, len: u64) {
+    const RELEASE_MIN: u64 = 1 << 20;
+    let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
+        return;
+    };
+    if (len as u64) < RELEASE_MIN {
+        return;
+    }
+    // SAFETY: the map is a read-only shared mapping of a file. Dropping its
+    // pages only makes the next access (through any slice of it) fault
+    // them in again from the file, with the same content; unlike a private
+    // mapping there are no modified pages whose loss a reader could see.
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+}
+
+/// Copies `len` bytes at `offset` of `from` to `to`'s position with
+/// `copy_file_range`. Returns how many bytes were copied before the kernel
+/// said it cannot (different file systems on old kernels, special files):
+/// the caller writes the rest itself.
+#[cfg(target_os = "linux")]
+fn kernel_copy(from: &File, offset: u64, to: &File, len: u64) -> io::Result<u64> {
+    use rustix::io::Errno;
+    let mut source_offset = offset;
+    let mut copied = 0;
+    while copied < len {
+        let chunk = usize::try_from(len - copied)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match rustix::fs::copy_file_range(from, Some(&mut source_offset), to, None, chunk) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => copied += n as u64,
+            Err(Errno::INTR) => {}
+            Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL | Errno::PERM) => {
+                return Ok(copied);
+            }
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(copied)
 }
 
 /// A streaming reader over one record; see [`PackageReader::open_record`].

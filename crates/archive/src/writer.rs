@@ -57,6 +57,13 @@ pub struct WriteOptions {
     /// Content of `.data/serialization_id`; by default 40 digits derived from
     /// the package's content, so identical input gives identical bytes.
     pub serialization_id: Option<String>,
+    /// Whether [`PackageWriter::finish`] fsyncs the file (and its folder)
+    /// before the rename, so the new package survives a power loss as well
+    /// as a crash. On by default. Off, the replacement is still atomic for
+    /// every reader and against this process dying; only the data's trip to
+    /// the disk is left to the kernel, as `cp` and PyTorch leave it. Ignored
+    /// for in-memory packages.
+    pub durable: bool,
 }
 
 impl Default for WriteOptions {
@@ -66,6 +73,7 @@ impl Default for WriteOptions {
             prefix: None,
             python_version: DEFAULT_PYTHON_VERSION.to_owned(),
             serialization_id: None,
+            durable: true,
         }
     }
 }
@@ -84,15 +92,33 @@ pub trait Destination: Write + sealed::Sealed {
     fn label(&self) -> String;
 }
 
-/// Writes to a temporary file next to the target, then fsyncs and renames it
-/// over the target. Until [`PackageWriter::finish`] succeeds the target is
-/// untouched; an error, a panic or dropping the writer deletes the temporary
-/// file. (A process killed by SIGKILL can leave a `.tpkg-*.tmp` file behind,
-/// never a damaged target.)
+/// A file that appears complete or not at all: bytes go to a temporary
+/// file next to the target, which [`commit`](Self::commit) fsyncs (when
+/// durable) and renames over the target. Until then the target is
+/// untouched; an error, a panic or dropping it deletes the temporary file.
+/// (A process killed by SIGKILL can leave a `.tpkg-*.tmp` file behind,
+/// never a damaged target.) [`PackageWriter::create`] writes packages
+/// through one; other outputs (safetensors files) use it directly.
+///
+/// ```
+/// # fn main() -> std::io::Result<()> {
+/// use std::io::Write;
+/// use tpkg_archive::AtomicFile;
+///
+/// let dir = tempfile::tempdir()?;
+/// let target = dir.path().join("out.bin");
+/// let mut file = AtomicFile::create(&target, true)?;
+/// file.write_all(b"header")?;
+/// assert!(!target.exists());
+/// file.commit()?;
+/// assert_eq!(std::fs::read(&target)?, b"header");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct AtomicFile {
     file: BufWriter<NamedTempFile>,
     target: PathBuf,
+    durable: bool,
 }
 
 impl sealed::Sealed for AtomicFile {}
@@ -109,10 +135,46 @@ impl Write for AtomicFile {
     }
 }
 
-impl Destination for AtomicFile {
-    type Output = PathBuf;
+impl AtomicFile {
+    /// Starts a file that will replace `target`. `durable` makes
+    /// [`commit`](Self::commit) fsync the data and the folder (see
+    /// [`WriteOptions::durable`]).
+    pub fn create(target: impl AsRef<Path>, durable: bool) -> io::Result<Self> {
+        let target = target.as_ref().to_path_buf();
+        let parent = match target.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".tpkg-")
+            .suffix(".tmp")
+            .tempfile_in(&parent)?;
+        Ok(AtomicFile {
+            file: BufWriter::with_capacity(1 << 20, temp),
+            target,
+            durable,
+        })
+    }
 
-    fn commit(self) -> io::Result<PathBuf> {
+    /// The temporary file, with every buffered byte written to it: for
+    /// copies that need a file rather than a writer
+    /// ([`PackageReader::copy_range_to`](crate::PackageReader::copy_range_to)).
+    /// Writes through it land at the file's position, after what was
+    /// written before.
+    pub fn as_file(&mut self) -> io::Result<&File> {
+        self.file.flush()?;
+        Ok(self.file.get_ref().as_file())
+    }
+
+    /// The file this one will replace.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Writes out buffered bytes, fsyncs when durable, and renames the
+    /// temporary file over the target (keeping the target's permissions,
+    /// 0644 for a new file). Returns the target.
+    pub fn commit(self) -> io::Result<PathBuf> {
         let temp = self.file.into_inner().map_err(|error| error.into_error())?;
         // Keep the permissions of the file we replace; new files get the
         // usual 0644 rather than the temporary file's 0600.
@@ -121,10 +183,22 @@ impl Destination for AtomicFile {
             Err(_) => default_permissions(temp.as_file())?,
         };
         temp.as_file().set_permissions(permissions)?;
-        temp.as_file().sync_all()?;
+        if self.durable {
+            temp.as_file().sync_all()?;
+        }
         temp.persist(&self.target).map_err(|error| error.error)?;
-        sync_parent_directory(&self.target);
+        if self.durable {
+            sync_parent_directory(&self.target);
+        }
         Ok(self.target)
+    }
+}
+
+impl Destination for AtomicFile {
+    type Output = PathBuf;
+
+    fn commit(self) -> io::Result<PathBuf> {
+        AtomicFile::commit(self)
     }
 
     fn label(&self) -> String {
@@ -246,19 +320,10 @@ impl PackageWriter<AtomicFile> {
             Some(prefix) => prefix.clone(),
             None => name::prefix_for_path(&target)?,
         };
-        let parent = match target.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".tpkg-")
-            .suffix(".tmp")
-            .tempfile_in(&parent)
-            .map_err(|e| ArchiveError::io(&parent, e))?;
-        let destination = AtomicFile {
-            file: BufWriter::with_capacity(1 << 20, temp),
-            target,
-        };
+        let destination = AtomicFile::create(&target, options.durable).map_err(|e| {
+            let parent = target.parent().filter(|p| !p.as_os_str().is_empty());
+            ArchiveError::io(parent.unwrap_or(Path::new(".")), e)
+        })?;
         Self::new(destination, prefix, options)
     }
 }
@@ -335,7 +400,8 @@ impl<D: Destination> PackageWriter<D> {
     }
 
     /// Writes the remaining bookkeeping records, the central directory, and
-    /// commits the archive (for files: fsync and rename over the target).
+    /// commits the archive (for files: fsync unless [`WriteOptions::durable`]
+    /// is off, then rename over the target).
     pub fn finish(mut self) -> Result<D::Output> {
         if self.options.layout == ArchiveLayout::TorchSave {
             // What torch.save (PyTorch 2.x) writes besides data.pkl and data/.

@@ -2,9 +2,10 @@
 //! dict) to safetensors or to a `torch.save` file, without Python.
 
 use std::borrow::Cow;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tpkg_archive::{ArchiveError, ArchiveLayout, PackageWriter, WriteOptions};
+use tpkg_archive::{ArchiveError, ArchiveLayout, AtomicFile, PackageWriter, WriteOptions};
 use tpkg_pickle::{PyStr, Value, ValueGraph};
 use tpkg_tensors::{DType, TensorEncoder, TensorError, TensorView};
 
@@ -44,6 +45,9 @@ pub enum ConvertError {
     /// Writing the output failed.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// Copying a tensor out of the package failed.
+    #[error(transparent)]
+    Load(#[from] crate::tensors::LoadTensorsError),
     /// Encoding the `torch.save` pickle failed.
     #[error(transparent)]
     Pickle(#[from] tpkg_pickle::EncodeError),
@@ -91,14 +95,30 @@ fn safetensors_dtype(dtype: DType) -> Option<safetensors::Dtype> {
     })
 }
 
-/// One tensor as safetensors sees it.
-struct SafetensorsView<'a> {
-    dtype: safetensors::Dtype,
-    shape: Vec<usize>,
-    data: Cow<'a, [u8]>,
+/// How a conversion writes its output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvertOptions {
+    /// fsync the output before renaming it into place (see
+    /// [`WriteOptions::durable`]); on by default.
+    pub durable: bool,
 }
 
-impl safetensors::View for &SafetensorsView<'_> {
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions { durable: true }
+    }
+}
+
+/// One tensor as the safetensors header sees it: dtype, shape and length.
+/// Its data is not handed to the safetensors crate (which would copy it
+/// into one buffer); [`to_safetensors`] streams it into the file instead.
+struct HeaderEntry {
+    dtype: safetensors::Dtype,
+    shape: Vec<usize>,
+    len: usize,
+}
+
+impl safetensors::View for &HeaderEntry {
     fn dtype(&self) -> safetensors::Dtype {
         self.dtype
     }
@@ -106,10 +126,10 @@ impl safetensors::View for &SafetensorsView<'_> {
         &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.data)
+        Cow::Borrowed(&[])
     }
     fn data_len(&self) -> usize {
-        self.data.len()
+        self.len
     }
 }
 
@@ -120,18 +140,37 @@ fn owns_storage(view: &TensorView<'_>) -> bool {
         && view.numel() as usize * view.dtype().element_size() == view.storage_bytes().len()
 }
 
+/// Tensors smaller than this go through the output's buffer; larger ones
+/// are copied by the kernel from the package file.
+const KERNEL_COPY_MIN: u64 = 1 << 20;
+
 /// Writes every tensor of `tensors` to a safetensors file at `out`, named
 /// by its path (a state-dict key). Views are copied contiguous (listed in
-/// the report). The file appears complete or not at all.
+/// the report). The file appears complete or not at all, and is fsynced.
 pub fn to_safetensors(
     tensors: &PackageTensors<'_>,
     out: &Path,
+) -> Result<ConvertReport, ConvertError> {
+    to_safetensors_with(tensors, out, ConvertOptions::default())
+}
+
+/// [`to_safetensors`] with options.
+///
+/// The safetensors crate lays out the header (its tensor order, offsets
+/// and padding); the data is streamed after it in that order. Large
+/// contiguous tensors are copied by the kernel from the package file to
+/// the output (`copy_file_range`, as `cp` does), so converting a
+/// gigabyte touches no page of it in this process.
+pub fn to_safetensors_with(
+    tensors: &PackageTensors<'_>,
+    out: &Path,
+    options: ConvertOptions,
 ) -> Result<ConvertReport, ConvertError> {
     if tensors.is_empty() {
         return Err(ConvertError::NoTensors);
     }
     let mut report = ConvertReport::default();
-    let mut views = Vec::with_capacity(tensors.len());
+    let mut entries = Vec::with_capacity(tensors.len());
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;
         let path = tensors.path(index).to_owned();
@@ -142,42 +181,64 @@ pub fn to_safetensors(
         if !owns_storage(&view) {
             report.copied_contiguous.push(path.clone());
         }
-        views.push((
-            path,
-            SafetensorsView {
-                dtype,
-                shape: view.shape().iter().map(|&d| d as usize).collect(),
-                data: view.contiguous_bytes(),
-            },
-        ));
+        let entry = HeaderEntry {
+            dtype,
+            shape: view.shape().iter().map(|&d| d as usize).collect(),
+            len: view.numel() as usize * view.dtype().element_size(),
+        };
+        entries.push((path, entry));
     }
-    report.tensors = views.len();
-    report.storages = views.len();
-    let parent = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
+    report.tensors = entries.len();
+    report.storages = entries.len();
+    let safetensors_error = |reason: String| ConvertError::Safetensors {
+        path: out.to_path_buf(),
+        reason,
     };
+    // Length prefix and header: the data of a `HeaderEntry` is empty.
+    let header = safetensors::serialize(
+        entries.iter().map(|(name, entry)| (name.as_str(), entry)),
+        None,
+    )
+    .map_err(|error| safetensors_error(error.to_string()))?;
+    let order = data_order(&header, &entries).map_err(safetensors_error)?;
+
     let io_error = |source| ConvertError::Io {
         path: out.to_path_buf(),
         source,
     };
-    let temp = tempfile::Builder::new()
-        .prefix(".tpkg-")
-        .suffix(".tmp")
-        .tempfile_in(&parent)
-        .map_err(io_error)?;
-    safetensors::serialize_to_file(
-        views.iter().map(|(name, view)| (name.as_str(), view)),
-        None,
-        temp.path(),
-    )
-    .map_err(|error| ConvertError::Safetensors {
-        path: out.to_path_buf(),
-        reason: error.to_string(),
-    })?;
-    temp.as_file().sync_all().map_err(io_error)?;
-    temp.persist(out).map_err(|error| io_error(error.error))?;
+    let mut file = AtomicFile::create(out, options.durable).map_err(io_error)?;
+    file.write_all(&header).map_err(io_error)?;
+    for index in order {
+        let len = entries[index].1.len as u64;
+        if len >= KERNEL_COPY_MIN {
+            tensors.copy_tensor_to(index, file.as_file().map_err(io_error)?)?;
+        } else {
+            let view = tensors.view(index)?;
+            file.write_all(&view.contiguous_bytes()).map_err(io_error)?;
+        }
+    }
+    file.commit().map_err(io_error)?;
     Ok(report)
+}
+
+/// The tensors in the order of their data in the file, read back from the
+/// header the safetensors crate wrote (`data_offsets` of each name).
+fn data_order(header: &[u8], entries: &[(String, HeaderEntry)]) -> Result<Vec<usize>, String> {
+    let json = header
+        .get(8..)
+        .ok_or("the header is shorter than its length prefix")?;
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(json).map_err(|error| error.to_string())?;
+    let mut order = Vec::with_capacity(entries.len());
+    for (index, (name, _)) in entries.iter().enumerate() {
+        let begin = parsed
+            .get(name)
+            .and_then(|info| info["data_offsets"][0].as_u64())
+            .ok_or_else(|| format!("the header has no data offsets for {name:?}"))?;
+        order.push((begin, index));
+    }
+    order.sort_unstable();
+    Ok(order.into_iter().map(|(_, index)| index).collect())
 }
 
 /// Writes the tensors as a `torch.save` file (an `OrderedDict` of name to
@@ -221,4 +282,195 @@ pub fn to_torch_save(
         storages: storage_bytes.len(),
         copied_contiguous: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tpkg_tensors::{StorageRef, TensorSpec};
+
+    /// A tensor with its data, as safetensors' own serializer takes it.
+    struct Full {
+        dtype: safetensors::Dtype,
+        shape: Vec<usize>,
+        data: Vec<u8>,
+    }
+
+    impl safetensors::View for &Full {
+        fn dtype(&self) -> safetensors::Dtype {
+            self.dtype
+        }
+        fn shape(&self) -> &[usize] {
+            &self.shape
+        }
+        fn data(&self) -> Cow<'_, [u8]> {
+            Cow::Borrowed(&self.data)
+        }
+        fn data_len(&self) -> usize {
+            self.data.len()
+        }
+    }
+
+    fn spec(
+        storage: &StorageRef,
+        dtype: DType,
+        offset: u64,
+        shape: &[u64],
+        stride: &[u64],
+    ) -> TensorSpec {
+        TensorSpec {
+            storage: storage.clone(),
+            dtype,
+            storage_offset: offset,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+            requires_grad: false,
+            parameter: false,
+        }
+    }
+
+    /// A package whose state dict mixes what a conversion meets: a large
+    /// tensor owning its storage, a large contiguous slice of it at an
+    /// offset, a transposed view, small tensors of other dtypes.
+    fn package(dir: &Path) -> PathBuf {
+        let mut encoder = TensorEncoder::new();
+        let big_numel = 600_000u64; // 2.4 MB of f32: copied by the kernel
+        let big = encoder.storage("big", DType::Float32, big_numel, "cpu");
+        let small = encoder.storage("small", DType::Int64, 6, "cpu");
+        let half = encoder.storage("half", DType::Float16, 4, "cpu");
+        let bytes: Vec<Vec<u8>> = vec![
+            (0..big_numel * 4).map(|i| (i * 7 % 251) as u8).collect(),
+            (0..48u8).collect(),
+            vec![1, 60, 2, 61, 3, 62, 4, 63],
+        ];
+        let tensors = [
+            (
+                "layer.weight",
+                spec(&big, DType::Float32, 0, &[600, 1000], &[1000, 1]),
+            ),
+            (
+                "layer.tail",
+                spec(&big, DType::Float32, 200_000, &[400_000], &[1]),
+            ),
+            ("counts", spec(&small, DType::Int64, 0, &[6], &[1])),
+            ("counts_t", spec(&small, DType::Int64, 0, &[3, 2], &[1, 3])),
+            ("bias", spec(&half, DType::Float16, 0, &[4], &[1])),
+        ];
+        let mut graph = ValueGraph::new(Value::None);
+        let mut items = Vec::new();
+        for (name, spec) in &tensors {
+            let node = encoder.tensor(&mut graph, spec);
+            let key = graph.add(Value::Str(PyStr::from(*name)));
+            items.push((key, node));
+        }
+        let root = graph.add(Value::OrderedDict { items, state: None });
+        graph.set_root(root);
+        let path = dir.join("state.pt");
+        let mut writer = PackageWriter::create(&path, WriteOptions::default()).unwrap();
+        crate::tensors::write_tensor_pickle(
+            &mut writer,
+            "model/state.pkl",
+            &graph,
+            encoder.storages(),
+            &bytes,
+        )
+        .unwrap();
+        writer.finish().unwrap();
+        path
+    }
+
+    #[test]
+    fn safetensors_output_is_what_the_safetensors_crate_serializes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = package(dir.path());
+        let reader = tpkg_archive::PackageReader::open(&path).unwrap();
+        let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
+        let full: Vec<(String, Full)> = (0..tensors.len())
+            .map(|index| {
+                let view = tensors.view(index).unwrap();
+                let full = Full {
+                    dtype: safetensors_dtype(view.dtype()).unwrap(),
+                    shape: view.shape().iter().map(|&d| d as usize).collect(),
+                    data: view.contiguous_bytes().into_owned(),
+                };
+                (tensors.path(index).to_owned(), full)
+            })
+            .collect();
+        let expected =
+            safetensors::serialize(full.iter().map(|(name, full)| (name.as_str(), full)), None)
+                .unwrap();
+        for durable in [true, false] {
+            let out = dir.path().join(format!("state-{durable}.safetensors"));
+            let report = to_safetensors_with(&tensors, &out, ConvertOptions { durable }).unwrap();
+            assert!(
+                std::fs::read(&out).unwrap() == expected,
+                "durable = {durable}"
+            );
+            assert_eq!(report.tensors, 5);
+            assert_eq!(report.copied_contiguous, ["layer.tail", "counts_t"]);
+        }
+    }
+
+    #[test]
+    fn read_storage_copies_each_storage_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = package(dir.path());
+        let reader = tpkg_archive::PackageReader::open(&path).unwrap();
+        let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
+        for index in 0..tensors.len() {
+            let view = tensors.view(index).unwrap();
+            let owned = tensors.read_storage(&view.spec().storage.key).unwrap();
+            assert!(owned == view.storage_bytes(), "{}", tensors.path(index));
+        }
+        assert!(matches!(
+            tensors.read_storage("no-such-key"),
+            Err(ArchiveError::RecordNotFound { .. })
+        ));
+        let all = tensors.read_storages().unwrap();
+        assert_eq!(all.len(), 3);
+        for key in tensors.storage_keys() {
+            assert!(
+                all[key] == tensors.read_storage(key).unwrap(),
+                "storage {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn read_storages_splits_large_archives_across_threads_and_loses_nothing() {
+        // 72 MiB in storages of uneven sizes: past the one-thread limit.
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [30u64 << 20, 20 << 20, 12 << 20, 6 << 20, 4 << 20, 0, 7];
+        let mut encoder = TensorEncoder::new();
+        let mut graph = ValueGraph::new(Value::None);
+        let mut items = Vec::new();
+        let mut bytes = Vec::new();
+        for (index, size) in sizes.iter().enumerate() {
+            let storage = encoder.storage(&index.to_string(), DType::UInt8, *size, "cpu");
+            let node = encoder.tensor(&mut graph, &spec(&storage, DType::UInt8, 0, &[*size], &[1]));
+            let key = graph.add(Value::Str(PyStr::from(format!("t{index}"))));
+            items.push((key, node));
+            bytes.push(vec![index as u8 + 1; *size as usize]);
+        }
+        let root = graph.add(Value::OrderedDict { items, state: None });
+        graph.set_root(root);
+        let path = dir.path().join("big.pt");
+        let mut writer = PackageWriter::create(&path, WriteOptions::default()).unwrap();
+        crate::tensors::write_tensor_pickle(
+            &mut writer,
+            "model/state.pkl",
+            &graph,
+            encoder.storages(),
+            &bytes,
+        )
+        .unwrap();
+        writer.finish().unwrap();
+        let reader = tpkg_archive::PackageReader::open(&path).unwrap();
+        let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
+        let all = tensors.read_storages().unwrap();
+        assert_eq!(all.len(), sizes.len());
+        for (index, expected) in bytes.iter().enumerate() {
+            assert!(all[&index.to_string()] == *expected, "storage {index}");
+        }
+    }
 }

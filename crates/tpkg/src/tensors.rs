@@ -38,9 +38,11 @@ pub enum LoadTensorsError {
 /// memory-mapped archive when stored, so nothing is copied).
 #[derive(Debug)]
 pub struct PackageTensors<'r> {
+    reader: &'r PackageReader,
     graph: ValueGraph,
     tensors: Vec<(String, TensorSpec)>,
-    storages: HashMap<String, Cow<'r, [u8]>>,
+    /// Storage key → (its record, its bytes).
+    storages: HashMap<String, (String, Cow<'r, [u8]>)>,
 }
 
 /// The nodes holding the key of every `("storage", type, key, location,
@@ -74,6 +76,9 @@ pub fn torch_save_storage_record(key: &str) -> String {
     format!("data/{key}")
 }
 
+/// Below this many bytes in all, storages are read on one thread.
+const PARALLEL_READ_MIN: usize = 64 << 20;
+
 impl<'r> PackageTensors<'r> {
     /// Decodes `record` and reads the storages its tensors view, checking
     /// every tensor against its storage. Works on torch.package archives and
@@ -106,10 +111,11 @@ impl<'r> PackageTensors<'r> {
                     Some(slice) => Cow::Borrowed(slice),
                     None => reader.read(&record)?,
                 };
-                storages.insert(spec.storage.key.clone(), bytes);
+                storages.insert(spec.storage.key.clone(), (record, bytes));
             }
         }
         let loaded = PackageTensors {
+            reader,
             graph,
             tensors,
             storages,
@@ -146,9 +152,130 @@ impl<'r> PackageTensors<'r> {
         let storage = self
             .storages
             .get(&spec.storage.key)
-            .map(|bytes| &bytes[..])
+            .map(|(_, bytes)| &bytes[..])
             .unwrap_or(&[]);
         TensorView::new(spec.clone(), path, storage)
+    }
+
+    /// The key of every storage the tensors view, each once, in key order.
+    pub fn storage_keys(&self) -> impl Iterator<Item = &str> {
+        let mut keys: Vec<&str> = self.storages.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys.into_iter()
+    }
+
+    /// Copies storage `key` (a tensor's `spec().storage.key`) into memory
+    /// the caller owns.
+    ///
+    /// The bytes are read from the file with positioned reads rather than
+    /// through the memory map, so loading every storage this way leaves the
+    /// process holding the copies only, not the copies plus the mapped
+    /// pages: peak memory is the data loaded, not twice the archive.
+    /// Views of one storage share it: read each key once.
+    pub fn read_storage(&self, key: &str) -> Result<Vec<u8>, ArchiveError> {
+        let Some((record, bytes)) = self.storages.get(key) else {
+            return Err(ArchiveError::RecordNotFound {
+                archive: self.reader.label().to_owned(),
+                record: storage_record(key),
+            });
+        };
+        match bytes {
+            Cow::Borrowed(_) => self.reader.read_range(record, 0, bytes.len() as u64),
+            Cow::Owned(bytes) => Ok(bytes.clone()),
+        }
+    }
+
+    /// Every storage, copied into memory the caller owns
+    /// ([`read_storage`](Self::read_storage) for each key), keyed by
+    /// storage key. Large storages are copied by as many threads as the
+    /// machine has cores: copying from the page cache is bound by memory
+    /// bandwidth, which one core does not saturate.
+    pub fn read_storages(&self) -> Result<HashMap<String, Vec<u8>>, ArchiveError> {
+        let keys: Vec<&str> = self.storage_keys().collect();
+        let total: usize = self.storages.values().map(|(_, bytes)| bytes.len()).sum();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(keys.len())
+            .min(total / PARALLEL_READ_MIN + 1);
+        if threads <= 1 {
+            return keys
+                .into_iter()
+                .map(|key| Ok((key.to_owned(), self.read_storage(key)?)))
+                .collect();
+        }
+        // Deal the storages out largest first, each to the least loaded
+        // thread, so the threads finish together.
+        let mut by_size = keys;
+        by_size.sort_by_key(|key| std::cmp::Reverse(self.storages[*key].1.len()));
+        let mut shares: Vec<(usize, Vec<&str>)> = vec![(0, Vec::new()); threads];
+        for key in by_size {
+            if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+                share.0 += self.storages[key].1.len();
+                share.1.push(key);
+            }
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = shares
+                .into_iter()
+                .map(|(_, keys)| {
+                    scope.spawn(move || {
+                        keys.into_iter()
+                            .map(|key| Ok((key.to_owned(), self.read_storage(key)?)))
+                            .collect::<Result<Vec<_>, ArchiveError>>()
+                    })
+                })
+                .collect();
+            let mut all = HashMap::new();
+            for worker in workers {
+                match worker.join() {
+                    Ok(read) => all.extend(read?),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            Ok(all)
+        })
+    }
+
+    /// Appends tensor `index`'s elements in row-major order to `out` (at
+    /// its position) and returns how many bytes that was.
+    ///
+    /// A contiguous tensor of a stored record is one run of its storage
+    /// record, which the kernel copies from file to file
+    /// ([`PackageReader::copy_range_to`]): the bytes never enter this
+    /// process. Other tensors are gathered in memory and written.
+    pub fn copy_tensor_to(
+        &self,
+        index: usize,
+        out: &std::fs::File,
+    ) -> Result<u64, LoadTensorsError> {
+        let view = self
+            .view(index)
+            .map_err(|source| LoadTensorsError::Tensor {
+                archive: self.reader.label().to_owned(),
+                record: self.path(index).to_owned(),
+                source: Box::new(source),
+            })?;
+        let element = view.dtype().element_size() as u64;
+        let len = view.numel() * element;
+        let stored = self
+            .storages
+            .get(&view.spec().storage.key)
+            .filter(|(_, bytes)| matches!(bytes, Cow::Borrowed(_)));
+        match stored {
+            Some((record, _)) if view.is_contiguous() && len > 0 => {
+                let start = view.storage_offset() * element;
+                self.reader.copy_range_to(record, start, len, out)?;
+            }
+            _ => {
+                let write = |source| ArchiveError::CopyOut {
+                    archive: self.reader.label().to_owned(),
+                    record: self.path(index).to_owned(),
+                    source,
+                };
+                std::io::Write::write_all(&mut &*out, &view.contiguous_bytes()).map_err(write)?;
+            }
+        }
+        Ok(len)
     }
 }
 
