@@ -21,8 +21,23 @@ enum Baseline {
     Python(&'static str),
     /// `cat INPUT > /dev/null`: reading the file from the page cache.
     Cat,
-    /// `cp INPUT OUT`: copying the file.
+    /// `cp INPUT OUT`: copying the file (not fsynced, as PyTorch's
+    /// writers are not).
     Cp,
+    /// `cp INPUT OUT && sync OUT`: copying the file to the disk, as
+    /// durably as tpkg's default writes.
+    CpSync,
+}
+
+/// What tpkg must reach against one baseline.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Only reported.
+    None,
+    /// tpkg's median at most this many times the baseline's.
+    Within(f64),
+    /// tpkg's median under this many seconds.
+    Under(f64),
 }
 
 struct Benchmark {
@@ -30,8 +45,15 @@ struct Benchmark {
     input: &'static str,
     repetitions: usize,
     what: &'static str,
-    baselines: &'static [Baseline],
+    baselines: &'static [(Baseline, Target)],
+    /// Whether the working memory must stay near the largest storage
+    /// (at most [`WORKING_MEMORY_LIMIT`] storages' worth).
+    memory_target: bool,
 }
+
+/// "Near the largest single tensor": at most this many times its size
+/// (one storage in flight per core, plus the map's read-ahead).
+const WORKING_MEMORY_LIMIT: u64 = 4;
 
 const BENCHMARKS: &[Benchmark] = &[
     Benchmark {
@@ -39,77 +61,113 @@ const BENCHMARKS: &[Benchmark] = &[
         input: "dicts.pkl",
         repetitions: 7,
         what: "decode a 16 MB pickle of 500k small dicts",
-        baselines: &[Baseline::Python("pickle_decode")],
+        baselines: &[(Baseline::Python("pickle_decode"), Target::Within(1.0))],
+        memory_target: false,
     },
     Benchmark {
         name: "glob_match",
         input: "globs.json",
         repetitions: 3,
         what: "match 200k module names against 100 patterns",
-        baselines: &[Baseline::Python("glob_match")],
+        baselines: &[(Baseline::Python("glob_match"), Target::None)],
+        memory_target: false,
     },
     Benchmark {
         name: "scan_imports",
         input: "scan_files.json",
         repetitions: 3,
         what: "scan the imports of every .py file in site-packages",
-        baselines: &[Baseline::Python("scan_imports")],
+        baselines: &[(Baseline::Python("scan_imports"), Target::Within(0.1))],
+        memory_target: false,
     },
     Benchmark {
         name: "pack_networkx",
         input: "pack_networkx.json",
         repetitions: 5,
         what: "package networkx (intern networkx.**, extern the rest)",
-        baselines: &[Baseline::Python("pack_networkx")],
+        baselines: &[(Baseline::Python("pack_networkx"), Target::Within(0.1))],
+        memory_target: false,
     },
     Benchmark {
         name: "pack_sympy",
         input: "pack_sympy.json",
         repetitions: 3,
-        what: "package sympy (PyTorch with its recursion limit raised)",
-        baselines: &[Baseline::Python("pack_sympy")],
+        what: "package sympy (PyTorch with its recursion limit raised; target: under 1 s)",
+        baselines: &[(Baseline::Python("pack_sympy"), Target::Under(1.0))],
+        memory_target: false,
     },
     Benchmark {
         name: "load_copy",
         input: "state1g.pt",
-        repetitions: 3,
+        repetitions: 5,
         what: "load a 1 GiB state-dict package into owned memory",
-        baselines: &[Baseline::Cat, Baseline::Python("load_pickle")],
+        baselines: &[
+            (Baseline::Cat, Target::Within(3.0)),
+            (Baseline::Python("load_pickle"), Target::None),
+        ],
+        memory_target: true,
     },
     Benchmark {
         name: "load_mmap",
         input: "state1g.pt",
         repetitions: 5,
         what: "load a 1 GiB state-dict package as zero-copy views",
-        baselines: &[Baseline::Python("torch_load_mmap")],
+        baselines: &[(Baseline::Python("torch_load_mmap"), Target::Within(2.0))],
+        memory_target: true,
     },
     Benchmark {
         name: "convert_safetensors",
         input: "state1g.pt",
-        repetitions: 3,
-        what: "convert a 1 GiB state-dict package to safetensors",
-        baselines: &[Baseline::Cp, Baseline::Python("convert_safetensors")],
+        repetitions: 5,
+        what: "convert a 1 GiB state-dict package to safetensors, fsynced",
+        baselines: &[(Baseline::CpSync, Target::Within(1.5))],
+        memory_target: true,
+    },
+    Benchmark {
+        name: "convert_safetensors_nosync",
+        input: "state1g.pt",
+        repetitions: 5,
+        what: "convert a 1 GiB state-dict package to safetensors, not fsynced",
+        baselines: &[
+            (Baseline::Cp, Target::Within(1.5)),
+            (Baseline::Python("convert_safetensors"), Target::None),
+        ],
+        memory_target: true,
     },
     Benchmark {
         name: "load_small",
         input: "small10k.pt",
         repetitions: 5,
         what: "load a package of 10,000 small tensors into owned memory",
-        baselines: &[Baseline::Python("load_pickle")],
+        baselines: &[(Baseline::Python("load_pickle"), Target::Within(1.0))],
+        memory_target: false,
     },
     Benchmark {
         name: "write_small",
         input: "small10k.pt",
         repetitions: 5,
         what: "write a package of 10,000 small tensors",
-        baselines: &[Baseline::Python("save_pickle")],
+        baselines: &[(Baseline::Python("save_pickle"), Target::Within(1.0))],
+        memory_target: false,
     },
     Benchmark {
         name: "write_package",
         input: "state1g.pt",
-        repetitions: 3,
-        what: "write 1 GiB of tensors as a package (atomic, fsynced)",
-        baselines: &[Baseline::Cp, Baseline::Python("save_pickle")],
+        repetitions: 5,
+        what: "write 1 GiB of tensors as a package, fsynced (tpkg's default)",
+        baselines: &[(Baseline::CpSync, Target::Within(1.3))],
+        memory_target: true,
+    },
+    Benchmark {
+        name: "write_package_nosync",
+        input: "state1g.pt",
+        repetitions: 5,
+        what: "write 1 GiB of tensors as a package, not fsynced",
+        baselines: &[
+            (Baseline::Cp, Target::Within(1.3)),
+            (Baseline::Python("save_pickle"), Target::None),
+        ],
+        memory_target: true,
     },
 ];
 
@@ -145,7 +203,7 @@ pub fn run() -> anyhow::Result<()> {
         )?;
         let ours = measure(Command::new(&tpkg_bench).args([bench.name, input_text, &reps]))
             .with_context(|| format!("tpkg side of {}", bench.name))?;
-        for baseline in bench.baselines {
+        for &(baseline, target) in bench.baselines {
             let theirs = match baseline {
                 Baseline::Python(mode) => measure(
                     Command::new(&oracle.python)
@@ -155,23 +213,54 @@ pub fn run() -> anyhow::Result<()> {
                 .with_context(|| format!("baseline {mode} of {}", bench.name))?,
                 Baseline::Cat => {
                     time_command("cat (page cache to /dev/null)", bench.repetitions, || {
-                        Command::new("cat")
+                        let start = std::time::Instant::now();
+                        let status = Command::new("cat")
                             .arg(&input)
                             .stdout(std::process::Stdio::null())
-                            .status()
+                            .status()?;
+                        Ok((start.elapsed(), status))
                     })?
                 }
-                Baseline::Cp => {
+                Baseline::Cp | Baseline::CpSync => {
                     let copy = out.join("cp-out.pt");
-                    let timed = time_command("cp", bench.repetitions, || {
-                        Command::new("cp").arg(&input).arg(&copy).status()
+                    let durable = matches!(baseline, Baseline::CpSync);
+                    let name = if durable { "cp + sync FILE" } else { "cp" };
+                    let timed = time_command(name, bench.repetitions, || {
+                        // Like tpkg's side: start each copy from a quiet disk.
+                        settle_disk(&copy)?;
+                        let start = std::time::Instant::now();
+                        let status = Command::new("cp").arg(&input).arg(&copy).status()?;
+                        if !status.success() || !durable {
+                            return Ok((start.elapsed(), status));
+                        }
+                        let status = Command::new("sync").arg(&copy).status()?;
+                        Ok((start.elapsed(), status))
                     })?;
                     let _ = std::fs::remove_file(&copy);
                     timed
                 }
             };
+            let ratio = median(&ours["seconds"]) / median(&theirs["seconds"]);
+            let (target_text, target_met) = match target {
+                Target::None => (Value::Null, Value::Null),
+                Target::Within(limit) => (json!(format!("≤ {limit}x")), json!(ratio <= limit)),
+                Target::Under(limit) => (
+                    json!(format!("< {limit} s")),
+                    json!(median(&ours["seconds"]) < limit),
+                ),
+            };
             let (tpkg_median, baseline_median) =
                 (median(&ours["seconds"]), median(&theirs["seconds"]));
+            let memory_met = match (
+                bench.memory_target,
+                ours["working_bytes"].as_u64(),
+                ours["largest_storage_bytes"].as_u64(),
+            ) {
+                (true, Some(working), Some(largest)) => {
+                    json!(working <= WORKING_MEMORY_LIMIT * largest)
+                }
+                _ => Value::Null,
+            };
             results.push(json!({
                 "name": bench.name,
                 "what": bench.what,
@@ -180,14 +269,19 @@ pub fn run() -> anyhow::Result<()> {
                 "baseline": theirs["baseline"],
                 "baseline_seconds": baseline_median,
                 "baseline_spread": spread(&theirs["seconds"]),
-                "ratio": tpkg_median / baseline_median,
+                "ratio": ratio,
+                "target": target_text,
+                "target_met": target_met,
                 "tpkg_peak_rss_bytes": ours["peak_rss_bytes"],
+                "tpkg_working_bytes": ours["working_bytes"],
+                "largest_storage_bytes": ours["largest_storage_bytes"],
+                "memory_target_met": memory_met,
                 "baseline_peak_rss_bytes": theirs["peak_rss_bytes"],
                 "repetitions": bench.repetitions,
             }));
         }
     }
-    let report = json!({ "benchmarks": results, "note": "medians of warm runs; ratio = tpkg / baseline (below 1 is faster)" });
+    let report = json!({ "benchmarks": results, "note": "medians of warm runs (inputs in the page cache; every write starts after the previous output is removed and the disk synced); ratio = tpkg / baseline (below 1 is faster); working memory = peak RSS during the operation minus what was resident before and minus the bytes it returns" });
     std::fs::write(
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
@@ -198,20 +292,30 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Times a shell command `repetitions` times (no RSS: it is another process).
+/// Runs a command-line baseline `repetitions` times; `run` times its own
+/// part (no RSS: it is another process).
 fn time_command(
     name: &str,
     repetitions: usize,
-    mut run: impl FnMut() -> std::io::Result<std::process::ExitStatus>,
+    mut run: impl FnMut() -> std::io::Result<(std::time::Duration, std::process::ExitStatus)>,
 ) -> anyhow::Result<Value> {
     let mut seconds = Vec::with_capacity(repetitions);
     for _ in 0..repetitions {
-        let start = std::time::Instant::now();
-        let status = run()?;
+        let (elapsed, status) = run()?;
         anyhow::ensure!(status.success(), "{name} failed: {status}");
-        seconds.push(start.elapsed().as_secs_f64());
+        seconds.push(elapsed.as_secs_f64());
     }
     Ok(json!({ "baseline": name, "seconds": seconds, "peak_rss_bytes": 0 }))
+}
+
+/// Removes `out` and waits for every dirty page to reach the disk
+/// (untimed), as `tpkg-bench` does before each write.
+fn settle_disk(out: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(out) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    Command::new("sync").status().map(drop)
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {
@@ -247,19 +351,45 @@ fn spread(seconds: &Value) -> Value {
 
 fn markdown(results: &[Value]) -> String {
     let mut table = String::from(
-        "| benchmark | tpkg s (median) | baseline | baseline s (median) | ratio | tpkg peak RSS MB | baseline peak RSS MB |\n|---|---|---|---|---|---|---|\n",
+        "| benchmark | tpkg s (median) | baseline | baseline s (median) | ratio | target | tpkg peak RSS MB | tpkg working MB (largest tensor MB) | baseline peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n",
     );
+    let mb = |v: &Value| v.as_f64().unwrap_or(0.0) / 1_048_576.0;
+    let verdict = |met: &Value| match met.as_bool() {
+        Some(true) => " met",
+        Some(false) => " **missed**",
+        None => "",
+    };
     for r in results {
-        let mb = |v: &Value| v.as_f64().unwrap_or(0.0) / 1_048_576.0;
+        let target = match r["target"].as_str() {
+            Some(target) => format!("{target}{}", verdict(&r["target_met"])),
+            None => "-".to_owned(),
+        };
+        let working = if r["tpkg_working_bytes"].is_null() {
+            "-".to_owned()
+        } else {
+            let largest = r["largest_storage_bytes"].as_u64().unwrap_or(0);
+            let largest = if largest >= 1 << 20 {
+                format!("{:.0}", largest as f64 / 1_048_576.0)
+            } else {
+                format!("{:.4}", largest as f64 / 1_048_576.0)
+            };
+            format!(
+                "{:.0} ({largest}){}",
+                mb(&r["tpkg_working_bytes"]),
+                verdict(&r["memory_target_met"]),
+            )
+        };
         table.push_str(&format!(
-            "| {} ({}) | {:.3} | {} | {:.3} | {:.2}x | {:.0} | {:.0} |\n",
+            "| {} ({}) | {:.3} | {} | {:.3} | {:.2}x | {} | {:.0} | {} | {:.0} |\n",
             r["name"].as_str().unwrap_or_default(),
             r["what"].as_str().unwrap_or_default(),
             r["tpkg_seconds"].as_f64().unwrap_or(f64::NAN),
             r["baseline"].as_str().unwrap_or_default(),
             r["baseline_seconds"].as_f64().unwrap_or(f64::NAN),
             r["ratio"].as_f64().unwrap_or(f64::NAN),
+            target,
             mb(&r["tpkg_peak_rss_bytes"]),
+            working,
             mb(&r["baseline_peak_rss_bytes"]),
         ));
     }
