@@ -22,6 +22,13 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(bytes) = reader.read(&record.name) {
             assert_eq!(bytes.len() as u64, record.size);
+            // Ranged reads agree with whole reads, and refuse to run past
+            // the end.
+            let (start, len) = (record.size / 3, record.size / 2);
+            if let Ok(range) = reader.read_range(&record.name, start, len) {
+                assert_eq!(range[..], bytes[start as usize..(start + len) as usize]);
+            }
+            assert!(reader.read_range(&record.name, start, record.size).is_err() || start == 0);
         }
     }
 });

@@ -351,9 +351,18 @@ fn spread(seconds: &Value) -> Value {
 
 fn markdown(results: &[Value]) -> String {
     let mut table = String::from(
-        "| benchmark | tpkg s (median) | baseline | baseline s (median) | ratio | target | tpkg peak RSS MB | tpkg working MB (largest tensor MB) | baseline peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| benchmark | tpkg s (median, min–max) | baseline | baseline s (median, min–max) | ratio | target | tpkg peak RSS MB | tpkg working MB (largest tensor MB) | baseline peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let mb = |v: &Value| v.as_f64().unwrap_or(0.0) / 1_048_576.0;
+    let seconds = |median: &Value, spread: &Value| {
+        let at = |i: usize| spread[i].as_f64().unwrap_or(f64::NAN);
+        format!(
+            "{:.3} ({:.3}–{:.3})",
+            median.as_f64().unwrap_or(f64::NAN),
+            at(0),
+            at(1)
+        )
+    };
     let verdict = |met: &Value| match met.as_bool() {
         Some(true) => " met",
         Some(false) => " **missed**",
@@ -380,12 +389,12 @@ fn markdown(results: &[Value]) -> String {
             )
         };
         table.push_str(&format!(
-            "| {} ({}) | {:.3} | {} | {:.3} | {:.2}x | {} | {:.0} | {} | {:.0} |\n",
+            "| {} ({}) | {} | {} | {} | {:.2}x | {} | {:.0} | {} | {:.0} |\n",
             r["name"].as_str().unwrap_or_default(),
             r["what"].as_str().unwrap_or_default(),
-            r["tpkg_seconds"].as_f64().unwrap_or(f64::NAN),
+            seconds(&r["tpkg_seconds"], &r["tpkg_spread"]),
             r["baseline"].as_str().unwrap_or_default(),
-            r["baseline_seconds"].as_f64().unwrap_or(f64::NAN),
+            seconds(&r["baseline_seconds"], &r["baseline_spread"]),
             r["ratio"].as_f64().unwrap_or(f64::NAN),
             target,
             mb(&r["tpkg_peak_rss_bytes"]),

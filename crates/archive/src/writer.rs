@@ -513,14 +513,30 @@ impl<D: Destination> PackageWriter<D> {
             .map_err(|e| failed(zip_to_io(e)))?;
         let mut crc = crc32fast::Hasher::new();
         // Bytes in memory go straight to the file in large chunks (no copy
-        // through a buffer: a gigabyte of tensors is written once).
+        // through a buffer: a gigabyte of tensors is written once). The zip
+        // stream computes its own CRC-32 as it writes; the content digest's
+        // is computed beside it, on another core for large slices.
         let data = match data {
+            Source::Slice(slice) if slice.len() >= PARALLEL_CRC_MIN => {
+                let written = std::thread::scope(|scope| {
+                    let digest = scope.spawn(|| crc32fast::hash(slice));
+                    let written = slice
+                        .chunks(8 << 20)
+                        .try_for_each(|chunk| zip.write_all(chunk));
+                    (written, digest.join())
+                });
+                match written {
+                    (Err(error), _) => return Err(failed(error)),
+                    (Ok(()), Ok(digest)) => return self.finish_entry(name, len, digest),
+                    (Ok(()), Err(panic)) => std::panic::resume_unwind(panic),
+                }
+            }
             Source::Slice(slice) => {
                 for chunk in slice.chunks(8 << 20) {
                     crc.update(chunk);
                     zip.write_all(chunk).map_err(failed)?;
                 }
-                return self.finish_entry(name, len, crc);
+                return self.finish_entry(name, len, crc.finalize());
             }
             Source::Reader(ref mut reader) => reader,
         };
@@ -563,21 +579,25 @@ impl<D: Destination> PackageWriter<D> {
                 Err(error) => return Err(failed(error)),
             }
         }
-        self.finish_entry(name, len, crc)
+        self.finish_entry(name, len, crc.finalize())
     }
 
     /// Records a fully written entry in the content digest.
-    fn finish_entry(&mut self, name: &str, len: u64, crc: crc32fast::Hasher) -> Result<()> {
+    fn finish_entry(&mut self, name: &str, len: u64, crc: u32) -> Result<()> {
         self.poisoned = false;
         let digest = &mut self.content_digest;
         digest.update((name.len() as u64).to_le_bytes());
         digest.update(name.as_bytes());
         digest.update(len.to_le_bytes());
-        digest.update(crc.finalize().to_le_bytes());
+        digest.update(crc.to_le_bytes());
         self.written.insert(name.to_owned());
         Ok(())
     }
 }
+
+/// Slices at least this long have their content-digest CRC-32 computed on
+/// another thread while they are written.
+const PARALLEL_CRC_MIN: usize = 4 << 20;
 
 /// What [`PackageWriter::put`] copies from.
 enum Source<'a, R> {
