@@ -1,5 +1,7 @@
 //! `tpkg-bench BENCHMARK INPUT REPETITIONS`: runs one tpkg operation on
-//! `INPUT` several times and prints `{"seconds": [...], "peak_rss_bytes": n}`.
+//! `INPUT` several times and prints `{"seconds": [...], "peak_rss_bytes": n}`
+//! (and the working memory, for large-data benchmarks).
+//! `tpkg-bench chart REPORT.json OUT.png` draws the report.
 //! `cargo xtask bench` runs it beside the PyTorch/CPython baseline of the
 //! same operation (`bench/baseline.py`) and writes the report.
 
@@ -14,8 +16,15 @@ use anyhow::{Context, bail};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod chart;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, report, out] = args.as_slice()
+        && command == "chart"
+    {
+        return chart::draw(Path::new(report), Path::new(out));
+    }
     let [benchmark, input, repetitions] = args.as_slice() else {
         bail!("usage: tpkg-bench BENCHMARK INPUT REPETITIONS");
     };

@@ -3,8 +3,8 @@
 //! Inputs are made by the venv's Python (`bench/baseline.py make-inputs`)
 //! into `target/bench/`; each benchmark runs the baseline and tpkg
 //! (`bench/src/main.rs`, release build) on the same input several times.
-//! Medians, spreads and ratios go to `target/bench/report.json` and
-//! `target/bench/report.md`. These machines are noisy: compare ratios.
+//! Medians, spreads and ratios go to `target/bench/report.json`,
+//! `target/bench/report.md` and a chart, `target/bench/report.png`. These machines are noisy: compare ratios.
 
 use std::path::Path;
 use std::process::Command;
@@ -289,6 +289,14 @@ pub fn run() -> anyhow::Result<()> {
     let table = markdown(&results);
     std::fs::write(out.join("report.md"), &table)?;
     println!("{table}");
+    util::step("chart target/bench/report.png", || {
+        util::run(
+            Command::new(&tpkg_bench)
+                .arg("chart")
+                .arg(out.join("report.json"))
+                .arg(out.join("report.png")),
+        )
+    })?;
     Ok(())
 }
 
