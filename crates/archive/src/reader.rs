@@ -626,6 +626,9 @@ fn release_pages(map: &Mmap, offset: u64, len: u64) {
 /// said it cannot (different file systems on old kernels, special files):
 /// the caller writes the rest itself.
 #[cfg(target_os = "linux")]
+const KERNEL_COPY_CHUNK: usize = 1 << 20;
+
+#[cfg(target_os = "linux")]
 fn kernel_copy(from: &File, offset: u64, to: &File, len: u64) -> io::Result<u64> {
     use rustix::io::Errno;
     let mut source_offset = offset;
@@ -633,7 +636,7 @@ fn kernel_copy(from: &File, offset: u64, to: &File, len: u64) -> io::Result<u64>
     while copied < len {
         let chunk = usize::try_from(len - copied)
             .unwrap_or(usize::MAX)
-            .min(1 << 30);
+            .min(KERNEL_COPY_CHUNK);
         match rustix::fs::copy_file_range(from, Some(&mut source_offset), to, None, chunk) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => copied += n as u64,

@@ -521,7 +521,7 @@ impl<D: Destination> PackageWriter<D> {
                 let written = std::thread::scope(|scope| {
                     let digest = scope.spawn(|| crc32fast::hash(slice));
                     let written = slice
-                        .chunks(8 << 20)
+                        .chunks(WRITE_CHUNK)
                         .try_for_each(|chunk| zip.write_all(chunk));
                     (written, digest.join())
                 });
@@ -532,7 +532,7 @@ impl<D: Destination> PackageWriter<D> {
                 }
             }
             Source::Slice(slice) => {
-                for chunk in slice.chunks(8 << 20) {
+                for chunk in slice.chunks(WRITE_CHUNK) {
                     crc.update(chunk);
                     zip.write_all(chunk).map_err(failed)?;
                 }
@@ -594,6 +594,12 @@ impl<D: Destination> PackageWriter<D> {
         Ok(())
     }
 }
+
+/// Slices are written in chunks of this size. Measured on ext4 in a VM:
+/// `write(2)`s of 1 MiB copy a gigabyte into the page cache in a steady
+/// 0.29 s; 8 MiB and larger writes took 0.4 to 3.4 s from run to run (as
+/// `dd bs=8M` does against `dd bs=1M`).
+const WRITE_CHUNK: usize = 1 << 20;
 
 /// Slices at least this long have their content-digest CRC-32 computed on
 /// another thread while they are written.
