@@ -401,9 +401,17 @@ impl PackageReader {
                 let start = info.data_offset.unwrap_or(0) as usize;
                 let end = start + info.compressed_size as usize;
                 let data = bytes.as_ref().get(start..end).unwrap_or(&[]);
-                match compression {
-                    Compression::Stored => Box::new(data),
-                    Compression::Deflated => Box::new(flate2::read::DeflateDecoder::new(data)),
+                match (compression, &*bytes.0) {
+                    #[cfg(unix)]
+                    (Compression::Stored, Backing::Mapped { map, .. }) => Box::new(MappedRecord {
+                        map,
+                        data,
+                        start,
+                        read: 0,
+                        released: 0,
+                    }),
+                    (Compression::Stored, _) => Box::new(data),
+                    (Compression::Deflated, _) => Box::new(flate2::read::DeflateDecoder::new(data)),
                 }
             }
             (Storage::Directory(root), _) => {
@@ -487,6 +495,27 @@ impl PackageReader {
         let mut owned = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
         self.read_range_into(name, offset, &mut owned)?;
         Ok(owned)
+    }
+
+    /// Drops this process's mapped pages of a stored record, as
+    /// [`read_range`](Self::read_range) and streaming reads do behind
+    /// themselves: the bytes stay readable (a later access faults them in
+    /// again from the file) and stay in the page cache. For callers that
+    /// went through a large record with [`stored_slice`](Self::stored_slice)
+    /// and are done with it, so a pass over a whole archive does not keep
+    /// all of it resident. A no-op for records not in a memory map.
+    pub fn release(&self, name: &str) -> Result<()> {
+        let info = self.record(name)?;
+        #[cfg(unix)]
+        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
+            (&self.storage, info.compression, info.data_offset)
+            && let Backing::Mapped { map, .. } = &*bytes.0
+        {
+            release_pages(map, start, info.size);
+        }
+        #[cfg(not(unix))]
+        let _ = info;
+        Ok(())
     }
 
     /// Appends bytes `offset..offset + len` of a record to `out` (at its
@@ -597,6 +626,41 @@ impl PackageReader {
                 reason: format!("record {name:?}: {source}"),
             },
         })
+    }
+}
+
+/// A stored record of a mapped package, read front to back. Every 8 MiB
+/// read, the pages behind are released ([`release_pages`]), so streaming a
+/// large archive (verify, repack, extract) does not leave all of it
+/// resident in the process.
+#[cfg(unix)]
+struct MappedRecord<'a> {
+    map: &'a Mmap,
+    /// The record's bytes in the map.
+    data: &'a [u8],
+    /// Where `data` starts in the map.
+    start: usize,
+    /// Bytes of `data` read so far.
+    read: usize,
+    /// Bytes of `data` whose pages were released.
+    released: usize,
+}
+
+#[cfg(unix)]
+impl Read for MappedRecord<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        const RELEASE_STEP: usize = 8 << 20;
+        let rest = self.data.get(self.read..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read += n;
+        let done = self.read == self.data.len();
+        if self.read - self.released >= RELEASE_STEP || (done && self.read > self.released) {
+            let from = (self.start + self.released) as u64;
+            release_pages(self.map, from, (self.read - self.released) as u64);
+            self.released = self.read;
+        }
+        Ok(n)
     }
 }
 

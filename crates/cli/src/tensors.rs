@@ -18,6 +18,7 @@ pub fn print(
         let view = tensors.view(index)?;
         let mut row = tensor_json(tensors.path(index), &view);
         row["storage"] = view.spec().storage.key.clone().into();
+        tensors.release_storage(&view.spec().storage.key);
         rows.push(row);
     }
     if as_json {

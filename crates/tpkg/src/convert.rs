@@ -254,13 +254,14 @@ pub fn to_torch_save(
     let mut encoder = TensorEncoder::new();
     let mut graph = ValueGraph::new(Value::None);
     let mut items = Vec::with_capacity(tensors.len());
-    let mut storage_bytes: Vec<&[u8]> = Vec::new();
+    // Each storage's bytes and its key in the package.
+    let mut storage_bytes: Vec<(&[u8], String)> = Vec::new();
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;
         let spec = view.spec();
         let node = encoder.tensor_like(&mut graph, spec, &spec.storage.key);
         if encoder.storages().len() > storage_bytes.len() {
-            storage_bytes.push(view.storage_bytes());
+            storage_bytes.push((view.storage_bytes(), spec.storage.key.clone()));
         }
         let key = graph.add(Value::Str(PyStr::from(tensors.path(index))));
         items.push((key, node));
@@ -273,8 +274,10 @@ pub fn to_torch_save(
     };
     let mut writer = PackageWriter::create(out, options)?;
     writer.write_record("data.pkl", &tpkg_pickle::encode(&graph, 2)?)?;
-    for (storage, bytes) in encoder.storages().iter().zip(&storage_bytes) {
+    for (storage, (bytes, key)) in encoder.storages().iter().zip(&storage_bytes) {
         writer.write_record(&format!("data/{}", storage.key), bytes)?;
+        // Written: the process need not keep its pages of the input.
+        tensors.release_storage(key);
     }
     writer.finish()?;
     Ok(ConvertReport {

@@ -125,7 +125,10 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
                 continue;
             }
         };
-        if bytes_a == bytes_b {
+        let same = bytes_a == bytes_b;
+        // Compared: the process need not keep its pages of either input.
+        let _ = (a.release(name), b.release(name));
+        if same {
             report.same += 1;
             continue;
         }
@@ -192,7 +195,11 @@ fn tensor_table(tensors: &PackageTensors<'_>) -> BTreeMap<String, serde_json::Va
         .map(|i| {
             let path = tensors.path(i).to_owned();
             let value = match tensors.view(i) {
-                Ok(view) => tensor_json(&path, &view),
+                Ok(view) => {
+                    let json = tensor_json(&path, &view);
+                    tensors.release_storage(&view.spec().storage.key);
+                    json
+                }
                 Err(error) => serde_json::Value::from(error.to_string()),
             };
             (path, value)

@@ -185,6 +185,15 @@ impl<'r> PackageTensors<'r> {
         }
     }
 
+    /// Drops this process's mapped pages of storage `key`
+    /// ([`PackageReader::release`]): for passes over every tensor (digests,
+    /// conversions) that are done with a storage. Its views stay valid.
+    pub fn release_storage(&self, key: &str) {
+        if let Some((record, Cow::Borrowed(_))) = self.storages.get(key) {
+            let _ = self.reader.release(record);
+        }
+    }
+
     /// Every storage, copied into memory the caller owns
     /// ([`read_storage`](Self::read_storage) for each key), keyed by
     /// storage key. Large storages are copied by as many threads as the

@@ -105,6 +105,15 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
             }
             continue;
         }
+        // Storages and other resources were checked by the stream above;
+        // read whole only what is parsed next (peeking decides).
+        let may_be_pickle = || {
+            (!name.starts_with(".data/") || name.ends_with(".pkl"))
+                && looks_like_pickle(&peek(reader, name))
+        };
+        if !is_source && !may_be_pickle() {
+            continue;
+        }
         let bytes = match reader.read(name) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -126,9 +135,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
                 }
                 Err(error) => problems.push(problem(name, format!("source is not UTF-8: {error}"))),
             }
-        } else if (!name.starts_with(".data/") || name.ends_with(".pkl"))
-            && looks_like_pickle(&bytes)
-        {
+        } else {
             report.pickles += 1;
             match PackageTensors::load(reader, name) {
                 Ok(tensors) => report.tensors += tensors.len(),
