@@ -84,6 +84,15 @@ fn run_tests() -> anyhow::Result<()> {
             "tch",
         ])
     })?;
+    util::step("cargo doc (broken links and bad HTML are errors)", || {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        util::run(
+            std::process::Command::new(cargo)
+                .args(["doc", "--quiet", "--no-deps", "--workspace"])
+                .env("RUSTDOCFLAGS", "-D warnings")
+                .current_dir(util::root()),
+        )
+    })?;
     // Doc tests first: nextest does not run them, and its summary line
     // should close the output.
     util::step("cargo test --doc", || {

@@ -71,8 +71,11 @@ struct Entry {
     local_offset: u64,
 }
 
-/// Every structural anomaly of the zip file `data`. See the [module
-/// docs](self).
+/// Every structural anomaly of the zip file `data`: what makes two zip
+/// parsers see different files in the same bytes. The end record, the
+/// central directory and every local header are walked without trusting
+/// any of them, and each disagreement or oddity is reported with its byte
+/// offset. It never fails: damage is an anomaly too.
 ///
 /// ```
 /// use tpkg_archive::{PackageWriter, WriteOptions, zip_anomalies};

@@ -246,7 +246,7 @@ enum Command {
         /// The record name, without the package folder (e.g. `.data/version`).
         record: String,
     },
-    /// Unzip a package into PyTorch's directory form, DIR/<package folder>/.
+    /// Unzip a package into PyTorch's directory form: a folder in DIR named after the package folder.
     ///
     /// Never writes outside DIR and never overwrites an existing folder.
     ///
