@@ -944,14 +944,10 @@ pub(crate) fn resnet_in_tch(
     use tpkg::tch::nn::ModuleT;
     use tpkg::tensors::tch::{fill_var_store, to_tch};
 
-    let mut views = Vec::new();
-    for index in 0..tensors.len() {
-        views.push((tensors.path(index), tensors.view(index)?));
-    }
-    let named: Vec<(&str, tpkg::tch::Tensor)> = views
-        .iter()
-        .map(|(path, _)| *path)
-        .zip(to_tch(&views)?)
+    // Copied into libtorch storage by storage, the map released behind.
+    let named: Vec<(&str, tpkg::tch::Tensor)> = (0..tensors.len())
+        .map(|index| tensors.path(index))
+        .zip(tensors.to_tch()?)
         .collect();
     let store = tpkg::tch::nn::VarStore::new(tpkg::tch::Device::Cpu);
     let model = tpkg::tch::vision::resnet::resnet18(&store.root(), 1000);

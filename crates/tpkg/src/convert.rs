@@ -439,6 +439,36 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "tch")]
+    #[test]
+    fn to_tch_copies_every_tensor_in_order_and_views_share_their_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = package(dir.path());
+        let reader = tpkg_archive::PackageReader::open(&path).unwrap();
+        let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
+        let copied = tensors.to_tch().unwrap();
+        assert_eq!(copied.len(), tensors.len());
+        for (index, tensor) in copied.iter().enumerate() {
+            let view = tensors.view(index).unwrap();
+            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+            assert_eq!(tensor.size(), shape, "{}", tensors.path(index));
+            let mut bytes = vec![0u8; view.contiguous_bytes().len()];
+            tensor.contiguous().copy_data_u8(&mut bytes, tensor.numel());
+            assert!(
+                bytes == view.contiguous_bytes().as_ref(),
+                "{}",
+                tensors.path(index)
+            );
+        }
+        // layer.weight and layer.tail view one storage: one buffer.
+        let (weight, tail) = (&copied[0], &copied[1]);
+        assert_eq!(
+            tail.data_ptr() as usize - weight.data_ptr() as usize,
+            200_000 * 4,
+            "the tail is a view of the weight's buffer"
+        );
+    }
+
     #[test]
     fn read_storages_splits_large_archives_across_threads_and_loses_nothing() {
         // 72 MiB in storages of uneven sizes: past the one-thread limit.

@@ -21,6 +21,10 @@ pub enum LoadTensorsError {
     /// A storage record could not be read.
     #[error(transparent)]
     Archive(#[from] ArchiveError),
+    /// libtorch refused a tensor.
+    #[cfg(feature = "tch")]
+    #[error(transparent)]
+    Tch(#[from] tpkg_tensors::tch::TchError),
     /// A tensor is malformed or out of bounds.
     #[error("{archive}: record {record:?}")]
     Tensor {
@@ -243,6 +247,38 @@ impl<'r> PackageTensors<'r> {
             }
             Ok(all)
         })
+    }
+
+    /// Every tensor, copied into libtorch (in index order), with views of
+    /// one storage sharing one libtorch buffer as they shared the storage
+    /// ([`tch::to_tch`](tpkg_tensors::tch::to_tch), one storage at a time).
+    /// Each storage's mapped pages are released once it is copied, so the
+    /// process holds the tensors, not the tensors plus the archive.
+    #[cfg(feature = "tch")]
+    pub fn to_tch(&self) -> Result<Vec<::tch::Tensor>, LoadTensorsError> {
+        let mut by_storage: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+        for (index, (_, spec)) in self.tensors.iter().enumerate() {
+            by_storage.entry(&spec.storage.key).or_default().push(index);
+        }
+        let mut tensors: Vec<Option<::tch::Tensor>> = (0..self.len()).map(|_| None).collect();
+        for (key, indices) in by_storage {
+            let mut views = Vec::with_capacity(indices.len());
+            for &index in &indices {
+                let view = self
+                    .view(index)
+                    .map_err(|source| LoadTensorsError::Tensor {
+                        archive: self.reader.label().to_owned(),
+                        record: self.path(index).to_owned(),
+                        source: Box::new(source),
+                    })?;
+                views.push((self.path(index), view));
+            }
+            for (index, tensor) in indices.into_iter().zip(tpkg_tensors::tch::to_tch(&views)?) {
+                tensors[index] = Some(tensor);
+            }
+            self.release_storage(key);
+        }
+        Ok(tensors.into_iter().flatten().collect())
     }
 
     /// Appends tensor `index`'s elements in row-major order to `out` (at
