@@ -251,7 +251,7 @@ impl<'r> PackageTensors<'r> {
 
     /// Every tensor, copied into libtorch (in index order), with views of
     /// one storage sharing one libtorch buffer as they shared the storage
-    /// ([`tch::to_tch`](tpkg_tensors::tch::to_tch), one storage at a time).
+    /// ([`tch::to_tch`], one storage at a time).
     /// Each storage's mapped pages are released once it is copied, so the
     /// process holds the tensors, not the tensors plus the archive.
     #[cfg(feature = "tch")]
