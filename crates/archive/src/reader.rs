@@ -125,8 +125,8 @@ struct Bytes(Arc<Backing>);
 
 #[derive(Debug)]
 enum Backing {
-    /// The map, and the file it maps (for positioned reads and kernel copies
-    /// that leave the map's pages alone).
+    /// The map, and the file it maps (for kernel copies that leave the
+    /// map's pages alone).
     Mapped {
         map: Mmap,
         file: File,
@@ -434,11 +434,12 @@ impl PackageReader {
 
     /// Reads bytes `offset..offset + buf.len()` of a record into `buf`.
     ///
-    /// For a stored record of a memory-mapped package this is a positioned
-    /// read of the file (`pread`), not a copy out of the map: the process
-    /// ends up holding `buf` only, not `buf` plus the mapped pages. It is
-    /// the way to load large records (tensor storages) into memory the
-    /// caller owns. A part of a record has no CRC to check; use
+    /// For a stored record of a memory-mapped package the bytes are copied
+    /// out of the map, whose pages of the range are then released (as
+    /// [`release`](Self::release) does): the process ends up holding `buf`,
+    /// not `buf` plus the mapped pages. It is the way to load large records
+    /// (tensor storages) into memory the caller owns, for example a
+    /// libtorch tensor's. A part of a record has no CRC to check; use
     /// [`verify`](Self::verify) for that. Deflated records are decompressed
     /// up to the range.
     ///

@@ -1,7 +1,7 @@
 //! Ranged reads (`read_range_into`) and copies into files (`copy_range_to`)
 //! give exactly the bytes of `read`, whatever holds the package: a memory
-//! map (positioned reads, kernel copies), a file read into memory, bytes,
-//! or the unzipped folder.
+//! map (copies that release its pages, kernel copies), a file read into
+//! memory, bytes, or the unzipped folder.
 
 use std::io::{Read, Seek, SeekFrom};
 

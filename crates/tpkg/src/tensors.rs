@@ -171,10 +171,10 @@ impl<'r> PackageTensors<'r> {
     /// Copies storage `key` (a tensor's `spec().storage.key`) into memory
     /// the caller owns.
     ///
-    /// The bytes are read from the file with positioned reads rather than
-    /// through the memory map, so loading every storage this way leaves the
-    /// process holding the copies only, not the copies plus the mapped
-    /// pages: peak memory is the data loaded, not twice the archive.
+    /// The map's pages of the storage are released once copied
+    /// ([`PackageReader::read_range`]), so loading every storage this way
+    /// leaves the process holding the copies only, not the copies plus the
+    /// mapped pages: peak memory is the data loaded, not twice the archive.
     /// Views of one storage share it: read each key once.
     pub fn read_storage(&self, key: &str) -> Result<Vec<u8>, ArchiveError> {
         let Some((record, bytes)) = self.storages.get(key) else {
