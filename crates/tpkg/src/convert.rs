@@ -366,20 +366,30 @@ mod tests {
             let key = graph.add(Value::Str(PyStr::from(*name)));
             items.push((key, node));
         }
+        write_state_dict(&dir.join("state.pt"), graph, items, &encoder, &bytes)
+    }
+
+    /// Writes `{name: tensor}` (`items`) as `model/state.pkl` at `path`.
+    fn write_state_dict(
+        path: &Path,
+        mut graph: ValueGraph,
+        items: Vec<(tpkg_pickle::ValueId, tpkg_pickle::ValueId)>,
+        encoder: &TensorEncoder,
+        bytes: &[Vec<u8>],
+    ) -> PathBuf {
         let root = graph.add(Value::OrderedDict { items, state: None });
         graph.set_root(root);
-        let path = dir.join("state.pt");
-        let mut writer = PackageWriter::create(&path, WriteOptions::default()).unwrap();
+        let mut writer = PackageWriter::create(path, WriteOptions::default()).unwrap();
         crate::tensors::write_tensor_pickle(
             &mut writer,
             "model/state.pkl",
             &graph,
             encoder.storages(),
-            &bytes,
+            bytes,
         )
         .unwrap();
         writer.finish().unwrap();
-        path
+        path.to_path_buf()
     }
 
     #[test]
@@ -485,19 +495,7 @@ mod tests {
             items.push((key, node));
             bytes.push(vec![index as u8 + 1; *size as usize]);
         }
-        let root = graph.add(Value::OrderedDict { items, state: None });
-        graph.set_root(root);
-        let path = dir.path().join("big.pt");
-        let mut writer = PackageWriter::create(&path, WriteOptions::default()).unwrap();
-        crate::tensors::write_tensor_pickle(
-            &mut writer,
-            "model/state.pkl",
-            &graph,
-            encoder.storages(),
-            &bytes,
-        )
-        .unwrap();
-        writer.finish().unwrap();
+        let path = write_state_dict(&dir.path().join("big.pt"), graph, items, &encoder, &bytes);
         let reader = tpkg_archive::PackageReader::open(&path).unwrap();
         let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
         let all = tensors.read_storages().unwrap();

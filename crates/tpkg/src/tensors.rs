@@ -43,6 +43,8 @@ pub enum LoadTensorsError {
 #[derive(Debug)]
 pub struct PackageTensors<'r> {
     reader: &'r PackageReader,
+    /// The pickle record the tensors come from.
+    record: String,
     graph: ValueGraph,
     tensors: Vec<(String, TensorSpec)>,
     /// Storage key → (its record, its bytes).
@@ -120,6 +122,7 @@ impl<'r> PackageTensors<'r> {
         }
         let loaded = PackageTensors {
             reader,
+            record: record.to_owned(),
             graph,
             tensors,
             storages,
@@ -187,6 +190,15 @@ impl<'r> PackageTensors<'r> {
             Cow::Borrowed(_) => self.reader.read_range(record, 0, bytes.len() as u64),
             Cow::Owned(bytes) => Ok(bytes.clone()),
         }
+    }
+
+    /// [`view`](Self::view), its error naming the package and the pickle.
+    fn checked_view(&self, index: usize) -> Result<TensorView<'_>, LoadTensorsError> {
+        self.view(index).map_err(|source| LoadTensorsError::Tensor {
+            archive: self.reader.label().to_owned(),
+            record: self.record.clone(),
+            source: Box::new(source),
+        })
     }
 
     /// Drops this process's mapped pages of storage `key`
@@ -264,13 +276,7 @@ impl<'r> PackageTensors<'r> {
         for (key, indices) in by_storage {
             let mut views = Vec::with_capacity(indices.len());
             for &index in &indices {
-                let view = self
-                    .view(index)
-                    .map_err(|source| LoadTensorsError::Tensor {
-                        archive: self.reader.label().to_owned(),
-                        record: self.path(index).to_owned(),
-                        source: Box::new(source),
-                    })?;
+                let view = self.checked_view(index)?;
                 views.push((self.path(index), view));
             }
             for (index, tensor) in indices.into_iter().zip(tpkg_tensors::tch::to_tch(&views)?) {
@@ -293,13 +299,7 @@ impl<'r> PackageTensors<'r> {
         index: usize,
         out: &std::fs::File,
     ) -> Result<u64, LoadTensorsError> {
-        let view = self
-            .view(index)
-            .map_err(|source| LoadTensorsError::Tensor {
-                archive: self.reader.label().to_owned(),
-                record: self.path(index).to_owned(),
-                source: Box::new(source),
-            })?;
+        let view = self.checked_view(index)?;
         let element = view.dtype().element_size() as u64;
         let len = view.numel() * element;
         let stored = self
