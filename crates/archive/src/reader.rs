@@ -134,6 +134,19 @@ enum Backing {
     Owned(Vec<u8>),
 }
 
+impl Bytes {
+    /// Drops this process's pages of `offset..offset + len` when the bytes
+    /// are a memory map ([`release_pages`]); nothing otherwise.
+    fn release(&self, offset: u64, len: u64) {
+        #[cfg(unix)]
+        if let Backing::Mapped { map, .. } = &*self.0 {
+            release_pages(map, offset, len);
+        }
+        #[cfg(not(unix))]
+        let _ = (offset, len);
+    }
+}
+
 impl AsRef<[u8]> for Bytes {
     fn as_ref(&self) -> &[u8] {
         match &*self.0 {
@@ -460,15 +473,8 @@ impl PackageReader {
         let info = self.record(name)?;
         let len = buf.len() as u64;
         self.check_range(info, offset, len)?;
-        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
-            (&self.storage, info.compression, info.data_offset)
-        {
-            let slice = self.stored_range(bytes, start, offset, len, name)?;
-            buf.copy_from_slice(slice);
-            #[cfg(unix)]
-            if let Backing::Mapped { map, .. } = &*bytes.0 {
-                release_pages(map, start + offset, len);
-            }
+        let copied = |slice: &[u8]| buf.copy_from_slice(slice);
+        if self.use_stored_range(info, offset, len, copied)?.is_some() {
             return Ok(());
         }
         let mut reader = self.open_record(name)?;
@@ -483,14 +489,7 @@ impl PackageReader {
     pub fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
         let info = self.record(name)?;
         self.check_range(info, offset, len)?;
-        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
-            (&self.storage, info.compression, info.data_offset)
-        {
-            let owned = self.stored_range(bytes, start, offset, len, name)?.to_vec();
-            #[cfg(unix)]
-            if let Backing::Mapped { map, .. } = &*bytes.0 {
-                release_pages(map, start + offset, len);
-            }
+        if let Some(owned) = self.use_stored_range(info, offset, len, <[u8]>::to_vec)? {
             return Ok(owned);
         }
         let mut owned = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
@@ -507,16 +506,28 @@ impl PackageReader {
     /// all of it resident. A no-op for records not in a memory map.
     pub fn release(&self, name: &str) -> Result<()> {
         let info = self.record(name)?;
-        #[cfg(unix)]
-        if let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
-            (&self.storage, info.compression, info.data_offset)
-            && let Backing::Mapped { map, .. } = &*bytes.0
-        {
-            release_pages(map, start, info.size);
-        }
-        #[cfg(not(unix))]
-        let _ = info;
+        self.use_stored_range(info, 0, info.size, |_| ())?;
         Ok(())
+    }
+
+    /// For a stored zip record: runs `use_bytes` on its bytes
+    /// `offset..offset + len` (already checked against its size), then
+    /// releases their mapped pages. `None` for other records.
+    fn use_stored_range<T>(
+        &self,
+        info: &RecordInfo,
+        offset: u64,
+        len: u64,
+        use_bytes: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>> {
+        let (Storage::Zip(bytes), Compression::Stored, Some(start)) =
+            (&self.storage, info.compression, info.data_offset)
+        else {
+            return Ok(None);
+        };
+        let used = use_bytes(self.stored_range(bytes, start, offset, len, &info.name)?);
+        bytes.release(start + offset, len);
+        Ok(Some(used))
     }
 
     /// Appends bytes `offset..offset + len` of a record to `out` (at its

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use tpkg::archive::PackageReader;
 
+use crate::write_json;
+
 /// Exit code: the input could not be read at all.
 const UNREADABLE: u8 = 2;
 
@@ -27,8 +29,7 @@ pub fn verify(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        write_json(&mut out, &report)?;
     } else {
         for problem in &report.problems {
             writeln!(out, "{}: {}", problem.record, problem.problem)?;
@@ -64,8 +65,7 @@ pub fn diff(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        write_json(&mut out, &report)?;
     } else {
         for name in &report.only_in_a {
             writeln!(out, "only in {}: {name}", a.display())?;
@@ -134,8 +134,7 @@ pub fn audit(
                     "error": format!("{error:#}"),
                     "findings": anomalies,
                 });
-                serde_json::to_writer_pretty(&mut out, &value)?;
-                writeln!(out)?;
+                write_json(&mut out, &value)?;
             } else {
                 for finding in &anomalies {
                     write_finding(&mut out, finding)?;
@@ -147,8 +146,7 @@ pub fn audit(
     };
     let report = tpkg::audit::audit(&reader, reader.zip_bytes(), &policy);
     if json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        write_json(&mut out, &report)?;
     } else {
         let mut safe = 0;
         for finding in &report.findings {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tpkg::pysource::Found;
 
+use crate::write_json;
+
 pub fn run(
     patterns: &[String],
     paths: Vec<PathBuf>,
@@ -49,8 +51,7 @@ pub fn run(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if as_json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        write_json(&mut out, &report)?;
     } else {
         for (module, deps) in &report {
             writeln!(out, "{module}")?;

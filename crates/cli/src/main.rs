@@ -333,6 +333,16 @@ fn ordered_rules(matches: &ArgMatches) -> Vec<pack::Rule> {
     rules.into_iter().map(|(_, rule)| rule).collect()
 }
 
+/// Writes `value` as pretty JSON and a newline: every `--json` output.
+pub(crate) fn write_json(
+    out: &mut impl Write,
+    value: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
@@ -360,8 +370,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             let stdout = io::stdout();
             let mut out = stdout.lock();
             if json {
-                serde_json::to_writer_pretty(&mut out, &report)?;
-                writeln!(out)?;
+                write_json(&mut out, &report)?;
             } else {
                 report.write_text(&mut out)?;
             }

@@ -11,6 +11,8 @@ use tpkg::exporter::{ExportError, PackageExporter};
 use tpkg::glob::{GlobGroup, Patterns, Separator};
 use tpkg::pysource::ModuleFinder;
 
+use crate::write_json;
+
 /// One `--intern/--extern/--mock/--deny PATTERN`, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
@@ -82,8 +84,7 @@ pub fn run(job: PackJob<'_>) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if job.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
+        write_json(&mut out, &report)?;
     } else {
         let count = |key: &str| report[key].as_array().map_or(0, Vec::len);
         writeln!(
@@ -174,8 +175,7 @@ pub fn repack(
             "mocked": report.mocked,
             "reencoded_pickles": report.reencoded_pickles,
         });
-        serde_json::to_writer_pretty(&mut out, &value)?;
-        writeln!(out)?;
+        write_json(&mut out, &value)?;
     } else {
         writeln!(
             out,

@@ -8,6 +8,8 @@ use std::io::Write;
 
 use tpkg::tensors::{PackageTensors, tensor_json};
 
+use crate::write_json;
+
 pub fn print(
     tensors: &PackageTensors<'_>,
     as_json: bool,
@@ -22,8 +24,7 @@ pub fn print(
         rows.push(row);
     }
     if as_json {
-        serde_json::to_writer_pretty(&mut *out, &rows)?;
-        writeln!(out)?;
+        write_json(&mut *out, &rows)?;
         return Ok(());
     }
     let text = |value: &serde_json::Value| match value {
