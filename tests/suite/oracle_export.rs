@@ -590,47 +590,7 @@ fn tpkg_encoded_pickles_with_tensors_load_in_pytorch() {
 /// extern list and the Python version.
 #[test]
 fn importer_reads_every_corpus_package() {
-    use tpkg::importer::{PackageImporter, module_of_record};
-
-    let mut pickles = 0;
-    for package in tpkg_tests::corpus::packages().unwrap() {
-        let paths = std::iter::once(package.path.clone()).chain(package.directory_form.clone());
-        for path in paths {
-            let importer = PackageImporter::open(&path).unwrap();
-            let label = format!("{} {}", package.torch, path.display());
-            assert_eq!(
-                Value::from(importer.extern_modules()),
-                package.manifest["extern_modules"],
-                "{label}"
-            );
-            assert_eq!(
-                importer.python_version(),
-                package.manifest["python_version"].as_str(),
-                "{label}"
-            );
-            for name in tpkg_tests::corpus::strings(&package.manifest["records"]) {
-                if name.starts_with(".data/") || name == "byteorder" {
-                    continue;
-                }
-                let (folder, file) = name.rsplit_once('/').unwrap_or(("", name.as_str()));
-                let package_name = folder.replace('/', ".");
-                if let Some(module) = module_of_record(&name) {
-                    importer.get_source(&module).unwrap();
-                } else if let Some(expected) = package.manifest["pickles"].get(&name) {
-                    let loaded = importer.load_pickle(&package_name, file).unwrap();
-                    let image = tpkg::show::image(loaded.graph()).unwrap();
-                    assert_eq!(image, expected["value"], "{label} {name}");
-                    assert_eq!(
-                        loaded.len(),
-                        expected["tensors"].as_array().map_or(0, Vec::len),
-                        "{label} {name}"
-                    );
-                    pickles += 1;
-                } else {
-                    importer.load_binary(&package_name, file).unwrap();
-                }
-            }
-        }
-    }
+    let packages = tpkg_tests::corpus::packages().unwrap();
+    let pickles = tpkg_tests::scenarios::importer_reads_packages(&packages).unwrap();
     assert!(pickles >= 14, "{pickles}");
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod e2e;
 mod fuzz;
+mod golden;
 mod setup;
 mod util;
 
@@ -28,6 +29,11 @@ Commands:
           target/bench/report.json and report.md (ratios, medians, RSS).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
+  golden  Write the backward-compatibility golden files once (never run by
+          the tests): cached venvs with torch 1.10.2 (Python 3.8, found as
+          TPKG_PYTHON38, python3.8 or under pyenv) and torch 2.0.1 (Python
+          3.11, TPKG_PYTHON311 or python3.11) run tests/oracle/make_golden.py
+          into tests/data/golden/torch-<version>/. `--only 1.10.2|2.0.1`.
   help    This text.
 ";
 
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         "e2e" => e2e::run(),
         "bench" => bench::run(),
         "fuzz" => fuzz::run(rest),
+        "golden" => golden::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

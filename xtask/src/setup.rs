@@ -110,7 +110,9 @@ fn cached_venv(requirements: &str) -> anyhow::Result<(PathBuf, PathBuf, &'static
     Ok((python, torch_dir, "freshly installed venv"))
 }
 
-fn cache_dir() -> anyhow::Result<PathBuf> {
+/// The cache folder holding the venvs: `$TPKG_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/tpkg`, else `~/.cache/tpkg`.
+pub fn cache_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("TPKG_CACHE_DIR") {
         return Ok(PathBuf::from(dir));
     }
