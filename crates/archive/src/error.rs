@@ -96,6 +96,42 @@ pub enum ArchiveError {
         reason: String,
     },
 
+    /// PyTorch's reader (miniz, then `PyTorchStreamReader`) refuses this
+    /// structure, so tpkg does too: reading what PyTorch cannot read, or
+    /// reading it differently, is how scanners are bypassed.
+    #[error(
+        "{archive}: {structure} at byte {offset}{}: {error} (PyTorch refuses this too)",
+        record.as_ref().map(|record| format!(" (record {record:?})")).unwrap_or_default()
+    )]
+    ZipRefused {
+        /// The archive.
+        archive: String,
+        /// The record being read, when the problem shows only on reading it.
+        record: Option<String>,
+        /// Which zip structure is at fault.
+        structure: crate::ZipStructure,
+        /// Byte offset of that structure.
+        offset: u64,
+        /// miniz's error, as PyTorch reports it.
+        error: crate::MinizError,
+    },
+
+    /// PyTorch "reads" this record without writing to its buffer (a
+    /// directory entry, or one with no compressed bytes but a size): what
+    /// it hands out is uninitialized memory, so there are no bytes to agree
+    /// with.
+    #[error(
+        "{archive}: record {record:?} is a directory entry or has no data but claims {size} bytes; PyTorch would hand out uninitialized memory for it"
+    )]
+    IndeterminateRecord {
+        /// The archive.
+        archive: String,
+        /// The record.
+        record: String,
+        /// The size it claims.
+        size: u64,
+    },
+
     /// A record's data reaches past the end of the file.
     #[error(
         "{archive}: record {record:?} needs bytes {offset}..{end} but the file has only {file_len} bytes (truncated?)"

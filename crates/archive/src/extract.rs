@@ -11,8 +11,8 @@ use crate::reader::PackageReader;
 /// PyTorch's `PackageImporter` opens as a directory package, and returns
 /// that folder.
 ///
-/// Safe against hostile names: record names were validated when the package
-/// was opened, and every path is checked again to stay inside `dir`. The
+/// Safe against hostile names: every record name must be a safe relative
+/// path ([`validate_record_name`](crate::validate_record_name)), and every path is checked again to stay inside `dir`. The
 /// folder is built under a temporary name and renamed into place when
 /// complete, so a failure leaves nothing half-extracted; an existing
 /// `dir/<prefix>` is never overwritten.
@@ -32,6 +32,7 @@ use crate::reader::PackageReader;
 /// # Ok(()) }
 /// ```
 pub fn extract(reader: &PackageReader, dir: &Path) -> Result<PathBuf> {
+    crate::name::validate_prefix(reader.prefix())?;
     let destination = dir.join(reader.prefix());
     if fs::symlink_metadata(&destination).is_ok() {
         return Err(ArchiveError::DestinationExists { path: destination });
@@ -42,8 +43,15 @@ pub fn extract(reader: &PackageReader, dir: &Path) -> Result<PathBuf> {
         .tempdir_in(dir)
         .map_err(|e| ArchiveError::io(dir, e))?;
     for info in reader.records() {
+        // PyTorch reads any name (`../x`, `/etc/x`, `a//b`); only names
+        // that are safe relative paths may become files.
+        crate::name::validate_record_name(&info.name).map_err(|problem| ArchiveError::BadName {
+            archive: reader.label().to_owned(),
+            name: info.name.clone(),
+            offset: None,
+            problem,
+        })?;
         let relative = Path::new(&info.name);
-        // Defence in depth: names were validated at open.
         if !relative
             .components()
             .all(|component| matches!(component, Component::Normal(_)))

@@ -247,6 +247,25 @@ pub fn zip_anomalies(data: &[u8]) -> Vec<Anomaly> {
     let mut seen: HashMap<String, &str> = HashMap::new();
     let mut seen_exact: HashMap<&str, u64> = HashMap::new();
     for entry in &parsed {
+        // PyTorch reads any name; a tool that extracts it could write
+        // outside its folder ("zip slip").
+        // Folder entries (`pkg/`, `pkg/.data/`) end with `/`.
+        let in_folder = entry.name.split_once('/').map_or("", |(_, rest)| rest);
+        let path = in_folder.strip_suffix('/').unwrap_or(in_folder);
+        if let Err(problem) = crate::name::validate_record_name(path).or_else(|problem| {
+            if path.is_empty() {
+                Ok(())
+            } else {
+                Err(problem)
+            }
+        }) {
+            out.push(anomaly(
+                entry.central_offset,
+                Some(&entry.name),
+                "unsafe-name",
+                format!("{problem}: extracting it could write outside the target folder"),
+            ));
+        }
         if let Some(first) = seen_exact.insert(&entry.name, entry.central_offset) {
             out.push(anomaly(
                 entry.central_offset,

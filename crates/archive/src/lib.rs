@@ -38,7 +38,9 @@
 mod error;
 mod extract;
 mod layout;
+mod listing;
 pub mod metadata;
+mod miniz;
 mod name;
 mod reader;
 mod writer;
@@ -47,6 +49,7 @@ pub use error::{ArchiveError, NameProblem, Result};
 pub use extract::extract;
 pub use layout::{Anomaly, zip_anomalies};
 pub use metadata::PackageMetadata;
+pub use miniz::{MinizError, ZipStructure};
 pub use name::{
     DEFAULT_MAX_NAME_LEN, IN_MEMORY_PREFIX, prefix_for_path, validate_prefix, validate_record_name,
 };

@@ -66,20 +66,19 @@ impl PackageMetadata {
         } else {
             LEGACY_VERSION
         };
-        let version = match text(version_record)? {
-            None => None,
-            Some(text) => {
-                Some(
-                    text.trim()
-                        .parse::<u64>()
-                        .map_err(|_| ArchiveError::BadMetadata {
-                            archive: reader.label().to_owned(),
-                            record: version_record.to_owned(),
-                            reason: format!("expected a version number, found {text:?}"),
-                        })?,
-                )
-            }
-        };
+        let version =
+            match text(version_record)? {
+                None => None,
+                // Parsed as PyTorch's reader parses it (`std::stoull`:
+                // whitespace, a sign, digits up to the first non-digit).
+                Some(text) => Some(crate::listing::parse_stoull(text.as_bytes()).ok_or_else(
+                    || ArchiveError::BadMetadata {
+                        archive: reader.label().to_owned(),
+                        record: version_record.to_owned(),
+                        reason: format!("expected a version number, found {text:?}"),
+                    },
+                )?),
+            };
         Ok(PackageMetadata {
             extern_modules: text(EXTERN_MODULES)?.map(|text| {
                 python_splitlines(&text)

@@ -3,13 +3,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Cursor, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
 
 use crate::error::{ArchiveError, NameProblem, Result};
+use crate::listing::{ZipIndex, list_zip};
 use crate::name::{self, DEFAULT_MAX_NAME_LEN};
 
 /// How a record's bytes are stored.
@@ -61,6 +62,13 @@ pub struct ReadOptions {
     pub max_name_len: usize,
     /// Check CRC-32 whenever a zip record is read (not for
     /// [`PackageReader::stored_slice`], which is zero-copy by contract).
+    ///
+    /// Off by default, because PyTorch's reader does not check them
+    /// (torch 2.13's miniz is built with
+    /// `MINIZ_DISABLE_ZIP_READER_CRC32_CHECKS`): a record whose bytes do not
+    /// match its CRC-32 is what PyTorch loads, so it is what a scanner must
+    /// look at. [`PackageReader::verify`] and
+    /// [`PackageReader::open_record_verified`] check them regardless.
     pub verify_crc: bool,
     /// Memory-map zip files instead of reading them into memory.
     pub mmap: bool,
@@ -72,15 +80,11 @@ impl Default for ReadOptions {
             max_records: 1 << 20,
             max_record_size: 1 << 40,
             max_name_len: DEFAULT_MAX_NAME_LEN,
-            verify_crc: true,
+            verify_crc: false,
             mmap: true,
         }
     }
 }
-
-/// Deflate cannot expand data by more than about 1032:1; a header that
-/// claims more is lying, and we refuse it before allocating anything.
-const MAX_DEFLATE_RATIO: u64 = 1032;
 
 /// A read-only view of a torch.package, zip or directory.
 ///
@@ -107,7 +111,10 @@ pub struct PackageReader {
     label: String,
     prefix: String,
     records: Vec<RecordInfo>,
+    /// Exact names, for the directory form.
     index: HashMap<String, usize>,
+    /// miniz's directory and every entry, for zip archives.
+    zip_index: Option<ZipIndex>,
     storage: Storage,
     options: ReadOptions,
 }
@@ -209,11 +216,12 @@ impl PackageReader {
 
     fn from_backing(label: String, backing: Backing, options: ReadOptions) -> Result<Self> {
         let bytes = Bytes(Arc::new(backing));
-        let listing = list_zip(&label, &bytes, &options)?;
+        let listing = list_zip(&label, bytes.as_ref(), &options)?;
         Ok(PackageReader {
             label,
             prefix: listing.prefix,
-            index: index_of(&listing.records),
+            index: HashMap::new(),
+            zip_index: Some(listing.index),
             records: listing.records,
             storage: Storage::Zip(bytes),
             options,
@@ -311,6 +319,7 @@ impl PackageReader {
             label,
             prefix,
             index: index_of(&records),
+            zip_index: None,
             records,
             storage: Storage::Directory(root.to_path_buf()),
             options,
@@ -351,19 +360,36 @@ impl PackageReader {
     }
 
     /// Whether a record with this name (without the package folder) exists.
+    ///
+    /// In a zip, names are found as PyTorch finds them: by miniz's
+    /// ASCII case-insensitive search, so `DATA.PKL` finds `data.pkl`.
     pub fn has_record(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        match (&self.zip_index, &self.storage) {
+            (Some(zip), Storage::Zip(bytes)) => zip.locate(bytes.as_ref(), name).is_some(),
+            _ => self.index.contains_key(name),
+        }
     }
 
-    /// Information on one record.
+    /// Information on one record: in a zip, the entry PyTorch reads for
+    /// this name (see [`has_record`](Self::has_record)). Fails, as PyTorch's
+    /// `get_record` does, when that entry cannot be read (a damaged local
+    /// header, data past the end of the file, an unsupported method...).
     pub fn record(&self, name: &str) -> Result<&RecordInfo> {
-        self.index
-            .get(name)
-            .map(|&i| &self.records[i])
-            .ok_or_else(|| ArchiveError::RecordNotFound {
-                archive: self.label.clone(),
-                record: name.to_owned(),
-            })
+        let not_found = || ArchiveError::RecordNotFound {
+            archive: self.label.clone(),
+            record: name.to_owned(),
+        };
+        match (&self.zip_index, &self.storage) {
+            (Some(zip), Storage::Zip(bytes)) => {
+                let entry = zip.locate(bytes.as_ref(), name).ok_or_else(not_found)?;
+                zip.entry(&self.label, entry)
+            }
+            _ => self
+                .index
+                .get(name)
+                .map(|&i| &self.records[i])
+                .ok_or_else(not_found),
+        }
     }
 
     /// A record's whole content. Stored zip records are borrowed from the
@@ -408,6 +434,16 @@ impl PackageReader {
     /// size and fails (as an `io::Error` wrapping an [`ArchiveError`]) if the
     /// data is shorter, longer, or does not match its CRC-32.
     pub fn open_record(&self, name: &str) -> Result<RecordReader<'_>> {
+        self.open_record_checking(name, self.options.verify_crc)
+    }
+
+    /// [`open_record`](Self::open_record) that checks the CRC-32 whatever
+    /// [`ReadOptions::verify_crc`] says: for verification.
+    pub fn open_record_verified(&self, name: &str) -> Result<RecordReader<'_>> {
+        self.open_record_checking(name, true)
+    }
+
+    fn open_record_checking(&self, name: &str, check_crc: bool) -> Result<RecordReader<'_>> {
         let info = self.record(name)?;
         let inner: Box<dyn Read + '_> = match (&self.storage, info.compression) {
             (Storage::Zip(bytes), compression) => {
@@ -433,7 +469,7 @@ impl PackageReader {
                 Box::new(file)
             }
         };
-        let expected_crc = info.crc32.filter(|_| self.options.verify_crc);
+        let expected_crc = info.crc32.filter(|_| check_crc);
         Ok(RecordReader {
             inner,
             archive: &self.label,
@@ -441,6 +477,7 @@ impl PackageReader {
             declared: info.size,
             produced: 0,
             hasher: expected_crc.map(|crc| (crc32fast::Hasher::new(), crc)),
+            strict: check_crc,
             finished: false,
         })
     }
@@ -603,10 +640,12 @@ impl PackageReader {
             .ok_or_else(|| self.record_io_error(name, io::ErrorKind::UnexpectedEof.into()))
     }
 
-    /// Reads every record once, checking sizes and CRC-32s.
+    /// Reads every record once, checking sizes and CRC-32s (whatever
+    /// [`ReadOptions::verify_crc`] says: PyTorch does not check them, a
+    /// verification does).
     pub fn verify(&self) -> Result<()> {
         for info in &self.records {
-            let mut reader = self.open_record(&info.name)?;
+            let mut reader = self.open_record_checking(&info.name, true)?;
             io::copy(&mut reader, &mut io::sink())
                 .map_err(|error| self.record_io_error(&info.name, error))?;
         }
@@ -631,9 +670,9 @@ impl PackageReader {
             Storage::Zip(_) => ArchiveError::CorruptZip {
                 archive: self.label.clone(),
                 offset: self
-                    .index
-                    .get(name)
-                    .and_then(|&i| self.records[i].data_offset)
+                    .record(name)
+                    .ok()
+                    .and_then(|info| info.data_offset)
                     .unwrap_or(0),
                 reason: format!("record {name:?}: {source}"),
             },
@@ -734,6 +773,10 @@ pub struct RecordReader<'a> {
     declared: u64,
     produced: u64,
     hasher: Option<(crc32fast::Hasher, u32)>,
+    /// Whether data past the declared size is an error. PyTorch stops at
+    /// the declared size (a deflate stream that goes on is cut short), so
+    /// only verification complains.
+    strict: bool,
     finished: bool,
 }
 
@@ -775,7 +818,7 @@ impl RecordReader<'_> {
     fn finish(&mut self) -> io::Result<()> {
         self.finished = true;
         let mut probe = [0u8; 1];
-        if read_retrying(&mut self.inner, &mut probe)? != 0 {
+        if self.strict && read_retrying(&mut self.inner, &mut probe)? != 0 {
             return Err(self.size_mismatch(self.declared + 1, true));
         }
         if let Some((hasher, expected)) = self.hasher.take() {
@@ -824,254 +867,6 @@ fn read_retrying(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             result => return result,
         }
-    }
-}
-
-struct ZipListing {
-    prefix: String,
-    records: Vec<RecordInfo>,
-}
-
-/// Parses the central directory with the `zip` crate, then checks everything
-/// a package promises: one prefix folder, safe unique names, supported
-/// compression, data inside the file, plausible sizes.
-fn list_zip(label: &str, bytes: &Bytes, options: &ReadOptions) -> Result<ZipListing> {
-    let file_len = bytes.as_ref().len() as u64;
-    if !has_end_of_central_directory(bytes.as_ref()) {
-        return Err(ArchiveError::NotAZip {
-            archive: label.to_owned(),
-            reason: if file_len == 0 {
-                "the file is empty".to_owned()
-            } else if bytes.as_ref().starts_with(b"PK\x03\x04") {
-                "it starts like a zip but has no end-of-central-directory record (truncated?)"
-                    .to_owned()
-            } else {
-                "no end-of-central-directory record in the last 64 KiB".to_owned()
-            },
-        });
-    }
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes.clone()))
-        .map_err(|error| zip_error(label, 0, error))?;
-    if archive.len() > options.max_records {
-        return Err(ArchiveError::LimitExceeded {
-            archive: label.to_owned(),
-            what: "number of entries".to_owned(),
-            value: archive.len() as u64,
-            limit: options.max_records as u64,
-        });
-    }
-    if archive.has_duplicate_names() {
-        return Err(duplicate_entry_error(label, bytes.as_ref(), &mut archive));
-    }
-    let mut prefix: Option<String> = None;
-    let mut records = Vec::with_capacity(archive.len());
-    let mut seen: HashMap<String, ()> = HashMap::with_capacity(archive.len());
-    for index in 0..archive.len() {
-        let entry = archive
-            .by_index_raw(index)
-            .map_err(|error| zip_error(label, 0, error))?;
-        let central_offset = entry.central_header_start();
-        let bad_name = |name: String, problem: NameProblem| ArchiveError::BadName {
-            archive: label.to_owned(),
-            name,
-            offset: Some(central_offset),
-            problem,
-        };
-        let full_name = std::str::from_utf8(entry.name_raw())
-            .map_err(|_| {
-                bad_name(
-                    String::from_utf8_lossy(entry.name_raw()).into_owned(),
-                    NameProblem::NotUtf8,
-                )
-            })?
-            .to_owned();
-        // Folder entries (`pkg/`, `pkg/.data/`) come from re-zipping tools.
-        let is_folder = full_name.ends_with('/') && entry.size() == 0;
-        let path = if is_folder {
-            &full_name[..full_name.len() - 1]
-        } else {
-            full_name.as_str()
-        };
-        name::validate_with_limit(path, options.max_name_len.saturating_add(256))
-            .map_err(|problem| bad_name(full_name.clone(), problem))?;
-        // The prefix comes from the first entry, as in PyTorch's reader.
-        let (top, rest) = match path.split_once('/') {
-            Some((top, rest)) => (top, rest),
-            None if is_folder => (path, ""),
-            None => return Err(bad_name(full_name.clone(), NameProblem::NoPackageFolder)),
-        };
-        let expected_prefix = prefix.get_or_insert_with(|| top.to_owned());
-        if top != expected_prefix.as_str() {
-            return Err(ArchiveError::OutsidePrefix {
-                archive: label.to_owned(),
-                name: full_name.clone(),
-                prefix: expected_prefix.clone(),
-                offset: central_offset,
-            });
-        }
-        if is_folder {
-            continue;
-        }
-        if rest.len() > options.max_name_len {
-            return Err(bad_name(full_name.clone(), NameProblem::TooLong));
-        }
-        let record = rest.to_owned();
-        if entry.encrypted() {
-            return Err(ArchiveError::Encrypted {
-                archive: label.to_owned(),
-                record,
-            });
-        }
-        let compression = match entry.compression() {
-            zip::CompressionMethod::Stored => Compression::Stored,
-            zip::CompressionMethod::Deflated => Compression::Deflated,
-            other => {
-                return Err(ArchiveError::UnsupportedCompression {
-                    archive: label.to_owned(),
-                    record,
-                    method: format!("{other:?}"),
-                });
-            }
-        };
-        let size = entry.size();
-        let compressed_size = entry.compressed_size();
-        check_size(label, &record, size, options)?;
-        let data_offset = entry.data_start().ok_or_else(|| ArchiveError::CorruptZip {
-            archive: label.to_owned(),
-            offset: entry.header_start(),
-            reason: format!("record {record:?}: unreadable local header"),
-        })?;
-        let end = data_offset.checked_add(compressed_size);
-        if end.is_none_or(|end| end > file_len) {
-            return Err(ArchiveError::Truncated {
-                archive: label.to_owned(),
-                record,
-                offset: data_offset,
-                end: end.unwrap_or(u64::MAX),
-                file_len,
-            });
-        }
-        let plausible = match compression {
-            Compression::Stored => size == compressed_size,
-            Compression::Deflated => {
-                size <= compressed_size
-                    .saturating_mul(MAX_DEFLATE_RATIO)
-                    .saturating_add(64)
-            }
-        };
-        if !plausible {
-            return Err(ArchiveError::CorruptZip {
-                archive: label.to_owned(),
-                offset: central_offset,
-                reason: format!(
-                    "record {record:?} claims {size} bytes from {compressed_size} {} bytes",
-                    if compression == Compression::Stored {
-                        "stored"
-                    } else {
-                        "deflated"
-                    }
-                ),
-            });
-        }
-        if seen.insert(record.clone(), ()).is_some() {
-            return Err(ArchiveError::DuplicateRecord {
-                archive: label.to_owned(),
-                record,
-                offset: central_offset,
-            });
-        }
-        records.push(RecordInfo {
-            name: record,
-            size,
-            compressed_size,
-            compression,
-            crc32: Some(entry.crc32()),
-            data_offset: Some(data_offset),
-        });
-    }
-    match prefix {
-        Some(prefix) if !records.is_empty() => Ok(ZipListing { prefix, records }),
-        _ => Err(ArchiveError::Empty {
-            archive: label.to_owned(),
-        }),
-    }
-}
-
-/// The `zip` crate keeps one entry per name and only tells us that others
-/// existed; walk the central directory to name the extra entry.
-fn duplicate_entry_error<R: Read + io::Seek>(
-    label: &str,
-    bytes: &[u8],
-    archive: &mut zip::ZipArchive<R>,
-) -> ArchiveError {
-    let known: std::collections::HashSet<u64> = (0..archive.len())
-        .filter_map(|i| {
-            archive
-                .by_index_raw(i)
-                .ok()
-                .map(|e| e.central_header_start())
-        })
-        .collect();
-    let u16_at = |at: usize| -> Option<usize> {
-        bytes
-            .get(at..at + 2)
-            .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]])))
-    };
-    let mut position = usize::try_from(archive.central_directory_start()).unwrap_or(usize::MAX);
-    while bytes.get(position..position + 4) == Some(b"PK\x01\x02") {
-        let (Some(name_len), Some(extra_len), Some(comment_len)) = (
-            u16_at(position + 28),
-            u16_at(position + 30),
-            u16_at(position + 32),
-        ) else {
-            break;
-        };
-        let name_start = position + 46;
-        if !known.contains(&(position as u64)) {
-            let name = bytes
-                .get(name_start..name_start + name_len)
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            let record = name.split_once('/').map_or(&*name, |(_, rest)| rest);
-            return ArchiveError::DuplicateRecord {
-                archive: label.to_owned(),
-                record: record.to_owned(),
-                offset: position as u64,
-            };
-        }
-        position = name_start + name_len + extra_len + comment_len;
-    }
-    ArchiveError::CorruptZip {
-        archive: label.to_owned(),
-        offset: archive.central_directory_start(),
-        reason: "the central directory lists the same name twice".to_owned(),
-    }
-}
-
-/// Whether the end-of-central-directory signature appears where zip puts it:
-/// in the last 22 + 65535 (comment) bytes.
-fn has_end_of_central_directory(bytes: &[u8]) -> bool {
-    const SIGNATURE: &[u8] = b"PK\x05\x06";
-    let tail_start = bytes.len().saturating_sub(22 + usize::from(u16::MAX));
-    bytes[tail_start..]
-        .windows(SIGNATURE.len())
-        .any(|window| window == SIGNATURE)
-}
-
-fn zip_error(label: &str, offset: u64, error: zip::result::ZipError) -> ArchiveError {
-    match error {
-        zip::result::ZipError::Io(source) if source.kind() == io::ErrorKind::UnexpectedEof => {
-            ArchiveError::CorruptZip {
-                archive: label.to_owned(),
-                offset,
-                reason: format!("unexpected end of data ({source})"),
-            }
-        }
-        other => ArchiveError::CorruptZip {
-            archive: label.to_owned(),
-            offset,
-            reason: other.to_string(),
-        },
     }
 }
 

@@ -72,13 +72,20 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         problem,
     };
     let mut problems = Vec::new();
-    if let Err(error) = PackageMetadata::read(reader) {
-        problems.push(problem("(bookkeeping)", error.to_string()));
+    match PackageMetadata::read(reader) {
+        Err(error) => problems.push(problem("(bookkeeping)", error.to_string())),
+        // `PackageImporter.__init__` reads it unconditionally (an export
+        // whose `with` block raised leaves a package without it).
+        Ok(metadata) if metadata.extern_modules.is_none() => problems.push(problem(
+            tpkg_archive::metadata::EXTERN_MODULES,
+            "missing: PyTorch's PackageImporter refuses a package without it".to_owned(),
+        )),
+        Ok(_) => {}
     }
     for info in reader.records() {
         let name = info.name.as_str();
         report.records += 1;
-        let readable = match reader.open_record(name) {
+        let readable = match reader.open_record_verified(name) {
             Ok(mut record) => io::copy(&mut record, &mut io::sink())
                 .map(|_| ())
                 .map_err(|error| error.to_string()),

@@ -616,8 +616,9 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
             torchscript = true;
             continue;
         }
-        // Every record read through once: sizes and CRC-32s.
-        let checked = match reader.open_record(name) {
+        // Every record read through once: sizes and CRC-32s (PyTorch
+        // checks neither, so a mismatch is reported, then audited as read).
+        let checked = match reader.open_record_verified(name) {
             Ok(mut record) => std::io::copy(&mut record, &mut std::io::sink())
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
