@@ -162,3 +162,36 @@ pub(crate) fn peek(reader: &PackageReader, name: &str) -> [u8; 2] {
     }
     head
 }
+
+#[cfg(test)]
+mod tests {
+    use tpkg_archive::{PackageReader, PackageWriter, WriteOptions};
+
+    #[test]
+    fn a_package_without_extern_modules_fails_as_package_importer_does() {
+        // What a PackageExporter whose `with` block raised leaves behind:
+        // records, but no `.data/extern_modules` (renamed in both headers).
+        let mut writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
+        writer.write_record("m/ok.py", b"x = 1\n").unwrap();
+        let mut bytes = writer.finish().unwrap();
+        let name = b".data/extern_modules";
+        let mut renamed = 0;
+        for at in 0..bytes.len() - name.len() {
+            if &bytes[at..at + name.len()] == name {
+                bytes[at + name.len() - 1] = b'X';
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2);
+        let reader = PackageReader::from_bytes(bytes).unwrap();
+        let report = super::verify(&reader);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert_eq!(report.problems[0].record, ".data/extern_modules");
+
+        let mut writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
+        writer.write_record("m/ok.py", b"x = 1\n").unwrap();
+        writer.write_extern_modules(&["torch"]).unwrap();
+        let reader = PackageReader::from_bytes(writer.finish().unwrap()).unwrap();
+        assert!(super::verify(&reader).is_ok());
+    }
+}
