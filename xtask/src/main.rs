@@ -10,6 +10,7 @@ mod fuzz;
 mod golden;
 mod setup;
 mod util;
+mod zipdiff;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,12 @@ Commands:
           target/bench/report.json and report.md (ratios, medians, RSS).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
+  zipdiff PyTorch's archive reader against tpkg's on random archives PyTorch
+          writes and seeded mutations of them (`--archives N --mutations M
+          [--seed S] [--big] [--workers W]`; defaults 1000, 100000 (about
+          3 minutes on 2 cores), a fresh seed). --big adds 70,000 records
+          and a record over 4 GiB. Writes target/zipdiff/report.json;
+          fails on any disagreement.
   golden  Write the backward-compatibility golden files once (never run by
           the tests): cached venvs with torch 1.10.2 (Python 3.8, found as
           TPKG_PYTHON38, python3.8 or under pyenv) and torch 2.0.1 (Python
@@ -49,6 +56,7 @@ fn main() -> ExitCode {
         "e2e" => e2e::run(),
         "bench" => bench::run(),
         "fuzz" => fuzz::run(rest),
+        "zipdiff" => zipdiff::run(rest),
         "golden" => golden::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
