@@ -75,7 +75,6 @@ fn describe(report: &Value) -> String {
 }
 
 #[test]
-#[ignore = "enabled when the miniz-rules reader lands"]
 fn pytorch_and_tpkg_agree_on_random_and_mutated_archives() {
     let (code, report) = run_harness(
         "zipdiff-suite",

@@ -581,8 +581,9 @@ fn compare_names(stored: &[u8], key: &[u8]) -> std::cmp::Ordering {
 }
 
 /// `mz_zip_reader_locate_header_sig`: the last end-record signature with at
-/// least 22 bytes after it, scanned backwards in 4 KiB windows; gives up
-/// once a window starts 64 KiB + 22 bytes before the end.
+/// least 22 bytes after it, scanned backwards in 4 KiB windows that step
+/// back 4093 bytes; gives up once a window starts 64 KiB + 22 bytes before
+/// the end, or when the next step would go below 0 (miniz's wrap).
 fn locate_end_record(data: &[u8]) -> Option<u64> {
     const WINDOW: u64 = 4096;
     let size = data.len() as u64;
@@ -605,7 +606,10 @@ fn locate_end_record(data: &[u8]) -> Option<u64> {
         if window_start == 0 || size - window_start >= u64::from(u16::MAX) + END_RECORD_SIZE {
             return None;
         }
-        window_start = window_start.saturating_sub(WINDOW - 3);
+        // miniz computes `MZ_MAX(cur - 4093, 0)` with an unsigned subtraction:
+        // below 4093 it wraps, the next read fails, and the search gives up
+        // (so an end record in the first bytes of a long tail is not found).
+        window_start = window_start.checked_sub(WINDOW - 3)?;
     }
 }
 

@@ -421,3 +421,35 @@ fn symlinks_in_a_package_folder_are_refused() {
     );
     assert!(error.to_string().contains("leak.txt"), "{error}");
 }
+
+#[test]
+fn bytes_after_the_archive_hide_its_end_record_as_miniz_scans() {
+    let mut writer =
+        tpkg_archive::PackageWriter::in_memory(tpkg_archive::WriteOptions::default()).unwrap();
+    writer.write_record("a.txt", b"hello").unwrap();
+    let archive = writer.finish().unwrap();
+    let with_tail = |tail: usize| {
+        let mut bytes = archive.clone();
+        bytes.extend((0..tail).map(|i| (i % 251) as u8 | 0x80));
+        bytes
+    };
+    // A short tail: the first 4 KiB window from the end holds the record.
+    assert_eq!(
+        &open(with_tail(1000)).unwrap().read("a.txt").unwrap()[..],
+        b"hello"
+    );
+    // A longer one: the next window would start below 0, miniz's unsigned
+    // step wraps, and PyTorch gives up (checked against PyTorch by the
+    // container differential).
+    let error = open(with_tail(6000)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ArchiveError::ZipRefused {
+                error: MinizError::FailedFindingCentralDir,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
