@@ -42,6 +42,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         targets
     };
+    // `zipdiff` is the container differential against PyTorch (not a
+    // cargo-fuzz target): run it with its defaults when named.
+    let (differential, targets): (Vec<&str>, Vec<&str>) =
+        targets.into_iter().partition(|target| *target == "zipdiff");
+    if !differential.is_empty() {
+        crate::zipdiff::run(&[])?;
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let has_cargo_fuzz = Command::new(&cargo)
         .args(["fuzz", "--version"])

@@ -30,6 +30,7 @@ Commands:
           target/bench/report.json and report.md (ratios, medians, RSS).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
+          The target `zipdiff` runs the container differential below.
   zipdiff PyTorch's archive reader against tpkg's on random archives PyTorch
           writes and seeded mutations of them (`--archives N --mutations M
           [--seed S] [--big] [--workers W]`; defaults 1000, 100000 (about
