@@ -9,14 +9,18 @@ use std::path::Path;
 
 use serde::Serialize;
 use tpkg::archive::{Compression, PackageFormat, PackageMetadata, PackageReader};
+use tpkg::formats::{FileFormat, Sniffed};
 
 /// Everything `tpkg inspect` reports.
 #[derive(Debug, Serialize)]
 pub struct Report {
     /// The package path as given.
     pub path: String,
-    /// `zip` or `directory`.
-    pub format: &'static str,
+    /// The PyTorch file format, told from the content: `package`,
+    /// `torch.save`, `torch.save-legacy`, `torchscript`, `pt2`, `pickle`.
+    pub format: FileFormat,
+    /// `zip` or `directory` for zip formats; `stream` otherwise.
+    pub container: &'static str,
     /// The package folder.
     pub prefix: String,
     /// Record names without the folder, sorted.
@@ -58,6 +62,16 @@ pub struct Entry {
 
 impl Report {
     pub fn of(path: &Path) -> anyhow::Result<Report> {
+        let format = match tpkg::formats::sniff_path(path)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
+        {
+            Sniffed::Zip => None,
+            Sniffed::LegacyStream | Sniffed::Tar => Some(FileFormat::TorchSaveLegacy),
+            Sniffed::Pickle => Some(FileFormat::Pickle),
+        };
+        if let Some(format) = format {
+            return Self::of_stream(path, format);
+        }
         let reader = PackageReader::open(path)?;
         let metadata = PackageMetadata::read(&reader)?;
         let mut records: Vec<String> = reader.records().iter().map(|r| r.name.clone()).collect();
@@ -79,7 +93,8 @@ impl Report {
             .collect();
         Ok(Report {
             path: path.display().to_string(),
-            format: match reader.format() {
+            format: tpkg::formats::zip_format(&reader),
+            container: match reader.format() {
                 PackageFormat::Zip => "zip",
                 PackageFormat::Directory => "directory",
             },
@@ -96,9 +111,39 @@ impl Report {
         })
     }
 
+    /// A file that is not a zip: its format and size (its pickles are
+    /// read by `show`, `tensors` and `audit`).
+    fn of_stream(path: &Path, format: FileFormat) -> anyhow::Result<Report> {
+        let size = std::fs::metadata(path)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?
+            .len();
+        Ok(Report {
+            path: path.display().to_string(),
+            format,
+            container: "stream",
+            prefix: String::new(),
+            records: Vec::new(),
+            extern_modules: None,
+            python_version: None,
+            version: None,
+            byteorder: None,
+            serialization_id: None,
+            record_count: 0,
+            total_size: size,
+            entries: Vec::new(),
+        })
+    }
+
     pub fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
         let missing = || "(absent)".to_owned();
-        writeln!(out, "package         {} ({})", self.path, self.format)?;
+        writeln!(
+            out,
+            "file            {} ({}, {})",
+            self.path, self.format, self.container
+        )?;
+        if self.container == "stream" {
+            return writeln!(out, "size            {} bytes", self.total_size);
+        }
         writeln!(out, "folder          {}", self.prefix)?;
         writeln!(
             out,
@@ -116,6 +161,7 @@ impl Report {
             self.byteorder.clone().unwrap_or_else(missing)
         )?;
         let externs = match &self.extern_modules {
+            None if self.format != FileFormat::Package => "(not a package)".to_owned(),
             None => "(absent: PyTorch cannot load this package)".to_owned(),
             Some(modules) if modules.iter().all(String::is_empty) => "(none)".to_owned(),
             Some(modules) => modules.join(", "),

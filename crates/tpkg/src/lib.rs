@@ -27,6 +27,7 @@ pub mod convert;
 pub mod diff;
 pub mod exporter;
 mod file_structure;
+pub mod formats;
 pub mod importer;
 mod prefetch;
 pub mod repackage;

@@ -1,0 +1,196 @@
+//! Which PyTorch file a file is, told from its content, never its name.
+//!
+//! | format | what it is | how it is told |
+//! |---|---|---|
+//! | `package` | a torch.package (`PackageExporter`) | a zip with `.data/extern_modules`, or any other zip |
+//! | `torch.save` | `torch.save` since PyTorch 1.6 | a zip with `data.pkl` and no `constants.pkl` |
+//! | `torchscript` | `torch.jit.save` | a zip with `data.pkl` and `constants.pkl` |
+//! | `pt2` | `torch.export.save` | a zip whose `archive_format` record says `pt2` |
+//! | `torch.save-legacy` | `torch.save(_use_new_zipfile_serialization=False)`, and the pre-0.4 tar form | a pickle of PyTorch's magic number first; a tar with `sys_info` |
+//! | `pickle` | a plain pickle (`pickle.dump`, several in a row allowed) | a pickle `PROTO` opcode first |
+//!
+//! A zip is told apart by the records PyTorch's own loaders look for, read
+//! with PyTorch's reader rules ([`crate::archive`]).
+//!
+//! ```
+//! # fn main() -> Result<(), tpkg::archive::ArchiveError> {
+//! use tpkg::archive::{PackageReader, PackageWriter, WriteOptions};
+//! use tpkg::formats::{FileFormat, zip_format};
+//!
+//! let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
+//! writer.write_record("m/model.pkl", b"\x80\x03N.")?;
+//! writer.write_extern_modules(&["torch"])?;
+//! let reader = PackageReader::from_bytes(writer.finish()?)?;
+//! assert_eq!(zip_format(&reader), FileFormat::Package);
+//! assert_eq!(FileFormat::Package.name(), "package");
+//! # Ok(()) }
+//! ```
+
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use tpkg_archive::PackageReader;
+
+/// A PyTorch file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum FileFormat {
+    /// A torch.package archive (zip or directory form).
+    #[serde(rename = "package")]
+    Package,
+    /// A zip `torch.save` file (PyTorch 1.6 and later).
+    #[serde(rename = "torch.save")]
+    TorchSave,
+    /// A legacy `torch.save` stream, or the pre-0.4 tar form.
+    #[serde(rename = "torch.save-legacy")]
+    TorchSaveLegacy,
+    /// A TorchScript file (`torch.jit.save`).
+    #[serde(rename = "torchscript")]
+    TorchScript,
+    /// A `torch.export` archive (`torch.export.save`).
+    #[serde(rename = "pt2")]
+    Pt2,
+    /// A plain pickle file.
+    #[serde(rename = "pickle")]
+    Pickle,
+}
+
+impl FileFormat {
+    /// The name `inspect --json` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Package => "package",
+            FileFormat::TorchSave => "torch.save",
+            FileFormat::TorchSaveLegacy => "torch.save-legacy",
+            FileFormat::TorchScript => "torchscript",
+            FileFormat::Pt2 => "pt2",
+            FileFormat::Pickle => "pickle",
+        }
+    }
+
+    /// Whether files of this format are zip archives (or a package folder).
+    pub fn is_zip(self) -> bool {
+        !matches!(self, FileFormat::TorchSaveLegacy | FileFormat::Pickle)
+    }
+
+    /// The pickle that holds the file's main object in a zip format:
+    /// `data.pkl` for `torch.save` and TorchScript; `None` for a package
+    /// (see [`main_pickle`]) and for formats without one.
+    pub fn main_record(self) -> Option<&'static str> {
+        match self {
+            FileFormat::TorchSave | FileFormat::TorchScript => Some("data.pkl"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The format of an opened zip (or package folder), from its records.
+pub fn zip_format(reader: &PackageReader) -> FileFormat {
+    let is_pt2 = reader
+        .read("archive_format")
+        .is_ok_and(|text| text.trim_ascii() == b"pt2");
+    if is_pt2 {
+        FileFormat::Pt2
+    } else if reader.has_record(tpkg_archive::metadata::EXTERN_MODULES) {
+        FileFormat::Package
+    } else if reader.has_record("data.pkl") && reader.has_record("constants.pkl") {
+        FileFormat::TorchScript
+    } else if reader.has_record("data.pkl") {
+        FileFormat::TorchSave
+    } else {
+        FileFormat::Package
+    }
+}
+
+/// The pickle a command reads when none is named: the format's
+/// [`main_record`](FileFormat::main_record), or in a package the first
+/// pickle record outside `.data/` (`None` when there is no such record).
+pub fn main_pickle(reader: &PackageReader, format: FileFormat) -> Option<String> {
+    if let Some(record) = format.main_record() {
+        return Some(record.to_owned());
+    }
+    reader
+        .records()
+        .iter()
+        .map(|record| record.name.as_str())
+        .find(|name| name.ends_with(".pkl") && !name.starts_with(".data/"))
+        .map(str::to_owned)
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sniffed {
+    /// A zip archive (local header signature, or anything else a zip
+    /// reader should try: PyTorch finds archives from their end).
+    Zip,
+    /// A legacy `torch.save` stream: the magic-number pickle first.
+    LegacyStream,
+    /// A tar file (the pre-0.4 `torch.save` form when it holds `sys_info`).
+    Tar,
+    /// A pickle that is not a legacy `torch.save` stream.
+    Pickle,
+}
+
+/// The pickle of `torch.serialization.MAGIC_NUMBER`
+/// (0x1950a86a20f9469cfc6c) that opens a legacy stream, at protocol 2
+/// (what `torch.save` writes by default): `PROTO 2`, `LONG1` of 10 bytes.
+const LEGACY_MAGIC_PICKLE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
+
+/// Tells a file's kind from its first 512 bytes.
+pub fn sniff(head: &[u8]) -> Sniffed {
+    let legacy_magic = |head: &[u8]| {
+        // Any protocol: PROTO n, then the same LONG1 bytes.
+        head.len() >= LEGACY_MAGIC_PICKLE.len()
+            && head[0] == 0x80
+            && head[2..LEGACY_MAGIC_PICKLE.len()] == LEGACY_MAGIC_PICKLE[2..]
+    };
+    if legacy_magic(head) {
+        Sniffed::LegacyStream
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        Sniffed::Tar
+    } else if head.starts_with(b"PK") {
+        Sniffed::Zip
+    } else if matches!(head, [0x80, 2..=5, ..]) {
+        Sniffed::Pickle
+    } else {
+        Sniffed::Zip
+    }
+}
+
+/// Reads the first 512 bytes of `path` and [`sniff`]s them; a folder is a
+/// package's directory form.
+pub fn sniff_path(path: &Path) -> std::io::Result<Sniffed> {
+    if path.is_dir() {
+        return Ok(Sniffed::Zip);
+    }
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)?
+        .take(512)
+        .read_to_end(&mut head)?;
+    Ok(sniff(&head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_reads_content_not_names() {
+        let mut legacy = LEGACY_MAGIC_PICKLE.to_vec();
+        legacy.extend_from_slice(b".\x80\x02M\xe9\x03.");
+        assert_eq!(sniff(&legacy), Sniffed::LegacyStream);
+        assert_eq!(sniff(b"\x80\x04\x95\x05"), Sniffed::Pickle);
+        assert_eq!(sniff(b"PK\x03\x04rest"), Sniffed::Zip);
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff(&tar), Sniffed::Tar);
+        assert_eq!(sniff(b""), Sniffed::Zip);
+    }
+}
