@@ -74,8 +74,10 @@ enum Command {
     Show {
         /// The package file or folder.
         package: PathBuf,
-        /// The pickle's path inside the package, e.g. `data/values.pkl`.
-        resource: String,
+        /// The pickle's path inside the package, e.g. `data/values.pkl`;
+        /// by default the file's main one (`data.pkl` of a torch.save or
+        /// TorchScript file, a package's first pickle).
+        resource: Option<String>,
         /// Print the JSON value image instead of text.
         #[arg(long)]
         json: bool,
@@ -87,8 +89,9 @@ enum Command {
     Tensors {
         /// The package file or folder.
         package: PathBuf,
-        /// The pickle's path inside the package, e.g. `model/model.pkl`.
-        resource: String,
+        /// The pickle's path inside the package, e.g. `model/model.pkl`;
+        /// by default the file's main one.
+        resource: Option<String>,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -103,16 +106,18 @@ enum Command {
     /// a standalone TorchScript file.
     ///
     /// Example: tpkg convert model.pt model/model.pkl --to safetensors model.safetensors
+    #[command(override_usage = "tpkg convert --to <TO> <PACKAGE> [RESOURCE] <OUT>")]
     Convert {
         /// The package file or folder.
         package: PathBuf,
-        /// The pickle's path inside the package, e.g. `model/model.pkl`.
-        resource: String,
+        /// `[RESOURCE] OUT`: the pickle's path inside the package (e.g.
+        /// `model/model.pkl`; by default the file's main one), then the
+        /// output file (replaced atomically).
+        #[arg(num_args = 1..=2, required = true, value_names = ["RESOURCE", "OUT"])]
+        paths: Vec<String>,
         /// The output format.
         #[arg(long, value_enum)]
         to: Format,
-        /// The output file (replaced atomically).
-        out: PathBuf,
     },
     /// The dependencies PyTorch's exporter would add for each module's
     /// source, found statically (no module is imported).
@@ -405,6 +410,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
+            let resource = main_pickle(&reader, resource)?;
             let graph = tpkg::show::decode_record(&reader, &resource)?;
             let stdout = io::stdout();
             let mut out = stdout.lock();
@@ -422,19 +428,21 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let reader = tpkg::archive::PackageReader::open(&package)?;
+            let resource = main_pickle(&reader, resource)?;
             let tensors = tpkg::tensors::PackageTensors::load(&reader, &resource)?;
             let stdout = io::stdout();
             let mut out = stdout.lock();
             tensors::print(&tensors, json, &mut out)?;
             out.flush()?;
         }
-        Command::Convert {
-            package,
-            resource,
-            to,
-            out,
-        } => {
+        Command::Convert { package, paths, to } => {
+            let (resource, out) = match paths.as_slice() {
+                [out] => (None, PathBuf::from(out)),
+                [resource, out] => (Some(resource.clone()), PathBuf::from(out)),
+                _ => anyhow::bail!("convert takes [RESOURCE] OUT"),
+            };
             let reader = tpkg::archive::PackageReader::open(&package)?;
+            let resource = main_pickle(&reader, resource)?;
             if to == Format::Torchscript {
                 let ids = tpkg::torchscript::script_modules(&reader, &resource)?;
                 let [ts_id] = ids.as_slice() else {
@@ -537,6 +545,23 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pickle a command reads: the one named, else the file's main one.
+fn main_pickle(
+    reader: &tpkg::archive::PackageReader,
+    named: Option<String>,
+) -> anyhow::Result<String> {
+    if let Some(named) = named {
+        return Ok(named);
+    }
+    let format = tpkg::formats::zip_format(reader);
+    tpkg::formats::main_pickle(reader, format).with_context(|| {
+        format!(
+            "{}: this {format} file has no pickle to read by default; name one (see `tpkg inspect`)",
+            reader.label()
+        )
+    })
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
