@@ -65,8 +65,8 @@ fn golden_sets_are_complete() {
 }
 
 /// The zip-format `torch.save` files read in tpkg as their manifest says:
-/// records, value image and every tensor (with SHA-256). (The legacy
-/// format is for the formats work; only its manifest is checked above.)
+/// records, value image and every tensor (with SHA-256). (The legacy file:
+/// `golden_legacy_torch_save_file_reads_as_its_manifest_says`.)
 #[test]
 fn golden_torch_save_zip_files_read_as_their_manifests_say() {
     use tpkg::archive::PackageReader;
@@ -98,4 +98,61 @@ fn golden_torch_save_zip_files_read_as_their_manifests_say() {
         }
     }
     assert_eq!(files, corpus::GOLDEN_VERSIONS.len());
+}
+
+/// The legacy `torch.save` file torch 1.10.2 wrote
+/// (`_use_new_zipfile_serialization=False`) reads in tpkg as its manifest
+/// says: value image, every tensor (with SHA-256) and which tensors share a
+/// storage.
+#[test]
+fn golden_legacy_torch_save_file_reads_as_its_manifest_says() {
+    use tpkg::legacy::{LegacyFile, looks_legacy};
+    use tpkg::tensors::tensor_json;
+
+    let mut files = 0;
+    for version in corpus::GOLDEN_VERSIONS {
+        let dir = corpus::golden_root().join(version).join("torch_save");
+        let manifest = read_json(&dir.join("manifest.json"));
+        for (file, entry) in manifest.as_object().unwrap() {
+            if entry["format"] != "legacy" {
+                continue;
+            }
+            let label = format!("{version}/torch_save/{file}");
+            let path = dir.join(file);
+            assert!(looks_legacy(&std::fs::read(&path).unwrap()), "{label}");
+            let legacy = LegacyFile::open(&path).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(legacy.pickles().len(), 5, "{label}");
+            assert_eq!(legacy.sys_info().little_endian, Some(true), "{label}");
+            assert!(legacy.trailing().is_empty(), "{label}");
+            let image = tpkg::show::image(legacy.graph()).unwrap();
+            assert_eq!(image, entry["value"], "{label}");
+            let tensors = legacy.tensors().unwrap();
+            let ours: Vec<_> = tensors
+                .iter()
+                .map(|(path, view)| tensor_json(path, view))
+                .collect();
+            assert_eq!(Value::from(ours), entry["tensors"], "{label}");
+            // Paths sharing a storage, grouped in order of first use.
+            let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (path, view) in &tensors {
+                let key = view.spec().storage.key.as_str();
+                match groups.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, paths)) => paths.push(path),
+                    None => groups.push((key, vec![path])),
+                }
+            }
+            let shared: Vec<Vec<&str>> = groups
+                .into_iter()
+                .filter(|(_, paths)| paths.len() > 1)
+                .map(|(_, paths)| paths)
+                .collect();
+            assert_eq!(
+                serde_json::json!(shared),
+                entry["shared_storages"],
+                "{label}"
+            );
+            files += 1;
+        }
+    }
+    assert_eq!(files, 1, "torch 1.10.2 wrote the only legacy file");
 }

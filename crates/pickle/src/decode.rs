@@ -61,6 +61,30 @@ pub fn decode_with(
     options: &DecodeOptions,
     policy: &dyn Policy,
 ) -> Result<ValueGraph, DecodeError> {
+    Machine::new(data, options, policy)
+        .run()
+        .map(|(graph, _)| graph)
+}
+
+/// Decodes the pickle at the start of `data`, which may go on past its
+/// STOP (a stream of pickles, as `pickle.load` reads one from a file), and
+/// returns it with its length: the bytes up to and including STOP, where
+/// the next `pickle.load` would start.
+///
+/// ```
+/// use tpkg_pickle::{decode_prefix, DecodeOptions, TorchData, Value};
+/// // pickle.dumps(1001, protocol=2) + pickle.dumps(None, protocol=2)
+/// let stream = b"\x80\x02M\xe9\x03.\x80\x02N.";
+/// let (first, len) = decode_prefix(stream, &DecodeOptions::default(), &TorchData).unwrap();
+/// assert_eq!((first.get(first.root()), len), (&Value::Int(1001), 6));
+/// let (second, _) = decode_prefix(&stream[len..], &DecodeOptions::default(), &TorchData).unwrap();
+/// assert_eq!(second.get(second.root()), &Value::None);
+/// ```
+pub fn decode_prefix(
+    data: &[u8],
+    options: &DecodeOptions,
+    policy: &dyn Policy,
+) -> Result<(ValueGraph, usize), DecodeError> {
     Machine::new(data, options, policy).run()
 }
 
@@ -540,7 +564,7 @@ impl<'a> Machine<'a> {
         })
     }
 
-    fn run(mut self) -> Result<ValueGraph, DecodeError> {
+    fn run(mut self) -> Result<(ValueGraph, usize), DecodeError> {
         loop {
             self.at = self.pos;
             let Some(&op) = self.data.get(self.pos) else {
@@ -550,11 +574,12 @@ impl<'a> Machine<'a> {
             match op {
                 b'.' => {
                     let root = self.pop(op)?;
-                    return Ok(ValueGraph {
+                    let graph = ValueGraph {
                         nodes: self.nodes,
                         origins: self.origins,
                         root,
-                    });
+                    };
+                    return Ok((graph, self.pos));
                 }
                 0x80 => {
                     let [protocol] = self.take_array(op)?;

@@ -24,7 +24,8 @@
 //! ```
 //!
 //! - [`decode`] / [`decode_with`]: protocols 0 to 5, every opcode, typed
-//!   errors with byte offsets, bounded by the input and [`DecodeOptions`].
+//!   errors with byte offsets, bounded by the input and [`DecodeOptions`];
+//!   [`decode_prefix`] for one pickle of a stream (its length too).
 //! - [`encode`] / [`Encoder`]: protocols 2 to 5 (3 is PyTorch's default),
 //!   sharing and cycles kept, a persistent-id hook.
 //! - [`scan_globals`]: the globals a pickle references, as PyTorch's
@@ -41,7 +42,7 @@ mod scan;
 mod text;
 mod value;
 
-pub use decode::{DecodeOptions, decode, decode_with};
+pub use decode::{DecodeOptions, decode, decode_prefix, decode_with};
 pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};

@@ -75,6 +75,7 @@ impl TensorEncoder {
             dtype: storage_dtype,
             location: location.to_owned(),
             numel: storage_numel,
+            view: None,
         };
         self.by_identity
             .insert(identity.to_owned(), self.storages.len());

@@ -37,6 +37,9 @@ mod walk;
 pub use dtype::DType;
 pub use encode::TensorEncoder;
 pub use error::TensorError;
-pub use spec::{StorageRef, TensorSpec, is_tensor, rebuild_function, tensor_spec};
+pub use spec::{
+    StorageIds, StorageRef, StorageView, TensorSpec, is_tensor, rebuild_function, storage_ref,
+    tensor_spec, tensor_spec_with,
+};
 pub use view::TensorView;
-pub use walk::find_tensors;
+pub use walk::{find_tensors, find_tensors_with};

@@ -16,8 +16,45 @@ pub struct StorageRef {
     pub dtype: DType,
     /// Where the storage lived when saved (`cpu`, `cuda:0`).
     pub location: String,
-    /// Elements in the storage (bytes for `UntypedStorage`).
+    /// Elements in the storage (bytes for `UntypedStorage`). For a legacy
+    /// storage view, the elements of the root storage `key` names.
     pub numel: u64,
+    /// Set when the tensor views a slice of the storage rather than all of
+    /// it: legacy `torch.save` files (before PyTorch 1.0) could pickle
+    /// storage views, `view_metadata` in their persistent ids. Always
+    /// `None` in zip formats.
+    pub view: Option<StorageView>,
+}
+
+/// A slice of a root storage that tensors view as if it were a storage of
+/// its own: the `view_metadata` `(view_key, offset, size)` of a legacy
+/// `torch.save` persistent id. A tensor's `storage_offset` and strides then
+/// count from the view's first element, as in PyTorch (`torch.load` makes
+/// the view a storage sharing the root's memory).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StorageView {
+    /// The view's own key (other tensors naming it share it).
+    pub key: String,
+    /// Its first element in the root storage, in elements of the storage
+    /// dtype.
+    pub offset: u64,
+    /// Its length in elements of the storage dtype.
+    pub numel: u64,
+}
+
+/// The layout of a pickle's storage persistent ids, which differs between
+/// PyTorch's file formats; each loader refuses the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum StorageIds {
+    /// `('storage', torch.<Type>Storage, key, location, numel)`: zip
+    /// `torch.save` files, torch.package, TorchScript.
+    #[default]
+    Zip,
+    /// `('storage', torch.<Type>Storage, root_key, location, numel,
+    /// view_metadata)`, `view_metadata` `None` or `(view_key, offset,
+    /// size)`: the legacy `torch.save` stream (`_use_new_zipfile_serialization=False`).
+    Legacy,
 }
 
 /// Everything a rebuild call says about one tensor, before its storage is
@@ -81,6 +118,7 @@ pub fn is_tensor(graph: &ValueGraph, id: ValueId) -> bool {
 struct Reader<'g> {
     graph: &'g ValueGraph,
     path: &'g str,
+    ids: StorageIds,
 }
 
 impl Reader<'_> {
@@ -141,15 +179,30 @@ impl Reader<'_> {
         let Value::PersistentId(pid) = self.graph.get(id) else {
             return Err(self.malformed("the storage is not a persistent id"));
         };
-        let Value::Tuple(fields) = self.graph.get(*pid) else {
+        self.storage_fields(*pid)
+    }
+
+    /// The storage a persistent id's tuple names.
+    fn storage_fields(&self, pid: ValueId) -> Result<StorageRef, TensorError> {
+        let Value::Tuple(fields) = self.graph.get(pid) else {
             return Err(self.malformed("the storage persistent id is not a tuple"));
         };
-        let [typename, storage_type, key, location, numel] = fields.as_slice() else {
-            return Err(self.malformed(format!(
-                "the storage persistent id has {} fields, not 5",
-                fields.len()
-            )));
-        };
+        let (typename, storage_type, key, location, numel, view) =
+            match (self.ids, fields.as_slice()) {
+                (StorageIds::Zip, [typename, storage_type, key, location, numel]) => {
+                    (typename, storage_type, key, location, numel, None)
+                }
+                (StorageIds::Legacy, [typename, storage_type, key, location, numel, view]) => {
+                    (typename, storage_type, key, location, numel, Some(view))
+                }
+                (ids, _) => {
+                    return Err(self.malformed(format!(
+                        "the storage persistent id has {} fields, not {}",
+                        fields.len(),
+                        if ids == StorageIds::Legacy { 6 } else { 5 }
+                    )));
+                }
+            };
         if self.text(*typename).as_deref() != Some("storage") {
             return Err(self.malformed("the persistent id is not a storage"));
         }
@@ -172,7 +225,38 @@ impl Reader<'_> {
                 .text(*location)
                 .ok_or_else(|| self.malformed("the storage location is not a string"))?,
             numel: self.int(*numel, "storage size")?,
+            view: match view {
+                Some(view) => self.storage_view(*view)?,
+                None => None,
+            },
         })
+    }
+
+    /// A legacy persistent id's `view_metadata`: `None`, or `(view_key,
+    /// offset, size)` in elements of the storage dtype.
+    fn storage_view(&self, id: ValueId) -> Result<Option<StorageView>, TensorError> {
+        match self.graph.get(id) {
+            Value::None => Ok(None),
+            Value::Tuple(items) => {
+                let [key, offset, numel] = items.as_slice() else {
+                    return Err(self.malformed(format!(
+                        "the storage view metadata has {} fields, not 3",
+                        items.len()
+                    )));
+                };
+                Ok(Some(StorageView {
+                    key: self
+                        .text(*key)
+                        .ok_or_else(|| self.malformed("the storage view key is not a string"))?,
+                    offset: self.int(*offset, "storage view offset")?,
+                    numel: self.int(*numel, "storage view size")?,
+                }))
+            }
+            other => Err(self.malformed(format!(
+                "the storage view metadata is a {}, not None or a tuple",
+                other.kind()
+            ))),
+        }
     }
 
     fn spec(&self, id: ValueId, depth: usize) -> Result<TensorSpec, TensorError> {
@@ -279,8 +363,49 @@ pub fn tensor_spec(
     id: ValueId,
     path: &str,
 ) -> Result<Option<TensorSpec>, TensorError> {
+    tensor_spec_with(graph, id, path, StorageIds::Zip)
+}
+
+/// [`tensor_spec`] for a pickle whose storage persistent ids have the
+/// layout `ids` ([`StorageIds::Legacy`] for a legacy `torch.save` stream).
+pub fn tensor_spec_with(
+    graph: &ValueGraph,
+    id: ValueId,
+    path: &str,
+    ids: StorageIds,
+) -> Result<Option<TensorSpec>, TensorError> {
     if rebuild_function(graph, id).is_none() {
         return Ok(None);
     }
-    Reader { graph, path }.spec(id, 0).map(Some)
+    Reader { graph, path, ids }.spec(id, 0).map(Some)
+}
+
+/// The storage a persistent id names, `pid` being the
+/// [`Value::PersistentId`] node or its tuple, in the layout `ids`; `path`
+/// names the tensor (or whatever holds the id) in errors.
+///
+/// ```
+/// use tpkg_pickle::decode;
+/// use tpkg_tensors::{storage_ref, DType, StorageIds};
+/// // A legacy persistent id: ('storage', torch.FloatStorage, '7', 'cpu', 6, None)
+/// let graph = decode(b"\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x007X\x03\x00\x00\x00cpuK\x06Nt.").unwrap();
+/// let storage = storage_ref(&graph, graph.root(), StorageIds::Legacy, "x").unwrap();
+/// assert_eq!((storage.key.as_str(), storage.dtype, storage.numel), ("7", DType::Float32, 6));
+/// assert!(storage_ref(&graph, graph.root(), StorageIds::Zip, "x").is_err());
+/// ```
+pub fn storage_ref(
+    graph: &ValueGraph,
+    pid: ValueId,
+    ids: StorageIds,
+    path: &str,
+) -> Result<StorageRef, TensorError> {
+    let reader = Reader { graph, path, ids };
+    match graph.get(pid) {
+        Value::PersistentId(_) => reader.storage(pid),
+        Value::Tuple(_) => reader.storage_fields(pid),
+        other => Err(reader.malformed(format!(
+            "the storage persistent id is a {}, not a tuple",
+            other.kind()
+        ))),
+    }
 }

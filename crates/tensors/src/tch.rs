@@ -111,7 +111,11 @@ fn make_tch(views: &[(&str, TensorView<'_>)], borrow: bool) -> Result<Vec<Tensor
             path: (*path).to_owned(),
             what: dtype.name().to_owned(),
         })?;
-        let key = (view.spec().storage.key.clone(), dtype);
+        // One buffer per storage the views see: a legacy storage view is
+        // a storage of its own (its slice of the root), as in PyTorch.
+        let storage = &view.spec().storage;
+        let seen = storage.view.as_ref().map_or(&storage.key, |v| &v.key);
+        let key = (seen.clone(), dtype);
         if !buffers.contains_key(&key) {
             let bytes = view.storage_bytes();
             let numel = (bytes.len() / dtype.element_size()) as i64;

@@ -14,7 +14,7 @@ use crate::spec::TensorSpec;
 /// use tpkg_tensors::{DType, StorageRef, TensorSpec, TensorView};
 /// let storage: Vec<u8> = (0..6u32).flat_map(|x| (x as f32).to_le_bytes()).collect();
 /// let spec = TensorSpec {
-///     storage: StorageRef { key: "0".into(), dtype: DType::Float32, location: "cpu".into(), numel: 6 },
+///     storage: StorageRef { key: "0".into(), dtype: DType::Float32, location: "cpu".into(), numel: 6, view: None },
 ///     dtype: DType::Float32,
 ///     storage_offset: 0,
 ///     shape: vec![3, 2],
@@ -37,6 +37,9 @@ impl<'a> TensorView<'a> {
     /// Checks `spec` against the storage's bytes: the length fits the
     /// storage dtype and the declared size, and every element the view can
     /// reach (offset plus the largest index) lies inside, with no overflow.
+    /// For a legacy storage view (`spec.storage.view`), `storage` is the
+    /// root storage's bytes; the view must lie inside them, and the tensor
+    /// inside the view.
     pub fn new(spec: TensorSpec, path: &str, storage: &'a [u8]) -> Result<Self, TensorError> {
         let bytes = storage.len() as u64;
         let key = &spec.storage.key;
@@ -58,6 +61,29 @@ impl<'a> TensorView<'a> {
                 spec.storage.numel, spec.storage.dtype
             )));
         }
+        // A legacy storage view: the tensor sees only its slice of the root.
+        let (storage, bytes, key) = match &spec.storage.view {
+            None => (storage, bytes, key),
+            Some(view) => {
+                let end = u128::from(view.offset) + u128::from(view.numel);
+                if end > u128::from(spec.storage.numel) {
+                    return Err(size_error(format!(
+                        "its view {:?} takes elements {}..{end} of its {}",
+                        view.key, view.offset, spec.storage.numel
+                    )));
+                }
+                // In bounds of `storage` (checked just above, and
+                // `storage` holds `numel` elements), so no overflow.
+                let start = view.offset as usize * storage_element as usize;
+                let len = view.numel as usize * storage_element as usize;
+                (&storage[start..start + len], len as u64, &view.key)
+            }
+        };
+        let size_error = |reason: String| TensorError::StorageSize {
+            key: key.clone(),
+            bytes,
+            reason,
+        };
         let element = spec.dtype.element_size() as u64;
         if !bytes.is_multiple_of(element) {
             return Err(size_error(format!(
@@ -124,7 +150,8 @@ impl<'a> TensorView<'a> {
         self.spec.shape.iter().product()
     }
 
-    /// The whole storage the view looks into (shared with other views).
+    /// The whole storage the view looks into (shared with other views); for
+    /// a legacy storage view, the view's slice of its root storage.
     pub fn storage_bytes(&self) -> &'a [u8] {
         self.storage
     }

@@ -4,7 +4,7 @@ use tpkg_pickle::{Value, ValueGraph, ValueId, python_repr};
 
 use crate::error::TensorError;
 use crate::module::{module_state, state_dict};
-use crate::spec::{TensorSpec, tensor_spec};
+use crate::spec::{StorageIds, TensorSpec, tensor_spec_with};
 
 /// Deepest nesting followed.
 const MAX_DEPTH: usize = 1000;
@@ -23,58 +23,78 @@ fn join(path: &str, part: &str) -> String {
 /// tensors by their state-dict key (as in the corpus manifests). A value
 /// reached twice is listed twice; cycles are followed once.
 pub fn find_tensors(graph: &ValueGraph) -> Result<Vec<(String, TensorSpec)>, TensorError> {
+    find_tensors_with(graph, StorageIds::Zip)
+}
+
+/// [`find_tensors`] for a pickle whose storage persistent ids have the
+/// layout `ids` ([`StorageIds::Legacy`] for a legacy `torch.save` stream).
+pub fn find_tensors_with(
+    graph: &ValueGraph,
+    ids: StorageIds,
+) -> Result<Vec<(String, TensorSpec)>, TensorError> {
     let mut found = Vec::new();
     let mut on_path = Vec::new();
-    walk(graph, graph.root(), String::new(), &mut on_path, &mut found)?;
+    Walk { graph, ids }.walk(graph.root(), String::new(), &mut on_path, &mut found)?;
     Ok(found)
 }
 
-fn walk(
-    graph: &ValueGraph,
-    id: ValueId,
-    path: String,
-    on_path: &mut Vec<ValueId>,
-    found: &mut Vec<(String, TensorSpec)>,
-) -> Result<(), TensorError> {
-    if on_path.contains(&id) || on_path.len() > MAX_DEPTH {
-        return Ok(());
-    }
-    if let Some(spec) = tensor_spec(graph, id, &path)? {
-        found.push((path, spec));
-        return Ok(());
-    }
-    on_path.push(id);
-    if let Some((_, state)) = module_state(graph, id) {
-        for (key, value) in state_dict(graph, state) {
-            if let Some(spec) = tensor_spec(graph, value, &join(&path, &key))? {
-                found.push((join(&path, &key), spec));
-            }
+struct Walk<'g> {
+    graph: &'g ValueGraph,
+    ids: StorageIds,
+}
+
+impl Walk<'_> {
+    fn walk(
+        &self,
+        id: ValueId,
+        path: String,
+        on_path: &mut Vec<ValueId>,
+        found: &mut Vec<(String, TensorSpec)>,
+    ) -> Result<(), TensorError> {
+        let graph = self.graph;
+        if on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+            return Ok(());
         }
-    } else {
-        match graph.get(id) {
-            Value::List(items) | Value::Tuple(items) => {
-                for (index, item) in items.iter().enumerate() {
-                    walk(
-                        graph,
-                        *item,
-                        join(&path, &index.to_string()),
-                        on_path,
-                        found,
-                    )?;
+        if let Some(spec) = tensor_spec_with(graph, id, &path, self.ids)? {
+            found.push((path, spec));
+            return Ok(());
+        }
+        on_path.push(id);
+        if let Some((_, state)) = module_state(graph, id) {
+            for (key, value) in state_dict(graph, state) {
+                let path = join(&path, &key);
+                if let Some(spec) = tensor_spec_with(graph, value, &path, self.ids)? {
+                    found.push((path, spec));
                 }
             }
-            Value::Dict(items) | Value::OrderedDict { items, .. } => {
-                for (key, value) in items {
-                    let key = match graph.get(*key) {
-                        Value::Str(text) => text.to_string_lossy(),
-                        _ => python_repr(graph, *key),
-                    };
-                    walk(graph, *value, join(&path, &key), on_path, found)?;
+        } else {
+            match graph.get(id) {
+                Value::List(items) | Value::Tuple(items) => {
+                    for (index, item) in items.iter().enumerate() {
+                        self.walk(*item, join(&path, &index.to_string()), on_path, found)?;
+                    }
                 }
+                Value::Dict(items) | Value::OrderedDict { items, .. } => {
+                    for (key, value) in items {
+                        let key = match graph.get(*key) {
+                            Value::Str(text) => text.to_string_lossy(),
+                            _ => python_repr(graph, *key),
+                        };
+                        self.walk(*value, join(&path, &key), on_path, found)?;
+                    }
+                }
+                // Any other object: its state, attributes by name (a
+                // TorchScript module's `__torch__.*` objects, or a class
+                // holding tensors), as PyTorch's loader rebuilds it.
+                Value::Object { extra, .. } => {
+                    if let Some(state) = extra.state {
+                        self.walk(state, path, on_path, found)?;
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
+        on_path.pop();
+        Ok(())
     }
-    on_path.pop();
-    Ok(())
 }

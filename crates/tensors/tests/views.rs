@@ -9,6 +9,7 @@ fn spec(dtype: DType, numel: u64, shape: &[u64], stride: &[u64], offset: u64) ->
             dtype,
             location: "cpu".to_owned(),
             numel,
+            view: None,
         },
         dtype,
         storage_offset: offset,

@@ -29,6 +29,7 @@ pub mod exporter;
 mod file_structure;
 pub mod formats;
 pub mod importer;
+pub mod legacy;
 mod prefetch;
 pub mod repackage;
 pub mod show;
