@@ -317,3 +317,45 @@ pub fn networkx_package_runs_in_pytorch() -> anyhow::Result<Checked> {
         max_abs_diff: None,
     })
 }
+
+/// Scenario: PyTorch saves resnet18 each way it saves models (`torch.save`
+/// of the state dict, TorchScript, `torch.export`); tpkg tells each format
+/// from its content, reads its tensors and fills tch's resnet18; the output
+/// equals PyTorch's.
+pub fn resnet18_every_format_runs_in_tch() -> anyhow::Result<Checked> {
+    use tpkg::archive::PackageReader;
+    use tpkg::formats::{FileFormat, main_pickle, zip_format};
+    use tpkg::tensors::PackageTensors;
+
+    let dir = tempfile::tempdir()?;
+    let made = oracle::run_json("formats_resnet_oracle.py", &[path_str(dir.path())?])?;
+    let files = made["files"].as_array().context("oracle: no files")?;
+    let mut worst = 0f64;
+    let mut seen = Vec::new();
+    for file in files {
+        let file = file.as_str().context("oracle: file name")?;
+        let reader = PackageReader::open(dir.path().join(file))?;
+        let format = zip_format(&reader);
+        let tensors = if format == FileFormat::Pt2 {
+            tpkg::pt2::pt2_tensors(&reader)?
+        } else {
+            let record = main_pickle(&reader, format).context("no main pickle")?;
+            PackageTensors::load(&reader, &record)?
+        };
+        let diff = resnet_in_tch(&tensors, &dir.path().join("io.pt"))
+            .with_context(|| format!("{file} ({format})"))?;
+        ensure!(
+            diff <= 1e-4,
+            "{file} ({format}): tch's output differs from PyTorch's by {diff}"
+        );
+        worst = worst.max(diff);
+        seen.push(format!("{format} ({} tensors)", tensors.len()));
+    }
+    Ok(Checked {
+        summary: format!(
+            "resnet18 saved as {} → format told from content → tch resnet18; same output",
+            seen.join(", ")
+        ),
+        max_abs_diff: Some(worst),
+    })
+}

@@ -101,6 +101,11 @@ pub fn all() -> Vec<Scenario> {
             run: crate::model_scenarios::torchscript_resnet18_runs_in_tch_and_pytorch,
         },
         Scenario {
+            name: "resnet18-formats",
+            direction: "PyTorch → tpkg → tch",
+            run: crate::model_scenarios::resnet18_every_format_runs_in_tch,
+        },
+        Scenario {
             name: "networkx-pack",
             direction: "tpkg → PyTorch",
             run: crate::model_scenarios::networkx_package_runs_in_pytorch,

@@ -24,3 +24,8 @@ fn tch_resnet18_packaged_with_a_load_function_runs_in_pytorch() {
 fn torchscript_resnet18_from_a_package_runs_in_tch_and_pytorch() {
     assert_passes(model_scenarios::torchscript_resnet18_runs_in_tch_and_pytorch);
 }
+
+#[test]
+fn resnet18_saved_every_way_runs_in_tch() {
+    assert_passes(model_scenarios::resnet18_every_format_runs_in_tch);
+}

@@ -105,7 +105,7 @@ pub fn audit(
     fail_on: tpkg::audit::Level,
     all: bool,
 ) -> anyhow::Result<ExitCode> {
-    use tpkg::audit::{AuditPolicy, Level};
+    use tpkg::audit::AuditPolicy;
 
     let policy = match policy {
         Some(path) => {
@@ -118,6 +118,15 @@ pub fn audit(
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let sniffed = tpkg::formats::sniff_path(package)
+        .map_err(|error| anyhow::anyhow!("{}: {error}", package.display()))?;
+    if sniffed != tpkg::formats::Sniffed::Zip {
+        // A legacy torch.save or a plain pickle: every pickle in it.
+        let bytes = std::fs::read(package)
+            .map_err(|error| anyhow::anyhow!("{}: {error}", package.display()))?;
+        let report = tpkg::audit::audit_stream(&bytes, &policy);
+        return write_audit(&mut out, package, &report, json, fail_on, all);
+    }
     let reader = match PackageReader::open(package) {
         Ok(reader) => reader,
         Err(error) => {
@@ -145,8 +154,22 @@ pub fn audit(
         }
     };
     let report = tpkg::audit::audit(&reader, reader.zip_bytes(), &policy);
+    write_audit(&mut out, package, &report, json, fail_on, all)
+}
+
+/// Prints an audit report (text or JSON) and gives the exit status.
+fn write_audit(
+    out: &mut impl Write,
+    package: &Path,
+    report: &tpkg::audit::AuditReport,
+    json: bool,
+    fail_on: tpkg::audit::Level,
+    all: bool,
+) -> anyhow::Result<ExitCode> {
+    use tpkg::audit::Level;
+
     if json {
-        write_json(&mut out, &report)?;
+        write_json(&mut *out, report)?;
     } else {
         let mut safe = 0;
         for finding in &report.findings {
@@ -154,7 +177,7 @@ pub fn audit(
                 safe += finding.count;
                 continue;
             }
-            write_finding(&mut out, finding)?;
+            write_finding(&mut *out, finding)?;
         }
         let count = |level| {
             report

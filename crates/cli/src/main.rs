@@ -409,6 +409,20 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             resource,
             json,
         } => {
+            if let Some(graphs) = stream_pickles(&package)? {
+                let stdout = io::stdout();
+                let mut out = stdout.lock();
+                for graph in &graphs {
+                    if json {
+                        serde_json::to_writer_pretty(&mut out, &tpkg::show::image(graph)?)?;
+                    } else {
+                        out.write_all(tpkg::show::pretty(graph, 100).as_bytes())?;
+                    }
+                    writeln!(out)?;
+                }
+                out.flush()?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let resource = main_pickle(&reader, resource)?;
             let graph = tpkg::show::decode_record(&reader, &resource)?;
@@ -427,9 +441,16 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             resource,
             json,
         } => {
+            if let Some(legacy) = open_legacy(&package)? {
+                let views = legacy.tensors()?;
+                let stdout = io::stdout();
+                let mut out = stdout.lock();
+                tensors::print_views(&views, json, &mut out)?;
+                out.flush()?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let reader = tpkg::archive::PackageReader::open(&package)?;
-            let resource = main_pickle(&reader, resource)?;
-            let tensors = tpkg::tensors::PackageTensors::load(&reader, &resource)?;
+            let tensors = load_tensors(&reader, resource)?;
             let stdout = io::stdout();
             let mut out = stdout.lock();
             tensors::print(&tensors, json, &mut out)?;
@@ -442,8 +463,8 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
                 _ => anyhow::bail!("convert takes [RESOURCE] OUT"),
             };
             let reader = tpkg::archive::PackageReader::open(&package)?;
-            let resource = main_pickle(&reader, resource)?;
             if to == Format::Torchscript {
+                let resource = main_pickle(&reader, resource)?;
                 let ids = tpkg::torchscript::script_modules(&reader, &resource)?;
                 let [ts_id] = ids.as_slice() else {
                     anyhow::bail!(
@@ -455,7 +476,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
                 println!("wrote TorchScript module {ts_id} to {}", out.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            let tensors = tpkg::tensors::PackageTensors::load(&reader, &resource)?;
+            let tensors = load_tensors(&reader, resource)?;
             let report = match to {
                 Format::Safetensors => tpkg::convert::to_safetensors(&tensors, &out)?,
                 Format::Pt | Format::Torchscript => tpkg::convert::to_torch_save(&tensors, &out)?,
@@ -545,6 +566,64 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A legacy `torch.save` file (stream or tar), told from its content;
+/// `None` for anything else. A plain pickle file is an error here: its
+/// tensors, if any, are nested `torch.save` bytes tpkg does not unpack.
+fn open_legacy(path: &std::path::Path) -> anyhow::Result<Option<tpkg::legacy::LegacyFile>> {
+    use tpkg::formats::Sniffed;
+    match tpkg::formats::sniff_path(path).with_context(|| path.display().to_string())? {
+        Sniffed::LegacyStream | Sniffed::Tar => Ok(Some(tpkg::legacy::LegacyFile::open(path)?)),
+        Sniffed::Pickle => anyhow::bail!(
+            "{}: a plain pickle file; its tensors are not read (`tpkg show` and `tpkg audit` read it)",
+            path.display()
+        ),
+        Sniffed::Zip => Ok(None),
+    }
+}
+
+/// The pickles of a file that is not a zip, decoded as data: a legacy
+/// `torch.save`'s object, or every pickle of a pickle file in order.
+fn stream_pickles(path: &std::path::Path) -> anyhow::Result<Option<Vec<tpkg::pickle::ValueGraph>>> {
+    use tpkg::formats::Sniffed;
+    match tpkg::formats::sniff_path(path).with_context(|| path.display().to_string())? {
+        Sniffed::LegacyStream | Sniffed::Tar => {
+            let legacy = tpkg::legacy::LegacyFile::open(path)?;
+            Ok(Some(vec![legacy.graph().clone()]))
+        }
+        Sniffed::Pickle => {
+            let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+            let options = tpkg::pickle::DecodeOptions::default();
+            let mut graphs = Vec::new();
+            let mut at = 0;
+            while at < bytes.len() {
+                let (graph, used) =
+                    tpkg::pickle::decode_prefix(&bytes[at..], &options, &tpkg::pickle::Symbolic)
+                        .with_context(|| format!("{}: pickle at byte {at}", path.display()))?;
+                graphs.push(graph);
+                if used == 0 {
+                    break;
+                }
+                at += used;
+            }
+            Ok(Some(graphs))
+        }
+        Sniffed::Zip => Ok(None),
+    }
+}
+
+/// The tensors a command reads: those of the pickle named, else of the
+/// file's main pickle, or a `.pt2` archive's weights and constants.
+fn load_tensors(
+    reader: &tpkg::archive::PackageReader,
+    named: Option<String>,
+) -> anyhow::Result<tpkg::tensors::PackageTensors<'_>> {
+    if named.is_none() && tpkg::formats::zip_format(reader) == tpkg::formats::FileFormat::Pt2 {
+        return Ok(tpkg::pt2::pt2_tensors(reader)?);
+    }
+    let resource = main_pickle(reader, named)?;
+    Ok(tpkg::tensors::PackageTensors::load(reader, &resource)?)
 }
 
 /// The pickle a command reads: the one named, else the file's main one.

@@ -208,6 +208,13 @@ impl Reader<'_> {
         }
         let storage_type = match self.graph.get(*storage_type) {
             Value::Global { module, name } if module == "torch" => name.clone(),
+            // torch.save names the untyped storage of dtypes that have no
+            // typed storage class (uint16-64, float8) by its full path.
+            Value::Global { module, name }
+                if module == "torch.storage" && name == "UntypedStorage" =>
+            {
+                name.clone()
+            }
             _ => return Err(self.malformed("the storage type is not a torch global")),
         };
         let dtype = DType::from_storage_type(&storage_type).ok_or_else(|| {

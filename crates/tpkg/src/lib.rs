@@ -31,6 +31,7 @@ pub mod formats;
 pub mod importer;
 pub mod legacy;
 mod prefetch;
+pub mod pt2;
 pub mod repackage;
 pub mod show;
 pub mod tensors;

@@ -133,6 +133,43 @@ impl<'r> PackageTensors<'r> {
         Ok(loaded)
     }
 
+    /// Tensors described other than by a pickle (a `.pt2` archive's
+    /// weights config): `tensors` by path, each storage key's record in
+    /// `storage_records`. Every tensor is checked against its storage, as
+    /// in [`load`](Self::load); [`graph`](Self::graph) is empty.
+    pub fn from_specs(
+        reader: &'r PackageReader,
+        record: &str,
+        tensors: Vec<(String, TensorSpec)>,
+        storage_records: HashMap<String, String>,
+    ) -> Result<Self, LoadTensorsError> {
+        let mut storages = HashMap::new();
+        for (key, storage_record) in storage_records {
+            let bytes = match reader.stored_slice(&storage_record)? {
+                Some(slice) => Cow::Borrowed(slice),
+                None => reader.read(&storage_record)?,
+            };
+            storages.insert(key, (storage_record, bytes));
+        }
+        let loaded = PackageTensors {
+            reader,
+            record: record.to_owned(),
+            graph: ValueGraph::new(tpkg_pickle::Value::None),
+            tensors,
+            storages,
+        };
+        for index in 0..loaded.len() {
+            loaded
+                .view(index)
+                .map_err(|source| LoadTensorsError::Tensor {
+                    archive: reader.label().to_owned(),
+                    record: record.to_owned(),
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(loaded)
+    }
+
     /// The decoded pickle.
     pub fn graph(&self) -> &ValueGraph {
         &self.graph

@@ -76,10 +76,15 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         Err(error) => problems.push(problem("(bookkeeping)", error.to_string())),
         // `PackageImporter.__init__` reads it unconditionally (an export
         // whose `with` block raised leaves a package without it).
-        Ok(metadata) if metadata.extern_modules.is_none() => problems.push(problem(
-            tpkg_archive::metadata::EXTERN_MODULES,
-            "missing: PyTorch's PackageImporter refuses a package without it".to_owned(),
-        )),
+        Ok(metadata)
+            if metadata.extern_modules.is_none()
+                && crate::formats::zip_format(reader) == crate::formats::FileFormat::Package =>
+        {
+            problems.push(problem(
+                tpkg_archive::metadata::EXTERN_MODULES,
+                "missing: PyTorch's PackageImporter refuses a package without it".to_owned(),
+            ))
+        }
         Ok(_) => {}
     }
     for info in reader.records() {
@@ -148,6 +153,13 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
                 Ok(tensors) => report.tensors += tensors.len(),
                 Err(error) => problems.push(problem(name, error.to_string())),
             }
+        }
+    }
+    // A `.pt2` archive's weights are raw records described by JSON.
+    if crate::formats::zip_format(reader) == crate::formats::FileFormat::Pt2 {
+        match crate::pt2::pt2_tensors(reader) {
+            Ok(tensors) => report.tensors += tensors.len(),
+            Err(error) => problems.push(problem("data/weights", error.to_string())),
         }
     }
     report.problems = problems;
