@@ -319,21 +319,43 @@ pub fn networkx_package_runs_in_pytorch() -> anyhow::Result<Checked> {
 }
 
 /// Scenario: PyTorch saves resnet18 each way it saves models (`torch.save`
-/// of the state dict, TorchScript, `torch.export`); tpkg tells each format
-/// from its content, reads its tensors and fills tch's resnet18; the output
-/// equals PyTorch's.
+/// of the state dict, zip and legacy, TorchScript, `torch.export`); tpkg
+/// tells each format from its content, reads its tensors and fills tch's
+/// resnet18; the output equals PyTorch's.
 pub fn resnet18_every_format_runs_in_tch() -> anyhow::Result<Checked> {
     use tpkg::archive::PackageReader;
     use tpkg::formats::{FileFormat, main_pickle, zip_format};
     use tpkg::tensors::PackageTensors;
 
     let dir = tempfile::tempdir()?;
-    let made = oracle::run_json("formats_resnet_oracle.py", &[path_str(dir.path())?])?;
+    let made = oracle::run_json(
+        "formats_resnet_oracle.py",
+        &[path_str(dir.path())?, "legacy"],
+    )?;
     let files = made["files"].as_array().context("oracle: no files")?;
     let mut worst = 0f64;
     let mut seen = Vec::new();
     for file in files {
         let file = file.as_str().context("oracle: file name")?;
+        let path = dir.path().join(file);
+        if tpkg::legacy::looks_legacy(&std::fs::read(&path)?) {
+            let legacy = tpkg::legacy::LegacyFile::open(&path)?;
+            let views = legacy.tensors()?;
+            let borrowed: Vec<(&str, tpkg::tensors::TensorView<'_>)> =
+                views.iter().map(|(p, v)| (p.as_str(), v.clone())).collect();
+            let copied = tpkg::tensors::tch::to_tch(&borrowed)?;
+            let named: Vec<(&str, tpkg::tch::Tensor)> =
+                borrowed.iter().map(|(p, _)| *p).zip(copied).collect();
+            let diff = crate::scenarios::resnet_named_in_tch(&named, &dir.path().join("io.pt"))
+                .with_context(|| format!("{file} (torch.save-legacy)"))?;
+            ensure!(
+                diff <= 1e-4,
+                "{file} (legacy): tch's output differs by {diff}"
+            );
+            worst = worst.max(diff);
+            seen.push(format!("torch.save-legacy ({} tensors)", named.len()));
+            continue;
+        }
         let reader = PackageReader::open(dir.path().join(file))?;
         let format = zip_format(&reader);
         let tensors = if format == FileFormat::Pt2 {

@@ -1110,17 +1110,25 @@ pub(crate) fn resnet_in_tch(
     tensors: &tpkg::tensors::PackageTensors<'_>,
     io: &std::path::Path,
 ) -> anyhow::Result<f64> {
-    use tpkg::tch::nn::ModuleT;
-    use tpkg::tensors::tch::{fill_var_store, to_tch};
-
     // Copied into libtorch storage by storage, the map released behind.
     let named: Vec<(&str, tpkg::tch::Tensor)> = (0..tensors.len())
         .map(|index| tensors.path(index))
         .zip(tensors.to_tch()?)
         .collect();
+    resnet_named_in_tch(&named, io)
+}
+
+/// [`resnet_in_tch`] for tensors already in tch, by state-dict name.
+pub(crate) fn resnet_named_in_tch(
+    named: &[(&str, tpkg::tch::Tensor)],
+    io: &std::path::Path,
+) -> anyhow::Result<f64> {
+    use tpkg::tch::nn::ModuleT;
+    use tpkg::tensors::tch::{fill_var_store, to_tch};
+
     let store = tpkg::tch::nn::VarStore::new(tpkg::tch::Device::Cpu);
     let model = tpkg::tch::vision::resnet::resnet18(&store.root(), 1000);
-    let report = fill_var_store(&store, &named)?;
+    let report = fill_var_store(&store, named)?;
     ensure!(
         report.missing.is_empty(),
         "tch variables not filled: {:?}",
