@@ -14,6 +14,7 @@ const TARGETS: &[&str] = &[
     "pickle_decoder",
     "import_scanner",
     "package_load",
+    "stream_formats",
 ];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
