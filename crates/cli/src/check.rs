@@ -21,11 +21,18 @@ fn open(path: &Path) -> Result<PackageReader, ExitCode> {
 }
 
 pub fn verify(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let reader = match open(package) {
-        Ok(reader) => reader,
-        Err(code) => return Ok(code),
+    let report = match tpkg::formats::sniff_path(package) {
+        Ok(tpkg::formats::Sniffed::LegacyStream | tpkg::formats::Sniffed::Tar) => {
+            verify_legacy(package)
+        }
+        _ => {
+            let reader = match open(package) {
+                Ok(reader) => reader,
+                Err(code) => return Ok(code),
+            };
+            tpkg::verify::verify(&reader)
+        }
     };
-    let report = tpkg::verify::verify(&reader);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {
@@ -232,4 +239,25 @@ fn write_finding(out: &mut impl Write, finding: &tpkg::audit::Finding) -> std::i
         finding.subject,
         finding.reason
     )
+}
+
+/// A legacy `torch.save` file: its layout parses and every tensor lies
+/// inside its storage.
+fn verify_legacy(path: &Path) -> tpkg::verify::VerifyReport {
+    let mut report = tpkg::verify::VerifyReport::default();
+    let problem = |problem: String| tpkg::verify::Problem {
+        record: "(file)".to_owned(),
+        problem,
+    };
+    match tpkg::legacy::LegacyFile::open(path) {
+        Err(error) => report.problems.push(problem(error.to_string())),
+        Ok(file) => {
+            report.pickles = file.pickles().len();
+            match file.tensors() {
+                Ok(tensors) => report.tensors = tensors.len(),
+                Err(error) => report.problems.push(problem(error.to_string())),
+            }
+        }
+    }
+    report
 }

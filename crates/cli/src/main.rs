@@ -386,6 +386,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             include,
             exclude,
         } => {
+            require_zip(&package, "tree")?;
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let include = match include.len() {
                 0 => Patterns::from("**"),
@@ -536,7 +537,11 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             pack::repack(&input, &output, &paths, python.as_deref(), rules, json)?
         }
         Command::Verify { package, json } => return check::verify(&package, json),
-        Command::Diff { a, b, json } => return check::diff(&a, &b, json),
+        Command::Diff { a, b, json } => {
+            require_zip(&a, "diff")?;
+            require_zip(&b, "diff")?;
+            return check::diff(&a, &b, json);
+        }
         Command::Audit {
             package,
             json,
@@ -551,6 +556,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             return check::audit(&package, json, policy.as_deref(), level, all);
         }
         Command::Cat { package, record } => {
+            require_zip(&package, "cat")?;
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let mut source = reader.open_record(&record)?;
             let stdout = io::stdout();
@@ -560,12 +566,29 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             out.flush()?;
         }
         Command::Extract { package, dir } => {
+            require_zip(&package, "extract")?;
             let reader = tpkg::archive::PackageReader::open(&package)?;
             let folder = tpkg::archive::extract(&reader, &dir)?;
             println!("{}", folder.display());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, with a clear reason, a file that is not a zip for a command
+/// that works on records (`tree`, `cat`, `extract`, `diff`).
+fn require_zip(path: &std::path::Path, command: &str) -> anyhow::Result<()> {
+    use tpkg::formats::{FileFormat, Sniffed};
+    let format =
+        match tpkg::formats::sniff_path(path).with_context(|| path.display().to_string())? {
+            Sniffed::Zip => return Ok(()),
+            Sniffed::LegacyStream | Sniffed::Tar => FileFormat::TorchSaveLegacy,
+            Sniffed::Pickle => FileFormat::Pickle,
+        };
+    anyhow::bail!(
+        "{}: a {format} file has no records; `{command}` works on zip files (packages, torch.save, TorchScript, .pt2). `tpkg show`, `tensors` and `audit` read it",
+        path.display()
+    )
 }
 
 /// A legacy `torch.save` file (stream or tar), told from its content;

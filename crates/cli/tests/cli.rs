@@ -500,3 +500,59 @@ fn pack_repack_verify_and_diff_as_a_user_runs_them() {
     let missing = tpkg(&["diff", path_str(&again), "/nonexistent/x.pt"]);
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// Issue 17: files that are not packages, told from their content. The
+/// golden files were written by torch 1.10.2 (`tests/data/golden`).
+#[test]
+fn torch_save_files_zip_and_legacy_work_as_their_format_allows() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/golden/torch-1.10.2/torch_save");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    for (file, format) in [
+        ("state_dict.pt", "torch.save"),
+        ("state_dict_legacy.pt", "torch.save-legacy"),
+    ] {
+        let path = dir.join(file);
+        let path = path_str(&path);
+        let output = tpkg(&["inspect", "--json", path]);
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+        let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        assert_eq!(report["format"], format, "{file}");
+
+        // The main pickle by default; every tensor as the manifest says.
+        let output = tpkg(&["tensors", "--json", path]);
+        assert!(output.status.success(), "{file}: {}", stderr(&output));
+        let rows: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let expected = manifest[file]["tensors"].as_array().unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), expected.len(), "{file}");
+        for want in expected {
+            let found = rows
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|row| row["path"] == want["path"])
+                .unwrap_or_else(|| panic!("{file}: no tensor {}", want["path"]));
+            assert_eq!(found["sha256"], want["sha256"], "{file}: {}", want["path"]);
+        }
+
+        for command in [&["audit", path][..], &["verify", path], &["show", path]] {
+            let output = tpkg(command);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{file}: {command:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    // Record commands say why they do not apply to a stream.
+    let legacy = dir.join("state_dict_legacy.pt");
+    let output = tpkg(&["tree", path_str(&legacy)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("has no records"),
+        "{}",
+        stderr(&output)
+    );
+}
