@@ -442,16 +442,8 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             resource,
             json,
         } => {
-            if let Some(legacy) = open_legacy(&package)? {
-                let views = legacy.tensors()?;
-                let stdout = io::stdout();
-                let mut out = stdout.lock();
-                tensors::print_views(&views, json, &mut out)?;
-                out.flush()?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let reader = tpkg::archive::PackageReader::open(&package)?;
-            let tensors = load_tensors(&reader, resource)?;
+            let file = tpkg::formats::PyTorchFile::open(&package)?;
+            let tensors = file.tensors(resource.as_deref())?;
             let stdout = io::stdout();
             let mut out = stdout.lock();
             tensors::print(&tensors, json, &mut out)?;
@@ -463,21 +455,27 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
                 [resource, out] => (Some(resource.clone()), PathBuf::from(out)),
                 _ => anyhow::bail!("convert takes [RESOURCE] OUT"),
             };
-            let reader = tpkg::archive::PackageReader::open(&package)?;
+            let file = tpkg::formats::PyTorchFile::open(&package)?;
             if to == Format::Torchscript {
-                let resource = main_pickle(&reader, resource)?;
-                let ids = tpkg::torchscript::script_modules(&reader, &resource)?;
+                let tpkg::formats::PyTorchFile::Zip { reader, .. } = &file else {
+                    anyhow::bail!(
+                        "{}: --to torchscript reads a ScriptModule pickled into a package",
+                        package.display()
+                    );
+                };
+                let resource = main_pickle(reader, resource)?;
+                let ids = tpkg::torchscript::script_modules(reader, &resource)?;
                 let [ts_id] = ids.as_slice() else {
                     anyhow::bail!(
                         "{resource} holds {} TorchScript modules ({ids:?}); expected exactly one",
                         ids.len()
                     );
                 };
-                tpkg::torchscript::write_standalone(&reader, ts_id, &out)?;
+                tpkg::torchscript::write_standalone(reader, ts_id, &out)?;
                 println!("wrote TorchScript module {ts_id} to {}", out.display());
                 return Ok(ExitCode::SUCCESS);
             }
-            let tensors = load_tensors(&reader, resource)?;
+            let tensors = file.tensors(resource.as_deref())?;
             let report = match to {
                 Format::Safetensors => tpkg::convert::to_safetensors(&tensors, &out)?,
                 Format::Pt | Format::Torchscript => tpkg::convert::to_torch_save(&tensors, &out)?,
@@ -591,21 +589,6 @@ fn require_zip(path: &std::path::Path, command: &str) -> anyhow::Result<()> {
     )
 }
 
-/// A legacy `torch.save` file (stream or tar), told from its content;
-/// `None` for anything else. A plain pickle file is an error here: its
-/// tensors, if any, are nested `torch.save` bytes tpkg does not unpack.
-fn open_legacy(path: &std::path::Path) -> anyhow::Result<Option<tpkg::legacy::LegacyFile>> {
-    use tpkg::formats::Sniffed;
-    match tpkg::formats::sniff_path(path).with_context(|| path.display().to_string())? {
-        Sniffed::LegacyStream | Sniffed::Tar => Ok(Some(tpkg::legacy::LegacyFile::open(path)?)),
-        Sniffed::Pickle => anyhow::bail!(
-            "{}: a plain pickle file; its tensors are not read (`tpkg show` and `tpkg audit` read it)",
-            path.display()
-        ),
-        Sniffed::Zip => Ok(None),
-    }
-}
-
 /// The pickles of a file that is not a zip, decoded as data: a legacy
 /// `torch.save`'s object, or every pickle of a pickle file in order.
 fn stream_pickles(path: &std::path::Path) -> anyhow::Result<Option<Vec<tpkg::pickle::ValueGraph>>> {
@@ -634,19 +617,6 @@ fn stream_pickles(path: &std::path::Path) -> anyhow::Result<Option<Vec<tpkg::pic
         }
         Sniffed::Zip => Ok(None),
     }
-}
-
-/// The tensors a command reads: those of the pickle named, else of the
-/// file's main pickle, or a `.pt2` archive's weights and constants.
-fn load_tensors(
-    reader: &tpkg::archive::PackageReader,
-    named: Option<String>,
-) -> anyhow::Result<tpkg::tensors::PackageTensors<'_>> {
-    if named.is_none() && tpkg::formats::zip_format(reader) == tpkg::formats::FileFormat::Pt2 {
-        return Ok(tpkg::pt2::pt2_tensors(reader)?);
-    }
-    let resource = main_pickle(reader, named)?;
-    Ok(tpkg::tensors::PackageTensors::load(reader, &resource)?)
 }
 
 /// The pickle a command reads: the one named, else the file's main one.

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use tpkg::tensors::{PackageTensors, TensorView, tensor_json};
+use tpkg::tensors::{PackageTensors, tensor_json};
 
 use crate::write_json;
 
@@ -23,23 +23,6 @@ pub fn print(
         tensors.release_storage(&view.spec().storage.key);
         rows.push(row);
     }
-    print_rows(rows, as_json, out)
-}
-
-/// [`print`] for tensors given as views (a legacy `torch.save` file's).
-pub fn print_views(
-    views: &[(String, TensorView<'_>)],
-    as_json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
-    let rows = views
-        .iter()
-        .map(|(path, view)| {
-            let mut row = tensor_json(path, view);
-            row["storage"] = view.spec().storage.key.clone().into();
-            row
-        })
-        .collect();
     print_rows(rows, as_json, out)
 }
 

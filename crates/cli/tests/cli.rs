@@ -546,8 +546,39 @@ fn torch_save_files_zip_and_legacy_work_as_their_format_allows() {
             );
         }
     }
-    // Record commands say why they do not apply to a stream.
+    // A legacy file converts to a zip torch.save with the same tensors.
     let legacy = dir.join("state_dict_legacy.pt");
+    let scratch = tempfile::tempdir().unwrap();
+    let converted = scratch.path().join("converted.pt");
+    let output = tpkg(&[
+        "convert",
+        path_str(&legacy),
+        "--to",
+        "pt",
+        path_str(&converted),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = tpkg(&["inspect", "--json", path_str(&converted)]);
+    let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["format"], "torch.save");
+    let output = tpkg(&["tensors", "--json", path_str(&converted)]);
+    let rows: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let digests = |rows: &Value| -> Vec<(String, String)> {
+        let mut digests: Vec<(String, String)> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| (row["path"].to_string(), row["sha256"].to_string()))
+            .collect();
+        digests.sort();
+        digests
+    };
+    assert_eq!(
+        digests(&rows),
+        digests(&manifest["state_dict_legacy.pt"]["tensors"])
+    );
+
+    // Record commands say why they do not apply to a stream.
     let output = tpkg(&["tree", path_str(&legacy)]);
     assert_eq!(output.status.code(), Some(1));
     assert!(

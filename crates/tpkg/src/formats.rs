@@ -194,3 +194,136 @@ mod tests {
         assert_eq!(sniff(b""), Sniffed::Zip);
     }
 }
+
+/// Opening a PyTorch file, or reading its tensors, failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The zip (or folder) could not be read.
+    #[error(transparent)]
+    Archive(#[from] tpkg_archive::ArchiveError),
+    /// The legacy `torch.save` file could not be read.
+    #[error(transparent)]
+    Legacy(#[from] crate::legacy::LegacyError),
+    /// A pickle's tensors could not be read.
+    #[error(transparent)]
+    Tensors(#[from] crate::tensors::LoadTensorsError),
+    /// A `.pt2` archive's weights could not be read.
+    #[error(transparent)]
+    Pt2(#[from] crate::pt2::Pt2Error),
+    /// The file has no pickle to read when none is named.
+    #[error("{path}: this {format} file has no pickle to read by default; name one")]
+    NoMainPickle {
+        /// The file.
+        path: String,
+        /// Its format.
+        format: FileFormat,
+    },
+    /// A plain pickle file: its tensors, if any, are nested `torch.save`
+    /// bytes, which are not unpacked.
+    #[error("{path}: a plain pickle file; its tensors are not read (show and audit read it)")]
+    PickleFile {
+        /// The file.
+        path: String,
+    },
+}
+
+/// Any PyTorch file, opened by content: the one entry point to its
+/// tensors, the same way for every format.
+///
+/// ```no_run
+/// # fn main() -> Result<(), tpkg::formats::OpenError> {
+/// use tpkg::formats::PyTorchFile;
+///
+/// let file = PyTorchFile::open("checkpoint.pt")?;   // zip, legacy, .pt2, ...
+/// let tensors = file.tensors(None)?;                // its main object's tensors
+/// for index in 0..tensors.len() {
+///     let view = tensors.view(index)?;              // zero-copy over the map
+///     println!("{} {:?} {:?}", tensors.path(index), view.dtype(), view.shape());
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub enum PyTorchFile {
+    /// A zip format (or a package folder).
+    Zip {
+        /// The archive, read with PyTorch's reader rules.
+        reader: PackageReader,
+        /// Which zip format.
+        format: FileFormat,
+    },
+    /// A legacy `torch.save` stream or tar.
+    Legacy(crate::legacy::LegacyFile),
+    /// A plain pickle file (its bytes).
+    Pickle(Vec<u8>),
+}
+
+impl PyTorchFile {
+    /// Opens `path`, telling its format from its content.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let path = path.as_ref();
+        let io = |source| OpenError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        Ok(match sniff_path(path).map_err(io)? {
+            Sniffed::Zip => {
+                let reader = PackageReader::open(path)?;
+                let format = zip_format(&reader);
+                PyTorchFile::Zip { reader, format }
+            }
+            Sniffed::LegacyStream | Sniffed::Tar => {
+                PyTorchFile::Legacy(crate::legacy::LegacyFile::open(path)?)
+            }
+            Sniffed::Pickle => PyTorchFile::Pickle(std::fs::read(path).map_err(io)?),
+        })
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> FileFormat {
+        match self {
+            PyTorchFile::Zip { format, .. } => *format,
+            PyTorchFile::Legacy(_) => FileFormat::TorchSaveLegacy,
+            PyTorchFile::Pickle(_) => FileFormat::Pickle,
+        }
+    }
+
+    /// The tensors of `pickle` (a record of a zip format), or by default of
+    /// the file's main object: `data.pkl`, a package's first pickle, a
+    /// `.pt2` archive's weights and constants, a legacy file's object.
+    pub fn tensors(
+        &self,
+        pickle: Option<&str>,
+    ) -> Result<crate::tensors::PackageTensors<'_>, OpenError> {
+        use crate::tensors::PackageTensors;
+        match self {
+            PyTorchFile::Zip { reader, format } => {
+                if pickle.is_none() && *format == FileFormat::Pt2 {
+                    return Ok(crate::pt2::pt2_tensors(reader)?);
+                }
+                let record = match pickle {
+                    Some(record) => record.to_owned(),
+                    None => {
+                        main_pickle(reader, *format).ok_or_else(|| OpenError::NoMainPickle {
+                            path: reader.label().to_owned(),
+                            format: *format,
+                        })?
+                    }
+                };
+                Ok(PackageTensors::load(reader, &record)?)
+            }
+            PyTorchFile::Legacy(file) => Ok(PackageTensors::from_legacy(file)?),
+            PyTorchFile::Pickle(_) => Err(OpenError::PickleFile {
+                path: "<pickle file>".to_owned(),
+            }),
+        }
+    }
+}

@@ -42,13 +42,32 @@ pub enum LoadTensorsError {
 /// memory-mapped archive when stored, so nothing is copied).
 #[derive(Debug)]
 pub struct PackageTensors<'r> {
-    reader: &'r PackageReader,
+    source: Source<'r>,
     /// The pickle record the tensors come from.
     record: String,
     graph: ValueGraph,
     tensors: Vec<(String, TensorSpec)>,
     /// Storage key → (its record, its bytes).
     storages: HashMap<String, (String, Cow<'r, [u8]>)>,
+}
+
+/// Where a [`PackageTensors`]' storages live.
+#[derive(Debug, Clone, Copy)]
+enum Source<'r> {
+    /// Records of a zip or directory package (or torch.save, TorchScript,
+    /// `.pt2` file).
+    Package(&'r PackageReader),
+    /// Ranges of a legacy `torch.save` file.
+    Legacy(&'r crate::legacy::LegacyFile),
+}
+
+impl Source<'_> {
+    fn label(&self) -> String {
+        match self {
+            Source::Package(reader) => reader.label().to_owned(),
+            Source::Legacy(file) => format!("<legacy torch.save, {} bytes>", file.bytes().len()),
+        }
+    }
 }
 
 /// The nodes holding the key of every `("storage", type, key, location,
@@ -121,7 +140,7 @@ impl<'r> PackageTensors<'r> {
             }
         }
         let loaded = PackageTensors {
-            reader,
+            source: Source::Package(reader),
             record: record.to_owned(),
             graph,
             tensors,
@@ -152,7 +171,7 @@ impl<'r> PackageTensors<'r> {
             storages.insert(key, (storage_record, bytes));
         }
         let loaded = PackageTensors {
-            reader,
+            source: Source::Package(reader),
             record: record.to_owned(),
             graph: ValueGraph::new(tpkg_pickle::Value::None),
             tensors,
@@ -166,6 +185,43 @@ impl<'r> PackageTensors<'r> {
                     record: record.to_owned(),
                     source: Box::new(source),
                 })?;
+        }
+        Ok(loaded)
+    }
+
+    /// The tensors of a legacy `torch.save` file, their storages borrowed
+    /// from its memory map: the same API (views, owned copies, tch,
+    /// conversion) as for every zip format. The "record" is `object`.
+    pub fn from_legacy(file: &'r crate::legacy::LegacyFile) -> Result<Self, LoadTensorsError> {
+        let graph = file.graph().clone();
+        let tensor_error = |source| LoadTensorsError::Tensor {
+            archive: Source::Legacy(file).label(),
+            record: "object".to_owned(),
+            source: Box::new(source),
+        };
+        let tensors = find_tensors_with(&graph, StorageIds::Legacy).map_err(tensor_error)?;
+        let mut storages = HashMap::new();
+        for (_, spec) in &tensors {
+            let key = &spec.storage.key;
+            if !storages.contains_key(key) {
+                let bytes =
+                    file.storage_bytes(key)
+                        .ok_or_else(|| ArchiveError::RecordNotFound {
+                            archive: Source::Legacy(file).label(),
+                            record: format!("storage {key}"),
+                        })?;
+                storages.insert(key.clone(), (key.clone(), Cow::Borrowed(bytes)));
+            }
+        }
+        let loaded = PackageTensors {
+            source: Source::Legacy(file),
+            record: "object".to_owned(),
+            graph,
+            tensors,
+            storages,
+        };
+        for index in 0..loaded.len() {
+            loaded.view(index).map_err(tensor_error)?;
         }
         Ok(loaded)
     }
@@ -219,20 +275,22 @@ impl<'r> PackageTensors<'r> {
     pub fn read_storage(&self, key: &str) -> Result<Vec<u8>, ArchiveError> {
         let Some((record, bytes)) = self.storages.get(key) else {
             return Err(ArchiveError::RecordNotFound {
-                archive: self.reader.label().to_owned(),
+                archive: self.source.label(),
                 record: storage_record(key),
             });
         };
-        match bytes {
-            Cow::Borrowed(_) => self.reader.read_range(record, 0, bytes.len() as u64),
-            Cow::Owned(bytes) => Ok(bytes.clone()),
+        match (bytes, self.source) {
+            (Cow::Borrowed(_), Source::Package(reader)) => {
+                reader.read_range(record, 0, bytes.len() as u64)
+            }
+            (bytes, _) => Ok(bytes.to_vec()),
         }
     }
 
     /// [`view`](Self::view), its error naming the package and the pickle.
     fn checked_view(&self, index: usize) -> Result<TensorView<'_>, LoadTensorsError> {
         self.view(index).map_err(|source| LoadTensorsError::Tensor {
-            archive: self.reader.label().to_owned(),
+            archive: self.source.label(),
             record: self.record.clone(),
             source: Box::new(source),
         })
@@ -242,8 +300,10 @@ impl<'r> PackageTensors<'r> {
     /// ([`PackageReader::release`]): for passes over every tensor (digests,
     /// conversions) that are done with a storage. Its views stay valid.
     pub fn release_storage(&self, key: &str) {
-        if let Some((record, Cow::Borrowed(_))) = self.storages.get(key) {
-            let _ = self.reader.release(record);
+        if let (Some((record, Cow::Borrowed(_))), Source::Package(reader)) =
+            (self.storages.get(key), self.source)
+        {
+            let _ = reader.release(record);
         }
     }
 
@@ -343,14 +403,14 @@ impl<'r> PackageTensors<'r> {
             .storages
             .get(&view.spec().storage.key)
             .filter(|(_, bytes)| matches!(bytes, Cow::Borrowed(_)));
-        match stored {
-            Some((record, _)) if view.is_contiguous() && len > 0 => {
+        match (stored, self.source) {
+            (Some((record, _)), Source::Package(reader)) if view.is_contiguous() && len > 0 => {
                 let start = view.storage_offset() * element;
-                self.reader.copy_range_to(record, start, len, out)?;
+                reader.copy_range_to(record, start, len, out)?;
             }
             _ => {
                 let write = |source| ArchiveError::CopyOut {
-                    archive: self.reader.label().to_owned(),
+                    archive: self.source.label(),
                     record: self.path(index).to_owned(),
                     source,
                 };
