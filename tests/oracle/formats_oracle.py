@@ -62,6 +62,52 @@ class Net(torch.nn.Module):
         return self.linear(x) + self.half_buffer[:3].float() + self.steps.float()
 
 
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 2)
+        self.tensor = torch.ones(3)
+
+
+class WithAttributes(torch.nn.Module):
+    """Tensors outside the state dict: plain attributes, modules in a
+    list, a dict of tensors, a submodule's plain attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.sub_mod = Block()
+        self.tensor = torch.arange(4.0)
+        self.blocks = [torch.nn.Linear(1, 1), torch.nn.Linear(1, 2)]
+        self.table = {"k": torch.zeros(2)}
+
+
+def object_tensors(value, path, out):
+    """Every tensor of a loaded object with its attribute path: a module's
+    state_dict() entries, then its other attributes and its submodules'."""
+    prefix = path + "." if path else ""
+    if isinstance(value, torch.Tensor):
+        out.append(row(path, value))
+    elif isinstance(value, torch.nn.Module):
+        for key, tensor in value.state_dict(keep_vars=True).items():
+            out.append(row(prefix + key, tensor))
+        module_attributes(value, path, out)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            object_tensors(item, prefix + str(index), out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            object_tensors(item, prefix + str(key), out)
+
+
+def module_attributes(module, path, out):
+    prefix = path + "." if path else ""
+    for key, value in vars(module).items():
+        if not key.startswith("_"):
+            object_tensors(value, prefix + key, out)
+    for name, sub in module._modules.items():
+        module_attributes(sub, prefix + name, out)
+
+
 def main():
     out = sys.argv[1]
     report = {}
@@ -82,6 +128,12 @@ def main():
     report["net.pt2"] = {"format": "pt2",
                          "tensors": [row(k, v) for k, v in tensors.items()
                                      if isinstance(v, torch.Tensor)]}
+
+    path = os.path.join(out, "module_attributes.pt")
+    torch.save(WithAttributes(), path)
+    tensors = []
+    object_tensors(torch.load(path, weights_only=False), "", tensors)
+    report["module_attributes.pt"] = {"format": "torch.save", "tensors": tensors}
 
     path = os.path.join(out, "net_scripted.pt")
     torch.jit.save(torch.jit.script(net), path)

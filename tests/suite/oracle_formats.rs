@@ -34,7 +34,7 @@ fn zip_formats_read_as_pytorch_loads_them() {
     let dir = tempfile::tempdir().unwrap();
     let report = oracle::run_json("formats_oracle.py", &[dir.path().to_str().unwrap()]).unwrap();
     let files = report.as_object().unwrap();
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
     for (file, expected) in files {
         let reader = PackageReader::open(dir.path().join(file)).unwrap();
         let format = zip_format(&reader);

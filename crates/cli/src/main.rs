@@ -577,12 +577,12 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
 /// that works on records (`tree`, `cat`, `extract`, `diff`).
 fn require_zip(path: &std::path::Path, command: &str) -> anyhow::Result<()> {
     use tpkg::formats::{FileFormat, Sniffed};
-    let format =
-        match tpkg::formats::sniff_path(path).with_context(|| path.display().to_string())? {
-            Sniffed::Zip => return Ok(()),
-            Sniffed::LegacyStream | Sniffed::Tar => FileFormat::TorchSaveLegacy,
-            Sniffed::Pickle => FileFormat::Pickle,
-        };
+    // An unreadable path is left to the command, which says so its way.
+    let format = match tpkg::formats::sniff_path(path) {
+        Ok(Sniffed::Zip) | Err(_) => return Ok(()),
+        Ok(Sniffed::LegacyStream | Sniffed::Tar) => FileFormat::TorchSaveLegacy,
+        Ok(Sniffed::Pickle) => FileFormat::Pickle,
+    };
     anyhow::bail!(
         "{}: a {format} file has no records; `{command}` works on zip files (packages, torch.save, TorchScript, .pt2). `tpkg show`, `tensors` and `audit` read it",
         path.display()

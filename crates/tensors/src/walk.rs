@@ -44,6 +44,51 @@ struct Walk<'g> {
 }
 
 impl Walk<'_> {
+    /// The tensors of a module that its `state_dict()` does not name: plain
+    /// attributes (`self.scale = torch.ones(3)`), containers of tensors or
+    /// modules (`self.blocks = [Linear(...)]`), and those of its
+    /// submodules, each by attribute path as PyTorch's object gives it.
+    fn walk_module_attributes(
+        &self,
+        state: ValueId,
+        path: &str,
+        on_path: &mut Vec<ValueId>,
+        found: &mut Vec<(String, TensorSpec)>,
+    ) -> Result<(), TensorError> {
+        let graph = self.graph;
+        let (Value::Dict(items) | Value::OrderedDict { items, .. }) = graph.get(state) else {
+            return Ok(());
+        };
+        for (key, value) in items {
+            let Some(key) = graph.get(*key).as_str() else {
+                continue;
+            };
+            if key == "_modules" {
+                let (Value::Dict(modules) | Value::OrderedDict { items: modules, .. }) =
+                    graph.get(*value)
+                else {
+                    continue;
+                };
+                for (name, module) in modules {
+                    let Some(name) = graph.get(*name).as_str() else {
+                        continue;
+                    };
+                    if let Some((_, sub_state)) = module_state(graph, *module) {
+                        if on_path.len() > MAX_DEPTH || on_path.contains(module) {
+                            continue;
+                        }
+                        on_path.push(*module);
+                        self.walk_module_attributes(sub_state, &join(path, name), on_path, found)?;
+                        on_path.pop();
+                    }
+                }
+            } else if !key.starts_with('_') {
+                self.walk(*value, join(path, key), on_path, found)?;
+            }
+        }
+        Ok(())
+    }
+
     fn walk(
         &self,
         id: ValueId,
@@ -67,6 +112,7 @@ impl Walk<'_> {
                     found.push((path, spec));
                 }
             }
+            self.walk_module_attributes(state, &path, on_path, found)?;
         } else {
             match graph.get(id) {
                 Value::List(items) | Value::Tuple(items) => {
