@@ -240,7 +240,7 @@ pub enum OpenError {
 /// tensors, the same way for every format.
 ///
 /// ```no_run
-/// # fn main() -> Result<(), tpkg::formats::OpenError> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use tpkg::formats::PyTorchFile;
 ///
 /// let file = PyTorchFile::open("checkpoint.pt")?;   // zip, legacy, .pt2, ...
