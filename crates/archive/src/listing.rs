@@ -208,7 +208,7 @@ pub(crate) fn list_zip(label: &str, data: &[u8], options: &ReadOptions) -> Resul
     key_prefix.push(b'/');
 
     let entries = (0..directory.len())
-        .map(|index| describe_entry(label, data, &directory, &key_prefix, index, options))
+        .map(|index| describe_entry(data, &directory, &key_prefix, index, options))
         .collect();
     let index = ZipIndex {
         directory,
@@ -275,7 +275,6 @@ fn list_records(
 /// `mz_zip_reader_extract_to_mem` for one entry, done once at open; a
 /// failure is kept for when the entry is read.
 fn describe_entry(
-    label: &str,
     data: &[u8],
     directory: &CentralDirectory,
     key_prefix: &[u8],
@@ -284,7 +283,6 @@ fn describe_entry(
 ) -> Entry {
     let raw = directory.name(data, index);
     let name = String::from_utf8_lossy(raw.strip_prefix(key_prefix).unwrap_or(raw)).into_owned();
-    let _ = label;
     let unreadable = |fault| Entry {
         info: RecordInfo {
             name: name.clone(),

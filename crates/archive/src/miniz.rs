@@ -505,21 +505,7 @@ impl CentralDirectory {
         let indices = &mut self.sorted;
         let mut start = (size - 2) >> 1;
         loop {
-            let mut root = start;
-            loop {
-                let mut child = (root << 1) + 1;
-                if child >= size {
-                    break;
-                }
-                if child + 1 < size && less(indices[child], indices[child + 1]) {
-                    child += 1;
-                }
-                if !less(indices[root], indices[child]) {
-                    break;
-                }
-                indices.swap(root, child);
-                root = child;
-            }
+            sift_down(indices, start, size, &less);
             if start == 0 {
                 break;
             }
@@ -528,23 +514,27 @@ impl CentralDirectory {
         let mut end = size - 1;
         while end > 0 {
             indices.swap(end, 0);
-            let mut root = 0;
-            loop {
-                let mut child = (root << 1) + 1;
-                if child >= end {
-                    break;
-                }
-                if child + 1 < end && less(indices[child], indices[child + 1]) {
-                    child += 1;
-                }
-                if !less(indices[root], indices[child]) {
-                    break;
-                }
-                indices.swap(root, child);
-                root = child;
-            }
+            sift_down(indices, 0, end, &less);
             end -= 1;
         }
+    }
+}
+
+/// One sift-down of miniz's heap sort over `indices[..end]` from `root`.
+fn sift_down(indices: &mut [u32], mut root: usize, end: usize, less: &impl Fn(u32, u32) -> bool) {
+    loop {
+        let mut child = (root << 1) + 1;
+        if child >= end {
+            break;
+        }
+        if child + 1 < end && less(indices[child], indices[child + 1]) {
+            child += 1;
+        }
+        if !less(indices[root], indices[child]) {
+            break;
+        }
+        indices.swap(root, child);
+        root = child;
     }
 }
 

@@ -128,10 +128,23 @@ pub fn audit(
     // An unreadable path goes to the zip reader, whose error says why.
     let sniffed = tpkg::formats::sniff_path(package).unwrap_or(tpkg::formats::Sniffed::Zip);
     if sniffed != tpkg::formats::Sniffed::Zip {
-        // A legacy torch.save or a plain pickle: every pickle in it.
-        let bytes = std::fs::read(package)
-            .map_err(|error| anyhow::anyhow!("{}: {error}", package.display()))?;
-        let report = tpkg::audit::audit_stream(&bytes, &policy);
+        // A legacy torch.save or a plain pickle: every pickle in it. A
+        // legacy file is read through its memory map; anything else (a
+        // pickle file, a legacy file that does not parse) whole.
+        let mapped = match sniffed {
+            tpkg::formats::Sniffed::LegacyStream | tpkg::formats::Sniffed::Tar => {
+                tpkg::legacy::LegacyFile::open(package).ok()
+            }
+            _ => None,
+        };
+        let report = match mapped {
+            Some(file) => tpkg::audit::audit_legacy(&file, &policy),
+            None => {
+                let bytes = std::fs::read(package)
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", package.display()))?;
+                tpkg::audit::audit_stream(&bytes, &policy)
+            }
+        };
         return write_audit(&mut out, package, &report, json, fail_on, all);
     }
     let reader = match PackageReader::open(package) {

@@ -741,6 +741,34 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
     report
 }
 
+/// Audits every pickle of a legacy `torch.save` file that parsed (see
+/// [`audit_stream`]), reading its bytes where they are (the memory map of
+/// [`LegacyFile::open`](crate::legacy::LegacyFile::open)).
+pub fn audit_legacy(file: &crate::legacy::LegacyFile, policy: &AuditPolicy) -> AuditReport {
+    let mut findings = Findings::default();
+    let mut report = AuditReport::default();
+    let options = DecodeOptions::default();
+    for span in file.pickles() {
+        let label = span.role.name();
+        let range = usize::try_from(span.range.start).unwrap_or(usize::MAX)
+            ..usize::try_from(span.range.end).unwrap_or(usize::MAX);
+        let data = file.bytes().get(range).unwrap_or(&[]);
+        match tpkg_pickle::decode_with(data, &options, &Symbolic) {
+            Ok(graph) => {
+                report.pickles += 1;
+                audit_pickle(&graph, label, policy, &[], &mut findings);
+            }
+            Err(error) => findings.unreadable(
+                Level::Unsafe,
+                label,
+                format!("the pickle does not decode: {error}"),
+            ),
+        }
+    }
+    report.findings = findings.list;
+    report
+}
+
 /// Audits a file that is not a zip: a legacy `torch.save` (stream or tar)
 /// or a plain pickle file. Every pickle `torch.load` or `pickle.load`
 /// would unpickle is decoded and audited; findings name the pickle by its
@@ -750,60 +778,37 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
 /// (what `torch.load` unpickles before it fails) and the failure is an
 /// unsafe `unreadable` finding: unreadable never reads as clean.
 pub fn audit_stream(bytes: &[u8], policy: &AuditPolicy) -> AuditReport {
+    let is_legacy = crate::legacy::looks_legacy(bytes) || crate::legacy::looks_legacy_tar(bytes);
+    let parsed = is_legacy.then(|| crate::legacy::LegacyFile::from_bytes(bytes.to_vec()));
+    if let Some(Ok(file)) = &parsed {
+        return audit_legacy(file, policy);
+    }
     let mut findings = Findings::default();
     let mut report = AuditReport::default();
     let options = DecodeOptions::default();
-    let mut audit_span =
-        |label: &str, data: &[u8], findings: &mut Findings| match tpkg_pickle::decode_with(
-            data, &options, &Symbolic,
-        ) {
-            Ok(graph) => {
+    if let Some(Err(error)) = parsed {
+        findings.unreadable(Level::Unsafe, "(file)", error.to_string());
+    }
+    // Pickles one after another, as far as they go.
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match tpkg_pickle::decode_prefix(&bytes[at..], &options, &Symbolic) {
+            Ok((graph, used)) if used > 0 => {
+                let label = format!("pickle[{}]", report.pickles);
                 report.pickles += 1;
-                audit_pickle(&graph, label, policy, &[], findings);
+                audit_pickle(&graph, &label, policy, &[], &mut findings);
+                at += used;
             }
-            Err(error) => findings.unreadable(
-                Level::Unsafe,
-                label,
-                format!("the pickle does not decode: {error}"),
-            ),
-        };
-    let is_legacy = crate::legacy::looks_legacy(bytes) || crate::legacy::looks_legacy_tar(bytes);
-    let parsed = is_legacy.then(|| crate::legacy::LegacyFile::from_bytes(bytes.to_vec()));
-    match parsed {
-        Some(Ok(file)) => {
-            for span in file.pickles() {
-                let label = span.role.name().to_owned();
-                let range = usize::try_from(span.range.start).unwrap_or(usize::MAX)
-                    ..usize::try_from(span.range.end).unwrap_or(usize::MAX);
-                audit_span(&label, bytes.get(range).unwrap_or(&[]), &mut findings);
-            }
-        }
-        other => {
-            if let Some(Err(error)) = other {
-                findings.unreadable(Level::Unsafe, "(file)", error.to_string());
-            }
-            // Pickles one after another, as far as they go.
-            let mut at = 0usize;
-            while at < bytes.len() {
-                match tpkg_pickle::decode_prefix(&bytes[at..], &options, &Symbolic) {
-                    Ok((graph, used)) if used > 0 => {
-                        let label = format!("pickle[{}]", report.pickles);
-                        report.pickles += 1;
-                        audit_pickle(&graph, &label, policy, &[], &mut findings);
-                        at += used;
-                    }
-                    Ok(_) => break,
-                    Err(error) => {
-                        if report.pickles == 0 || !is_legacy {
-                            findings.unreadable(
-                                Level::Unsafe,
-                                &format!("pickle[{}] (byte {at})", report.pickles),
-                                format!("the pickle does not decode: {error}"),
-                            );
-                        }
-                        break;
-                    }
+            Ok(_) => break,
+            Err(error) => {
+                if report.pickles == 0 || !is_legacy {
+                    findings.unreadable(
+                        Level::Unsafe,
+                        &format!("pickle[{}] (byte {at})", report.pickles),
+                        format!("the pickle does not decode: {error}"),
+                    );
                 }
+                break;
             }
         }
     }
