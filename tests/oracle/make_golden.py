@@ -12,8 +12,11 @@ Writes into OUT_DIR (which must be empty or absent):
                                   in the corpus format (tests/data/corpus/README.md),
                                   computed from what this PyTorch's own
                                   PackageImporter loads back
-  torch_save/*.pt, torch_save/manifest.json
-                                  plain torch.save files of a small state dict
+  torch_save/*.pt, torch_save/plain.pkl, torch_save/manifest.json
+                                  the torch.save family: torch.save (zip and
+                                  legacy) of a state dict, every dtype, a
+                                  training checkpoint and a whole module;
+                                  torch.jit.save; pickle.dump
 
 Prints one JSON object: the files written and their sizes.
 """
@@ -22,6 +25,7 @@ import hashlib
 import inspect
 import json
 import os
+import pickle
 import sys
 import zipfile
 
@@ -55,15 +59,21 @@ def tensor_entry(path, t):
     }
 
 
-def tensors(v, path="", on_path=None, out=None):
-    """Every tensor reachable in v, as the corpus manifests list them:
-    dict keys and list/tuple indexes joined with '.', a module's tensors by
-    their state_dict() key (the module's own tensors: parameters stay
+def tensors(v):
+    """Every tensor reachable in v, as the corpus manifests list them
+    (see walk_tensors)."""
+    return [tensor_entry(path, t) for path, t in walk_tensors(v)]
+
+
+def walk_tensors(v, path="", on_path=None, out=None):
+    """(path, tensor) for every tensor reachable in v: dict keys and
+    list/tuple indexes joined with '.', a module's tensors by their
+    state_dict() key (the module's own tensors: parameters stay
     parameters)."""
     on_path = set() if on_path is None else on_path
     out = [] if out is None else out
     if isinstance(v, torch.Tensor):
-        out.append(tensor_entry(path, v))
+        out.append((path, v))
         return out
     if id(v) in on_path:
         return out
@@ -71,15 +81,27 @@ def tensors(v, path="", on_path=None, out=None):
     if isinstance(v, torch.nn.Module):
         for k, t in v.state_dict(keep_vars=True).items():
             if isinstance(t, torch.Tensor):
-                out.append(tensor_entry(join(path, k), t))
+                out.append((join(path, k), t))
     elif isinstance(v, (list, tuple)):
         for i, x in enumerate(v):
-            tensors(x, join(path, str(i)), on_path, out)
+            walk_tensors(x, join(path, str(i)), on_path, out)
     elif isinstance(v, dict):
         for k, x in v.items():
-            tensors(x, join(path, key(k)), on_path, out)
+            walk_tensors(x, join(path, key(k)), on_path, out)
     on_path.discard(id(v))
     return out
+
+
+def shared_storages(v):
+    """The paths of v's tensors that share one storage, grouped in order of
+    first use (groups of one left out)."""
+    groups = collections.OrderedDict()
+    for path, t in walk_tensors(v):
+        storage = t.untyped_storage() if hasattr(t, "untyped_storage") else t.storage()
+        # Empty storages may all have data pointer 0: never shared.
+        ident = storage.data_ptr() if t.numel() and storage.data_ptr() else ("empty", path)
+        groups.setdefault(ident, []).append(path)
+    return [g for g in groups.values() if len(g) > 1]
 
 
 def zip_layout(path):
@@ -430,39 +452,146 @@ def write_mocked(out):
 # torch.save files
 
 
-def write_torch_save(out):
-    folder = os.path.join(out, "torch_save")
-    os.makedirs(folder)
+def save_state_dict():
+    """The CNN's state dict plus two views of one storage, a float16 and an
+    int64 tensor."""
     state = trained_cnn().state_dict()
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
     state["extra.transposed"] = base.t()
     state["extra.offset_view"] = base[2:]
     state["extra.float16"] = torch.linspace(-2, 2, 7).half()
     state["extra.int64"] = torch.tensor([-(2**63), 0, 2**63 - 1])
-    files = [("state_dict.pt", "zip", {})]
-    if VERSION.startswith("1."):
-        files.append(("state_dict_legacy.pt", "legacy",
-                      {"_use_new_zipfile_serialization": False}))
+    return state
+
+
+def save_dtypes():
+    """One tensor per dtype both versions have (quantized dtypes left out:
+    tpkg reads no quantized tensors)."""
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(2, 3, generator=g)
+    return collections.OrderedDict([
+        ("float32", base),
+        ("float64", base.double()),
+        ("float16", base.half()),
+        ("bfloat16", base.bfloat16()),
+        ("int8", torch.arange(-3, 3, dtype=torch.int8).reshape(2, 3)),
+        ("int16", torch.arange(-300, 300, 100, dtype=torch.int16).reshape(2, 3)),
+        ("int32", torch.tensor([[-(2**31), 0, 2**31 - 1], [1, 2, 3]], dtype=torch.int32)),
+        ("int64", torch.tensor([[-(2**63), 0, 2**63 - 1], [1, 2, 3]], dtype=torch.int64)),
+        ("uint8", torch.arange(250, 256, dtype=torch.uint8).reshape(2, 3)),
+        ("bool", base > 0),
+        ("complex64", torch.complex(base, -base)),
+        ("complex128", torch.complex(base.double(), base.double() * 2)),
+    ])
+
+
+def save_checkpoint():
+    """A training checkpoint: the CNN and its SGD (momentum) state after one
+    step."""
+    model = trained_cnn().train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    loss = model(x).pow(2).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {
+        "epoch": 3,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "loss": loss.item(),
+        "note": "one SGD step with momentum 0.9",
+    }
+
+
+def save_plain_pickle():
+    return {
+        "weights": torch.linspace(-1, 1, 6).reshape(2, 3),
+        "ids": torch.tensor([3, -1, 2**40], dtype=torch.int64),
+        "meta": {"name": "x", "n": 3},
+    }
+
+
+def torch_save_entry(path, note, kind, loaded, value=True):
+    """A torch_save/manifest.json entry from what this PyTorch's loader
+    returned (value=False: no value image, the loader ran code)."""
+    entry = {
+        "note": note,
+        "torch": VERSION,
+        "python_version": "%d.%d.%d" % sys.version_info[:3],
+        "format": kind,
+        "value": image(loaded) if value else None,
+        "tensors": tensors(loaded),
+        "shared_storages": shared_storages(loaded),
+    }
+    if kind in ("zip", "torchscript"):
+        entry["prefix"], entry["records"] = zip_layout(path)
+    return entry
+
+
+def write_torch_save(out):
+    folder = os.path.join(out, "torch_save")
+    os.makedirs(folder)
     manifest = {}
-    for name, kind, kwargs in files:
-        path = os.path.join(folder, name)
-        torch.save(state, path, **kwargs)
-        loaded = torch.load(path)
-        groups = collections.OrderedDict()
-        for k, t in loaded.items():
-            groups.setdefault(t.storage().data_ptr(), []).append(k)
-        entry = {
-            "note": "a small CNN's state dict plus views sharing one storage, torch.save (%s format)" % kind,
-            "torch": VERSION,
-            "python_version": "%d.%d.%d" % sys.version_info[:3],
-            "format": kind,
-            "value": image(loaded),
-            "tensors": tensors(loaded),
-            "shared_storages": [g for g in groups.values() if len(g) > 1],
-        }
-        if kind == "zip":
-            entry["prefix"], entry["records"] = zip_layout(path)
-        manifest[name] = entry
+    legacy = {"_use_new_zipfile_serialization": False}
+
+    # torch.save of plain values, in both formats.
+    values = [
+        ("state_dict", save_state_dict(),
+         "a small CNN's state dict plus views sharing one storage"),
+        ("dtypes", save_dtypes(), "one tensor per dtype (%d dtypes)" % len(save_dtypes())),
+        ("checkpoint", save_checkpoint(),
+         "a training checkpoint: epoch, the CNN's state dict, an SGD (momentum) "
+         "state dict after one step, loss, note"),
+    ]
+    for stem, value, note in values:
+        for name, kind, kwargs in [(stem + ".pt", "zip", {}),
+                                   (stem + "_legacy.pt", "legacy", legacy)]:
+            path = os.path.join(folder, name)
+            torch.save(value, path, **kwargs)
+            loaded = torch.load(path)
+            entry = torch_save_entry(path, "%s, torch.save (%s format)" % (note, kind),
+                                     kind, loaded)
+            assert entry["tensors"] == tensors(value), "%s: tensors changed" % name
+            manifest[name] = entry
+
+    # A whole nn.Module: torch.load rebuilds it from torch's own classes.
+    path = os.path.join(folder, "whole_module.pt")
+    model = trained_cnn()
+    torch.save(model, path)
+    loaded = torch.load(path)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert max_diff(loaded(x), model(x)) == 0.0, "the loaded module gives another output"
+    manifest["whole_module.pt"] = torch_save_entry(
+        path, "the small CNN (nn.Sequential) saved whole, torch.save (zip format)", "zip",
+        loaded)
+
+    # TorchScript: torch.jit.load runs the module's code, so no value image;
+    # the tensors are the loaded module's state_dict() items.
+    path = os.path.join(folder, "torchscript_module.pt")
+    torch.manual_seed(0)
+    scripted = torch.jit.script(Scripted().eval())
+    torch.jit.save(scripted, path)
+    loaded = torch.jit.load(path)
+    x = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        assert max_diff(loaded(x), scripted(x)) == 0.0, "the loaded script module differs"
+    manifest["torchscript_module.pt"] = torch_save_entry(
+        path, "torch.jit.save of torch.jit.script of a small module (conv, parameter, "
+        "branch)", "torchscript", loaded, value=False)
+
+    # A plain pickle: each storage is torch.storage._load_from_bytes of the
+    # bytes of a (legacy) torch.save of that storage.
+    path = os.path.join(folder, "plain.pkl")
+    with open(path, "wb") as f:
+        pickle.dump(save_plain_pickle(), f, protocol=2)
+    with open(path, "rb") as f:
+        loaded = pickle.load(f)
+    manifest["plain.pkl"] = torch_save_entry(
+        path, "pickle.dump (protocol 2) of a dict with a float and an int64 tensor "
+        "and plain values", "pickle", loaded)
+
     write_json(os.path.join(folder, "manifest.json"), manifest)
 
 
