@@ -2,9 +2,11 @@
 
 usage:
   baseline.py make-inputs DIR      writes the benchmark inputs into DIR
+  baseline.py make-big-inputs DIR  writes the 1 GiB inputs into DIR (cached)
   baseline.py BENCHMARK INPUT REPETITIONS
       times the CPython/PyTorch way of doing BENCHMARK and prints
-      {"baseline": name, "seconds": [...], "peak_rss_bytes": n}
+      {"baseline": name, "seconds": [...], "peak_rss_bytes": n}, or
+      {"baseline": name, "not_applicable": why} when PyTorch refuses it
 """
 import json
 import os
@@ -80,14 +82,32 @@ def make_small_tensors(out):
     os.replace(package + ".tmp", package)
 
 
+GIB = 1 << 30
+
+
+def has_size(path, low, high):
+    """Whether `path` exists with a size in low..=high (a cached input from
+    an interrupted or different run is made again)."""
+    try:
+        return low <= os.path.getsize(path) <= high
+    except OSError:
+        return False
+
+
 def make_big_inputs(out):
     """A 1 GiB state dict (64 float32 tensors of 16 MiB) as a torch.package
-    and as a torch.save file, unless they exist already; and the package of
-    10,000 small tensors."""
+    and as torch.save files (zip, and legacy with
+    `_use_new_zipfile_serialization=False`), unless they exist already; and
+    the package of 10,000 small tensors."""
     make_small_tensors(out)
     package = os.path.join(out, "state1g.pt")
     saved = os.path.join(out, "state1g_torchsave.pt")
-    if os.path.exists(package) and os.path.exists(saved):
+    legacy = os.path.join(out, "state1g_torchsave_legacy.pt")
+    # 1 GiB of tensor data, plus pickles and headers (well under 1 MiB).
+    wanted = {
+        path: has_size(path, GIB, GIB + (1 << 20)) for path in (package, saved, legacy)
+    }
+    if all(wanted.values()):
         return
     import collections
 
@@ -98,11 +118,29 @@ def make_big_inputs(out):
     state = collections.OrderedDict(
         (f"layer{i}.weight", torch.randn(2048, 2048)) for i in range(64)
     )
-    with PackageExporter(package + ".tmp") as exporter:
-        exporter.save_pickle("model", "state_dict.pkl", state)
-    os.replace(package + ".tmp", package)
-    torch.save(state, saved + ".tmp")
-    os.replace(saved + ".tmp", saved)
+    if not wanted[package]:
+        with PackageExporter(package + ".tmp") as exporter:
+            exporter.save_pickle("model", "state_dict.pkl", state)
+        os.replace(package + ".tmp", package)
+    if not wanted[saved]:
+        torch.save(state, saved + ".tmp")
+        os.replace(saved + ".tmp", saved)
+    if not wanted[legacy]:
+        torch.save(state, legacy + ".tmp", _use_new_zipfile_serialization=False)
+        os.replace(legacy + ".tmp", legacy)
+
+
+def touch_pages(state):
+    """Reads one byte of every 4 KiB page of every tensor's bytes (and the
+    last byte), as tpkg's side does: a memory-mapped tensor is then really
+    read, and an owned one costs almost nothing more."""
+    import torch
+
+    total = 0
+    for tensor in state.values():
+        data = tensor.reshape(-1).view(torch.uint8)
+        total += int(data[::4096].sum()) + int(data[-1])
+    return total
 
 
 def settle_disk(out):
@@ -170,6 +208,26 @@ def main():
         for _ in range(repetitions):
             start = time.perf_counter()
             state = torch.load(saved, mmap=True, weights_only=True)
+            seconds.append(time.perf_counter() - start)
+            del state
+    elif benchmark in ("torch_load_touch", "torch_load_mmap_touch"):
+        # A torch.save file (zip or legacy) loaded whole, every page of every
+        # tensor touched, as the torchsave_* rows of tpkg do.
+        import torch
+
+        mmap = benchmark == "torch_load_mmap_touch"
+        name = "torch.load(mmap=True) + touch every page" if mmap else "torch.load + touch every page"
+        for _ in range(repetitions):
+            start = time.perf_counter()
+            try:
+                state = torch.load(path, mmap=mmap, weights_only=True)
+            except RuntimeError as error:
+                if mmap and "mmap can only be used" in str(error):
+                    # torch.load refuses mmap on legacy files: not applicable.
+                    print(json.dumps({"baseline": name, "not_applicable": str(error)}))
+                    return
+                raise
+            touch_pages(state)
             seconds.append(time.perf_counter() - start)
             del state
     elif benchmark == "convert_safetensors":

@@ -2,6 +2,8 @@
 //! `INPUT` several times and prints `{"seconds": [...], "peak_rss_bytes": n}`
 //! (and the working memory, for large-data benchmarks).
 //! `tpkg-bench chart REPORT.json OUT.png` draws the report.
+//! `tpkg-bench split FILE REPETITIONS` splits the time of an owned load of
+//! any PyTorch file into phases and reference copies (`split.rs`).
 //! `cargo xtask bench` runs it beside the PyTorch/CPython baseline of the
 //! same operation (`bench/baseline.py`) and writes the report.
 
@@ -17,6 +19,7 @@ use anyhow::{Context, bail};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod chart;
+mod split;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,10 +29,15 @@ fn main() -> anyhow::Result<()> {
         return chart::draw(Path::new(report), Path::new(out));
     }
     let [benchmark, input, repetitions] = args.as_slice() else {
-        bail!("usage: tpkg-bench BENCHMARK INPUT REPETITIONS");
+        bail!(
+            "usage: tpkg-bench BENCHMARK INPUT REPETITIONS | chart REPORT OUT | split FILE REPETITIONS"
+        );
     };
     let repetitions: usize = repetitions.parse().context("REPETITIONS")?;
     let input = Path::new(input);
+    if benchmark == "split" {
+        return split::run(input, repetitions);
+    }
     let mut seconds = Vec::with_capacity(repetitions);
     let mut memory = Memory::default();
     match benchmark.as_str() {
@@ -153,6 +161,44 @@ fn main() -> anyhow::Result<()> {
                 black_box(views);
             }
         }
+        // A torch.save file (zip or legacy, told apart by content) through
+        // the one public entry point: every storage copied into memory
+        // this process owns, as load_copy does for a package; then one byte
+        // of every page of the copies read, as the baselines read theirs.
+        "torchsave_zip_load_copy" | "torchsave_legacy_load_copy" => {
+            for _ in 0..repetitions {
+                let start = memory.start();
+                let file = tpkg::formats::PyTorchFile::open(input)?;
+                let tensors = file.tensors(None)?;
+                let owned = tensors.read_storages()?;
+                black_box(owned.values().map(|bytes| touch_pages(bytes)).sum::<u64>());
+                seconds.push(start.elapsed().as_secs_f64());
+                memory.stop(owned.values().map(|bytes| bytes.len() as u64).sum());
+                black_box(owned);
+            }
+        }
+        // The same file as checked zero-copy views over its memory map,
+        // then one byte of every page of every storage read, so the data
+        // really comes in (as torch.load(mmap=True) + a pass over it).
+        "torchsave_zip_load_mmap" | "torchsave_legacy_load_mmap" => {
+            for _ in 0..repetitions {
+                let start = memory.start();
+                let file = tpkg::formats::PyTorchFile::open(input)?;
+                let tensors = file.tensors(None)?;
+                let views: Vec<_> = (0..tensors.len())
+                    .map(|i| tensors.view(i))
+                    .collect::<Result<_, _>>()?;
+                let mut seen = std::collections::HashSet::new();
+                let touched: u64 = views
+                    .iter()
+                    .filter(|view| seen.insert(&view.spec().storage.key))
+                    .map(|view| touch_pages(view.storage_bytes()))
+                    .sum();
+                seconds.push(start.elapsed().as_secs_f64());
+                memory.stop(0);
+                black_box((touched, views));
+            }
+        }
         // Write the package's tensors (1 GiB) and pickle as a new package.
         "write_package" | "write_package_nosync" | "write_small" => {
             let options = tpkg::archive::WriteOptions {
@@ -201,7 +247,12 @@ fn main() -> anyhow::Result<()> {
     });
     if memory.measured {
         report["working_bytes"] = memory.worst_working.into();
-        report["largest_storage_bytes"] = largest_storage(input)?.into();
+        report["largest_storage_bytes"] = if benchmark.starts_with("torchsave_") {
+            largest_storage_of_file(input)?
+        } else {
+            largest_storage(input)?
+        }
+        .into();
     }
     println!("{report}");
     Ok(())
@@ -260,6 +311,24 @@ fn largest_storage(input: &Path) -> anyhow::Result<u64> {
         largest = largest.max(tensors.view(index)?.storage_bytes().len() as u64);
     }
     Ok(largest)
+}
+
+/// The largest storage of any PyTorch file's main object, in bytes.
+fn largest_storage_of_file(input: &Path) -> anyhow::Result<u64> {
+    let file = tpkg::formats::PyTorchFile::open(input)?;
+    let tensors = file.tensors(None)?;
+    let mut largest = 0;
+    for index in 0..tensors.len() {
+        largest = largest.max(tensors.view(index)?.storage_bytes().len() as u64);
+    }
+    Ok(largest)
+}
+
+/// Reads one byte of every 4 KiB page of `bytes` and its last byte (what
+/// the baselines' `touch_pages` reads), so mapped data is really faulted in.
+fn touch_pages(bytes: &[u8]) -> u64 {
+    let pages: u64 = bytes.iter().step_by(4096).map(|&b| u64::from(b)).sum();
+    pages + bytes.last().map_or(0, |&b| u64::from(b))
 }
 
 /// A `/proc/self/status` memory line (`VmHWM:`, `VmRSS:`) in bytes, or 0.

@@ -5,6 +5,8 @@
 //! (`bench/src/main.rs`, release build) on the same input several times.
 //! Medians, spreads and ratios go to `target/bench/report.json`,
 //! `target/bench/report.md` and a chart, `target/bench/report.png`. These machines are noisy: compare ratios.
+//! `cargo xtask bench ROW...` runs only the rows named (`torchsave_*`: the
+//! rows whose names start with `torchsave_`); the report then holds those.
 
 use std::path::Path;
 use std::process::Command;
@@ -116,6 +118,50 @@ const BENCHMARKS: &[Benchmark] = &[
         memory_target: true,
     },
     Benchmark {
+        name: "torchsave_zip_load_copy",
+        input: "state1g_torchsave.pt",
+        repetitions: 9,
+        what: "load a 1 GiB torch.save file (zip) into owned memory, every page touched",
+        baselines: &[
+            (Baseline::Cat, Target::Within(1.2)),
+            (Baseline::Python("torch_load_touch"), Target::None),
+        ],
+        memory_target: true,
+    },
+    Benchmark {
+        name: "torchsave_zip_load_mmap",
+        input: "state1g_torchsave.pt",
+        repetitions: 9,
+        what: "load a 1 GiB torch.save file (zip) as views of its memory map, every page touched",
+        baselines: &[
+            (Baseline::Cat, Target::None),
+            (Baseline::Python("torch_load_mmap_touch"), Target::None),
+        ],
+        memory_target: false,
+    },
+    Benchmark {
+        name: "torchsave_legacy_load_copy",
+        input: "state1g_torchsave_legacy.pt",
+        repetitions: 9,
+        what: "load a 1 GiB legacy torch.save file into owned memory, every page touched",
+        baselines: &[
+            (Baseline::Cat, Target::Within(1.2)),
+            (Baseline::Python("torch_load_touch"), Target::None),
+        ],
+        memory_target: true,
+    },
+    Benchmark {
+        name: "torchsave_legacy_load_mmap",
+        input: "state1g_torchsave_legacy.pt",
+        repetitions: 9,
+        what: "load a 1 GiB legacy torch.save file as views of its memory map, every page touched",
+        baselines: &[
+            (Baseline::Cat, Target::None),
+            (Baseline::Python("torch_load_mmap_touch"), Target::None),
+        ],
+        memory_target: false,
+    },
+    Benchmark {
         name: "convert_safetensors",
         input: "state1g.pt",
         repetitions: 5,
@@ -171,7 +217,10 @@ const BENCHMARKS: &[Benchmark] = &[
     },
 ];
 
-pub fn run() -> anyhow::Result<()> {
+/// `cargo xtask bench [ROW...]`: every row, or the rows named (a name
+/// ending in `*` selects the rows it starts).
+pub fn run(rows: &[String]) -> anyhow::Result<()> {
+    let selected = select(rows)?;
     let oracle = setup::run()?;
     let root = util::root();
     let out = root.join("target/bench");
@@ -191,19 +240,19 @@ pub fn run() -> anyhow::Result<()> {
     }
     let tpkg_bench = root.join("target/release/tpkg-bench");
     let mut results = Vec::new();
-    for bench in BENCHMARKS {
+    let mut floors = Vec::new();
+    for bench in selected {
         let input = out.join(bench.input);
         let input_text = path_str(&input)?;
         let reps = bench.repetitions.to_string();
-        // Warm the page cache, so every side reads the input from memory.
-        util::run(
-            Command::new("cat")
-                .arg(&input)
-                .stdout(std::process::Stdio::null()),
-        )?;
+        // Warm the page cache before each side, so every side reads the
+        // input from memory.
+        warm(&input)?;
         let ours = measure(Command::new(&tpkg_bench).args([bench.name, input_text, &reps]))
             .with_context(|| format!("tpkg side of {}", bench.name))?;
+        let mut sides = vec![("tpkg".to_owned(), ours.clone())];
         for &(baseline, target) in bench.baselines {
+            warm(&input)?;
             let theirs = match baseline {
                 Baseline::Python(mode) => measure(
                     Command::new(&oracle.python)
@@ -240,17 +289,26 @@ pub fn run() -> anyhow::Result<()> {
                     timed
                 }
             };
-            let ratio = median(&ours["seconds"]) / median(&theirs["seconds"]);
-            let (target_text, target_met) = match target {
-                Target::None => (Value::Null, Value::Null),
-                Target::Within(limit) => (json!(format!("≤ {limit}x")), json!(ratio <= limit)),
-                Target::Under(limit) => (
-                    json!(format!("< {limit} s")),
-                    json!(median(&ours["seconds"]) < limit),
-                ),
+            let label = theirs["baseline"].as_str().unwrap_or_default().to_owned();
+            sides.push((label, theirs.clone()));
+            let tpkg_median = median(&ours["seconds"]);
+            // A baseline PyTorch refuses (torch.load(mmap=True) of a legacy
+            // file) has no time: its row says why.
+            let not_applicable = theirs.get("not_applicable").cloned();
+            let baseline_median = match not_applicable {
+                Some(_) => None,
+                None => Some(median(&theirs["seconds"])),
             };
-            let (tpkg_median, baseline_median) =
-                (median(&ours["seconds"]), median(&theirs["seconds"]));
+            let ratio = baseline_median.map(|theirs| tpkg_median / theirs);
+            let (target_text, target_met) = match (target, ratio) {
+                (Target::None, _) | (_, None) => (Value::Null, Value::Null),
+                (Target::Within(limit), Some(ratio)) => {
+                    (json!(format!("≤ {limit}x")), json!(ratio <= limit))
+                }
+                (Target::Under(limit), Some(_)) => {
+                    (json!(format!("< {limit} s")), json!(tpkg_median < limit))
+                }
+            };
             let memory_met = match (
                 bench.memory_target,
                 ours["working_bytes"].as_u64(),
@@ -266,9 +324,12 @@ pub fn run() -> anyhow::Result<()> {
                 "what": bench.what,
                 "tpkg_seconds": tpkg_median,
                 "tpkg_spread": spread(&ours["seconds"]),
+                "tpkg_runs": ours["seconds"],
                 "baseline": theirs["baseline"],
                 "baseline_seconds": baseline_median,
                 "baseline_spread": spread(&theirs["seconds"]),
+                "baseline_runs": theirs["seconds"],
+                "not_applicable": not_applicable,
                 "ratio": ratio,
                 "target": target_text,
                 "target_met": target_met,
@@ -280,13 +341,21 @@ pub fn run() -> anyhow::Result<()> {
                 "repetitions": bench.repetitions,
             }));
         }
+        if let Some(floor) = floor(bench, &sides) {
+            floors.push(floor);
+        }
     }
-    let report = json!({ "benchmarks": results, "note": "medians of warm runs (inputs in the page cache; every write starts after the previous output is removed and the disk synced); ratio = tpkg / baseline (below 1 is faster); working memory = peak RSS during the operation minus what was resident before and minus the bytes it returns" });
+    let report = json!({
+        "benchmarks": results,
+        "floors": floors,
+        "rows": if rows.is_empty() { json!("all") } else { json!(rows) },
+        "note": "medians of warm runs (inputs in the page cache, read once before each side; every write starts after the previous output is removed and the disk synced); ratio = tpkg / baseline (below 1 is faster); working memory = peak RSS during the operation minus what was resident before and minus the bytes it returns; floors: every side of a row with a cat baseline over that cat's median",
+    });
     std::fs::write(
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    let table = markdown(&results);
+    let table = format!("{}\n{}", markdown(&results), markdown_floors(&floors));
     std::fs::write(out.join("report.md"), &table)?;
     println!("{table}");
     util::step("chart target/bench/report.png", || {
@@ -298,6 +367,79 @@ pub fn run() -> anyhow::Result<()> {
         )
     })?;
     Ok(())
+}
+
+/// The rows `names` selects (all when empty); an unknown name is an error
+/// listing the rows.
+fn select(names: &[String]) -> anyhow::Result<Vec<&'static Benchmark>> {
+    if names.is_empty() {
+        return Ok(BENCHMARKS.iter().collect());
+    }
+    let matches = |name: &str, bench: &Benchmark| match name.strip_suffix('*') {
+        Some(prefix) => bench.name.starts_with(prefix),
+        None => bench.name == name,
+    };
+    let all = || {
+        BENCHMARKS
+            .iter()
+            .map(|bench| bench.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for name in names {
+        anyhow::ensure!(
+            BENCHMARKS.iter().any(|bench| matches(name, bench)),
+            "no benchmark row {name:?}; the rows: {}",
+            all()
+        );
+    }
+    Ok(BENCHMARKS
+        .iter()
+        .filter(|bench| names.iter().any(|name| matches(name, bench)))
+        .collect())
+}
+
+/// Reads `input` once (untimed), so it is in the page cache.
+fn warm(input: &Path) -> anyhow::Result<()> {
+    util::run(
+        Command::new("cat")
+            .arg(input)
+            .stdout(std::process::Stdio::null()),
+    )
+}
+
+/// For a row with a `cat` baseline: each side's median over cat's (the
+/// floor of anything that reads the file), so the baselines are measured
+/// against the floor too, not only against tpkg.
+fn floor(bench: &Benchmark, sides: &[(String, Value)]) -> Option<Value> {
+    let (_, cat) = sides.iter().find(|(label, _)| label.starts_with("cat "))?;
+    let cat_median = median(&cat["seconds"]);
+    let contenders: Vec<Value> = sides
+        .iter()
+        .map(|(label, side)| {
+            let seconds = side
+                .get("not_applicable")
+                .is_none()
+                .then(|| median(&side["seconds"]));
+            json!({
+                "contender": label,
+                "seconds": seconds,
+                "spread": spread(&side["seconds"]),
+                // The first run of a process is its first touch of the
+                // memory it loads into (the median is of warm reruns).
+                "first_seconds": side["seconds"].get(0),
+                "ratio_to_cat": seconds.map(|s| s / cat_median),
+                "peak_rss_bytes": side["peak_rss_bytes"],
+                "not_applicable": side.get("not_applicable"),
+            })
+        })
+        .collect();
+    Some(json!({
+        "name": bench.name,
+        "input": bench.input,
+        "cat_seconds": cat_median,
+        "contenders": contenders,
+    }))
 }
 
 /// Runs a command-line baseline `repetitions` times; `run` times its own
@@ -396,19 +538,70 @@ fn markdown(results: &[Value]) -> String {
                 verdict(&r["memory_target_met"]),
             )
         };
+        let (baseline_seconds, ratio) = if r["not_applicable"].is_null() {
+            (
+                seconds(&r["baseline_seconds"], &r["baseline_spread"]),
+                format!("{:.2}x", r["ratio"].as_f64().unwrap_or(f64::NAN)),
+            )
+        } else {
+            (
+                "n/a (PyTorch refuses it; see report.json)".to_owned(),
+                "-".to_owned(),
+            )
+        };
         table.push_str(&format!(
-            "| {} ({}) | {} | {} | {} | {:.2}x | {} | {:.0} | {} | {:.0} |\n",
+            "| {} ({}) | {} | {} | {} | {} | {} | {:.0} | {} | {:.0} |\n",
             r["name"].as_str().unwrap_or_default(),
             r["what"].as_str().unwrap_or_default(),
             seconds(&r["tpkg_seconds"], &r["tpkg_spread"]),
             r["baseline"].as_str().unwrap_or_default(),
-            seconds(&r["baseline_seconds"], &r["baseline_spread"]),
-            r["ratio"].as_f64().unwrap_or(f64::NAN),
+            baseline_seconds,
+            ratio,
             target,
             mb(&r["tpkg_peak_rss_bytes"]),
             working,
             mb(&r["baseline_peak_rss_bytes"]),
         ));
+    }
+    table
+}
+
+/// The floors as a table: every side of a row with a `cat` baseline, its
+/// median over cat's.
+fn markdown_floors(floors: &[Value]) -> String {
+    if floors.is_empty() {
+        return String::new();
+    }
+    let mut table = String::from(
+        "Against the floor (each side's median over the median of `cat FILE > /dev/null` in the same row; first run: the first repetition in its process):\n\n| benchmark | side | s (median, min–max) | first run s | × cat | peak RSS MB |\n|---|---|---|---|---|---|\n",
+    );
+    for floor in floors {
+        for side in floor["contenders"].as_array().into_iter().flatten() {
+            let first = match side["first_seconds"].as_f64() {
+                Some(first) => format!("{first:.3}"),
+                None => "-".to_owned(),
+            };
+            let (seconds, ratio) = match side["seconds"].as_f64() {
+                Some(median) => (
+                    format!(
+                        "{median:.3} ({:.3}–{:.3})",
+                        side["spread"][0].as_f64().unwrap_or(f64::NAN),
+                        side["spread"][1].as_f64().unwrap_or(f64::NAN)
+                    ),
+                    format!("{:.2}x", side["ratio_to_cat"].as_f64().unwrap_or(f64::NAN)),
+                ),
+                None => ("n/a (PyTorch refuses it)".to_owned(), "-".to_owned()),
+            };
+            let rss = match side["peak_rss_bytes"].as_f64() {
+                Some(bytes) if bytes > 0.0 => format!("{:.0}", bytes / 1_048_576.0),
+                _ => "-".to_owned(),
+            };
+            table.push_str(&format!(
+                "| {} | {} | {seconds} | {first} | {ratio} | {rss} |\n",
+                floor["name"].as_str().unwrap_or_default(),
+                side["contender"].as_str().unwrap_or_default(),
+            ));
+        }
     }
     table
 }

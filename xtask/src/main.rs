@@ -28,6 +28,8 @@ Commands:
           a table and fails if any scenario fails.
   bench   Benchmarks side by side with CPython/PyTorch in one run; writes
           target/bench/report.json and report.md (ratios, medians, RSS).
+          `cargo xtask bench [ROW...]` runs only the rows named (`load_*`
+          selects every row whose name starts with `load_`).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
           The target `zipdiff` runs the container differential below.
@@ -55,7 +57,7 @@ fn main() -> ExitCode {
         "setup" => setup::run().map(|_| ()),
         "test" => run_tests(),
         "e2e" => e2e::run(),
-        "bench" => bench::run(),
+        "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
         "zipdiff" => zipdiff::run(rest),
         "golden" => golden::run(rest),
