@@ -277,8 +277,6 @@ fn golden_torchscript_files_read_as_their_manifests_say() {
 /// `pickle.dump` files: each storage is `torch.storage._load_from_bytes`
 /// of a nested legacy `torch.save` of it.
 #[test]
-#[ignore = "PyTorchFile::tensors does not read plain pickle files yet (OpenError::PickleFile: \
-            torch.storage._load_from_bytes storages are not unpacked); drop this once it does"]
 fn golden_pickle_files_read_as_their_manifests_say() {
     assert_eq!(check_torch_save_files("pickle"), 2);
 }

@@ -54,7 +54,7 @@ pub use name::{
     DEFAULT_MAX_NAME_LEN, IN_MEMORY_PREFIX, prefix_for_path, validate_prefix, validate_record_name,
 };
 pub use reader::{
-    Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader,
+    Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader, release_pages,
 };
 pub use writer::{
     ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, InMemory,

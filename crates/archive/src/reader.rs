@@ -720,8 +720,11 @@ impl Read for MappedRecord<'_> {
 /// copying a whole archive out holds the copies, not the copies plus the
 /// map. Best effort, and only for ranges of 1 MiB or more: for small
 /// records the system call costs more than the pages.
+///
+/// Public for the other readers of memory-mapped PyTorch files (the legacy
+/// `torch.save` stream), which release storages the same way.
 #[cfg(unix)]
-fn release_pages(map: &Mmap, offset: u64, len: u64) {
+pub fn release_pages(map: &Mmap, offset: u64, len: u64) {
     const RELEASE_MIN: u64 = 1 << 20;
     let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
         return;
@@ -735,6 +738,10 @@ fn release_pages(map: &Mmap, offset: u64, len: u64) {
     // mapping there are no modified pages whose loss a reader could see.
     let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
 }
+
+/// [`release_pages`] where pages cannot be released: nothing.
+#[cfg(not(unix))]
+pub fn release_pages(_map: &Mmap, _offset: u64, _len: u64) {}
 
 /// Copies `len` bytes at `offset` of `from` to `to`'s position with
 /// `copy_file_range`. Returns how many bytes were copied before the kernel

@@ -601,19 +601,15 @@ fn stream_pickles(path: &std::path::Path) -> anyhow::Result<Option<Vec<tpkg::pic
         Sniffed::Pickle => {
             let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
             let options = tpkg::pickle::DecodeOptions::default();
-            let mut graphs = Vec::new();
-            let mut at = 0;
-            while at < bytes.len() {
-                let (graph, used) =
-                    tpkg::pickle::decode_prefix(&bytes[at..], &options, &tpkg::pickle::Symbolic)
-                        .with_context(|| format!("{}: pickle at byte {at}", path.display()))?;
-                graphs.push(graph);
-                if used == 0 {
-                    break;
-                }
-                at += used;
-            }
-            Ok(Some(graphs))
+            tpkg::pickle::decode_stream(&bytes, &options, &tpkg::pickle::Symbolic)
+                .map(|pickle| {
+                    pickle.map(|(_, graph)| graph).map_err(|(at, error)| {
+                        anyhow::Error::new(error)
+                            .context(format!("{}: pickle at byte {at}", path.display()))
+                    })
+                })
+                .collect::<anyhow::Result<_>>()
+                .map(Some)
         }
         Sniffed::Zip => Ok(None),
     }

@@ -88,6 +88,83 @@ pub fn decode_prefix(
     Machine::new(data, options, policy).run()
 }
 
+/// The pickles of a stream, one after another, as repeated `pickle.load`
+/// calls on one file read them ([`decode_stream`]).
+pub struct PickleStream<'a> {
+    data: &'a [u8],
+    at: usize,
+    options: &'a DecodeOptions,
+    policy: &'a dyn Policy,
+    done: bool,
+}
+
+impl std::fmt::Debug for PickleStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PickleStream")
+            .field("len", &self.data.len())
+            .field("at", &self.at)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for PickleStream<'_> {
+    /// A pickle's byte offset and graph; or the offset of the first pickle
+    /// that does not decode and why, after which the stream ends.
+    type Item = Result<(usize, ValueGraph), (usize, DecodeError)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.at >= self.data.len() {
+            return None;
+        }
+        let at = self.at;
+        match decode_prefix(&self.data[at..], self.options, self.policy) {
+            Ok((graph, used)) => {
+                // A pickle is at least PROTO-less STOP (one byte); a zero
+                // length cannot happen, but must not loop forever.
+                self.done = used == 0;
+                self.at += used;
+                Some(Ok((at, graph)))
+            }
+            Err(error) => {
+                self.done = true;
+                Some(Err((at, error)))
+            }
+        }
+    }
+}
+
+/// Every pickle of `data`, one after another ([`decode_prefix`] in a
+/// loop): what a file of several `pickle.dump`s holds, and what a scanner
+/// must read whole (a payload may hide in any pickle but the first).
+///
+/// ```
+/// use tpkg_pickle::{decode_stream, DecodeOptions, TorchData, Value};
+/// // pickle.dumps(1001, protocol=2) + pickle.dumps(None, protocol=2) + junk
+/// let stream = b"\x80\x02M\xe9\x03.\x80\x02N.\xff";
+/// let options = DecodeOptions::default();
+/// let pickles: Vec<_> = decode_stream(stream, &options, &TorchData).collect();
+/// assert_eq!(pickles.len(), 3);
+/// assert_eq!(pickles[1].as_ref().unwrap().0, 6);
+/// assert_eq!(pickles[2].as_ref().unwrap_err().0, 10);
+/// ```
+pub fn decode_stream<'a>(
+    data: &'a [u8],
+    options: &'a DecodeOptions,
+    policy: &'a dyn Policy,
+) -> PickleStream<'a> {
+    PickleStream {
+        data,
+        at: 0,
+        options,
+        policy,
+        done: false,
+    }
+}
+
+/// Most nodes reserved before decoding; the graph grows past it as needed.
+const INITIAL_NODES_MAX: usize = 1 << 16;
+
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
@@ -192,8 +269,11 @@ impl<'a> Machine<'a> {
             at: 0,
             options,
             policy,
-            nodes: Vec::with_capacity(data.len() / 4),
-            origins: Vec::with_capacity(data.len() / 4),
+            // A guess from the input's size, capped: `data` may be a window
+            // much larger than the pickle (a stream's rest), and reserving
+            // for it would cost memory no pickle asked for.
+            nodes: Vec::with_capacity((data.len() / 4).min(INITIAL_NODES_MAX)),
+            origins: Vec::with_capacity((data.len() / 4).min(INITIAL_NODES_MAX)),
             stack: Vec::with_capacity(64),
             marks: Vec::new(),
             memo: Vec::new(),

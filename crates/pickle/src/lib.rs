@@ -42,7 +42,7 @@ mod scan;
 mod text;
 mod value;
 
-pub use decode::{DecodeOptions, decode, decode_prefix, decode_with};
+pub use decode::{DecodeOptions, PickleStream, decode, decode_prefix, decode_stream, decode_with};
 pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};

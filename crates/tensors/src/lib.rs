@@ -42,4 +42,4 @@ pub use spec::{
     tensor_spec, tensor_spec_with,
 };
 pub use view::TensorView;
-pub use walk::{find_tensors, find_tensors_with};
+pub use walk::{Found, find_tensors, find_tensors_with, walk_tensors};

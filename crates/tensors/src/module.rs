@@ -21,21 +21,73 @@ fn dict_get(graph: &ValueGraph, id: ValueId, key: &str) -> Option<ValueId> {
         .map(|(_, v)| *v)
 }
 
-/// If `id` is a pickled `nn.Module` (an object whose state holds
-/// `_parameters`, `_buffers` and `_modules`): its class as
-/// `module.qualname`, and its state (`__dict__`).
+/// If `id` is a pickled `nn.Module`: its class as `module.qualname`, and
+/// its state (`__dict__`, holding `_parameters`, `_buffers` and
+/// `_modules`).
+///
+/// Besides an object with that state, an fx `GraphModule` counts: it
+/// pickles as a call whose first argument is its `__dict__`
+/// (`torch.fx.graph_module.reduce_graph_module(body, import_block)` from
+/// `torch.save`, `reduce_deploy_graph_module`, and in a torch.package the
+/// persistent id `('reduce_package', id, reduce_package_graph_module,
+/// (body, generated_module_name))`); its class is then
+/// `torch.fx.graph_module.GraphModule`.
 pub fn module_state(graph: &ValueGraph, id: ValueId) -> Option<(String, ValueId)> {
-    let Value::Object { class, extra, .. } = graph.get(id) else {
-        return None;
+    let (class, state) = match graph.get(id) {
+        Value::Object { class, extra, .. } => {
+            let Value::Global { module, name } = graph.get(*class) else {
+                return None;
+            };
+            (format!("{module}.{name}"), extra.state?)
+        }
+        Value::Reduce { callable, args, .. } => graph_module_body(graph, *callable, *args)?,
+        Value::PersistentId(pid) => match graph.get(*pid) {
+            Value::Tuple(fields) => match fields.as_slice() {
+                [kind, _, callable, args]
+                    if graph.get(*kind).as_str() == Some("reduce_package") =>
+                {
+                    graph_module_body(graph, *callable, *args)?
+                }
+                _ => return None,
+            },
+            _ => return None,
+        },
+        _ => return None,
     };
-    let state = extra.state?;
     for key in ["_parameters", "_buffers", "_modules"] {
         dict_get(graph, state, key)?;
     }
-    let Value::Global { module, name } = graph.get(*class) else {
+    Some((class, state))
+}
+
+/// fx's functions that rebuild a `GraphModule` from its `__dict__`, their
+/// first argument.
+const GRAPH_MODULE_REBUILDERS: &[&str] = &[
+    "reduce_graph_module",
+    "reduce_deploy_graph_module",
+    "reduce_package_graph_module",
+];
+
+/// `(GraphModule's class, its body)` if `callable(*args)` rebuilds an fx
+/// `GraphModule`.
+fn graph_module_body(
+    graph: &ValueGraph,
+    callable: ValueId,
+    args: ValueId,
+) -> Option<(String, ValueId)> {
+    let Value::Global { module, name } = graph.get(callable) else {
         return None;
     };
-    Some((format!("{module}.{name}"), state))
+    if module != "torch.fx.graph_module" || !GRAPH_MODULE_REBUILDERS.contains(&name.as_str()) {
+        return None;
+    }
+    let Value::Tuple(items) = graph.get(args) else {
+        return None;
+    };
+    Some((
+        "torch.fx.graph_module.GraphModule".to_owned(),
+        *items.first()?,
+    ))
 }
 
 /// The module's `state_dict()`: keys and values in PyTorch's order —

@@ -213,6 +213,15 @@ impl Reader<'_> {
             Value::Global { module, name }
                 if module == "torch.storage" && name == "UntypedStorage" =>
             {
+                // The legacy loader asks the storage type for its dtype,
+                // which UntypedStorage lacks: torch.load fails on these
+                // files (pickle.dump of a uint16 or float8 tensor too).
+                if self.ids == StorageIds::Legacy {
+                    return Err(self.malformed(
+                        "a legacy-format storage of type torch.storage.UntypedStorage, which \
+                         torch.load cannot read (the legacy loader needs the storage type's dtype)",
+                    ));
+                }
                 name.clone()
             }
             _ => return Err(self.malformed("the storage type is not a torch global")),

@@ -32,10 +32,68 @@ pub fn find_tensors_with(
     graph: &ValueGraph,
     ids: StorageIds,
 ) -> Result<Vec<(String, TensorSpec)>, TensorError> {
-    let mut found = Vec::new();
+    Ok(walk_tensors(graph, ids)?.tensors)
+}
+
+/// What a walk over a pickle found: its tensors, and the TorchScript
+/// modules whose tensors live in other pickles of the package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Every tensor, with its path ([`find_tensors`]).
+    pub tensors: Vec<(String, TensorSpec)>,
+    /// Every TorchScript module pickled into a torch.package, by path:
+    /// the persistent id `('reduce_package', id,
+    /// torch.jit._script.unpackage_script_module, (script_module_id,))`,
+    /// whose module PyTorch loads from
+    /// `.data/ts_code/<script_module_id>/data.pkl`.
+    pub script_modules: Vec<(String, String)>,
+}
+
+/// [`find_tensors_with`], also listing the TorchScript modules a
+/// torch.package pickle refers to ([`Found::script_modules`]), whose
+/// tensors the caller reads from their own pickles.
+///
+/// ```
+/// use tpkg_pickle::decode;
+/// use tpkg_tensors::{walk_tensors, StorageIds};
+/// // {'m': persistent_id(('reduce_package', 1, unpackage_script_module, ('0',)))}
+/// let pickle = b"\x80\x03}X\x01\x00\x00\x00m(X\x0e\x00\x00\x00reduce_packageK\x01ctorch.jit._script\nunpackage_script_module\nX\x01\x00\x00\x000\x85tQs.";
+/// let found = walk_tensors(&decode(pickle).unwrap(), StorageIds::Zip).unwrap();
+/// assert!(found.tensors.is_empty());
+/// assert_eq!(found.script_modules, [("m".to_owned(), "0".to_owned())]);
+/// ```
+pub fn walk_tensors(graph: &ValueGraph, ids: StorageIds) -> Result<Found, TensorError> {
+    let mut found = Found::default();
     let mut on_path = Vec::new();
     Walk { graph, ids }.walk(graph.root(), String::new(), &mut on_path, &mut found)?;
     Ok(found)
+}
+
+/// The script module id of a `reduce_package` persistent id naming
+/// `torch.jit._script.unpackage_script_module`.
+fn packaged_script_module(graph: &ValueGraph, id: ValueId) -> Option<String> {
+    let Value::PersistentId(pid) = graph.get(id) else {
+        return None;
+    };
+    let Value::Tuple(fields) = graph.get(*pid) else {
+        return None;
+    };
+    let [kind, _, callable, args] = fields.as_slice() else {
+        return None;
+    };
+    let is_script = matches!(graph.get(*callable),
+        Value::Global { module, name } if module == "torch.jit._script" && name == "unpackage_script_module");
+    if graph.get(*kind).as_str() != Some("reduce_package") || !is_script {
+        return None;
+    }
+    let Value::Tuple(args) = graph.get(*args) else {
+        return None;
+    };
+    match args.first().map(|arg| graph.get(*arg)) {
+        Some(Value::Str(text)) => Some(text.to_string_lossy()),
+        Some(Value::Int(number)) => Some(number.to_string()),
+        _ => None,
+    }
 }
 
 struct Walk<'g> {
@@ -53,7 +111,7 @@ impl Walk<'_> {
         state: ValueId,
         path: &str,
         on_path: &mut Vec<ValueId>,
-        found: &mut Vec<(String, TensorSpec)>,
+        found: &mut Found,
     ) -> Result<(), TensorError> {
         let graph = self.graph;
         let (Value::Dict(items) | Value::OrderedDict { items, .. }) = graph.get(state) else {
@@ -73,7 +131,9 @@ impl Walk<'_> {
                     let Some(name) = graph.get(*name).as_str() else {
                         continue;
                     };
-                    if let Some((_, sub_state)) = module_state(graph, *module) {
+                    if let Some(script_module) = packaged_script_module(graph, *module) {
+                        found.script_modules.push((join(path, name), script_module));
+                    } else if let Some((_, sub_state)) = module_state(graph, *module) {
                         if on_path.len() > MAX_DEPTH || on_path.contains(module) {
                             continue;
                         }
@@ -94,14 +154,18 @@ impl Walk<'_> {
         id: ValueId,
         path: String,
         on_path: &mut Vec<ValueId>,
-        found: &mut Vec<(String, TensorSpec)>,
+        found: &mut Found,
     ) -> Result<(), TensorError> {
         let graph = self.graph;
         if on_path.contains(&id) || on_path.len() > MAX_DEPTH {
             return Ok(());
         }
         if let Some(spec) = tensor_spec_with(graph, id, &path, self.ids)? {
-            found.push((path, spec));
+            found.tensors.push((path, spec));
+            return Ok(());
+        }
+        if let Some(script_module) = packaged_script_module(graph, id) {
+            found.script_modules.push((path, script_module));
             return Ok(());
         }
         on_path.push(id);
@@ -109,7 +173,7 @@ impl Walk<'_> {
             for (key, value) in state_dict(graph, state) {
                 let path = join(&path, &key);
                 if let Some(spec) = tensor_spec_with(graph, value, &path, self.ids)? {
-                    found.push((path, spec));
+                    found.tensors.push((path, spec));
                 }
             }
             self.walk_module_attributes(state, &path, on_path, found)?;

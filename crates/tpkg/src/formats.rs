@@ -138,29 +138,42 @@ pub enum Sniffed {
     Pickle,
 }
 
-/// The pickle of `torch.serialization.MAGIC_NUMBER`
-/// (0x1950a86a20f9469cfc6c) that opens a legacy stream, at protocol 2
-/// (what `torch.save` writes by default): `PROTO 2`, `LONG1` of 10 bytes.
-const LEGACY_MAGIC_PICKLE: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
-
 /// Tells a file's kind from its first 512 bytes.
+///
+/// `torch.load` takes a file for a zip only when it starts with a local
+/// header (`PK\x03\x04`); torch.package's reader finds an archive from its
+/// end. So anything starting `PK` is a zip; a pickle of PyTorch's magic
+/// number (any protocol, [`looks_legacy`](crate::legacy::looks_legacy))
+/// a legacy stream; a `ustar` header a tar; and a head that decodes as a
+/// pickle, or as the start of one cut by the 512 bytes, a pickle (protocols
+/// 0 and 1 have no `PROTO` opcode to tell them by). Anything else is left
+/// to the zip reader, whose error names what it lacks.
 pub fn sniff(head: &[u8]) -> Sniffed {
-    let legacy_magic = |head: &[u8]| {
-        // Any protocol: PROTO n, then the same LONG1 bytes.
-        head.len() >= LEGACY_MAGIC_PICKLE.len()
-            && head[0] == 0x80
-            && head[2..LEGACY_MAGIC_PICKLE.len()] == LEGACY_MAGIC_PICKLE[2..]
-    };
-    if legacy_magic(head) {
+    if head.starts_with(b"PK") {
+        Sniffed::Zip
+    } else if crate::legacy::looks_legacy(head) {
         Sniffed::LegacyStream
     } else if head.len() >= 262 && &head[257..262] == b"ustar" {
         Sniffed::Tar
-    } else if head.starts_with(b"PK") {
-        Sniffed::Zip
-    } else if matches!(head, [0x80, 2..=5, ..]) {
+    } else if looks_like_pickle(head) {
         Sniffed::Pickle
     } else {
         Sniffed::Zip
+    }
+}
+
+/// Whether `head` decodes as a pickle, or as the start of one (cut short).
+fn looks_like_pickle(head: &[u8]) -> bool {
+    use tpkg_pickle::{DecodeErrorKind, DecodeOptions, Symbolic, decode_prefix};
+    if head.is_empty() {
+        return false;
+    }
+    match decode_prefix(head, &DecodeOptions::default(), &Symbolic) {
+        Ok(_) => true,
+        Err(error) => matches!(
+            error.kind(),
+            DecodeErrorKind::Truncated { .. } | DecodeErrorKind::MissingStop
+        ),
     }
 }
 
@@ -183,10 +196,17 @@ mod tests {
 
     #[test]
     fn sniffing_reads_content_not_names() {
-        let mut legacy = LEGACY_MAGIC_PICKLE.to_vec();
-        legacy.extend_from_slice(b".\x80\x02M\xe9\x03.");
-        assert_eq!(sniff(&legacy), Sniffed::LegacyStream);
+        let legacy = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.\x80\x02M\xe9\x03.";
+        assert_eq!(sniff(legacy), Sniffed::LegacyStream);
+        assert_eq!(
+            sniff(b"L119547037146038801333356L\n.I1001\n."),
+            Sniffed::LegacyStream
+        );
         assert_eq!(sniff(b"\x80\x04\x95\x05"), Sniffed::Pickle);
+        // Protocol 0: `{'a': 1}` (no PROTO opcode), and one cut short.
+        assert_eq!(sniff(b"(dp0\nVa\np1\nI1\ns."), Sniffed::Pickle);
+        assert_eq!(sniff(b"(dp0\nVa\np1\nI1"), Sniffed::Pickle);
+        assert_eq!(sniff(b"hello, world\n"), Sniffed::Zip);
         assert_eq!(sniff(b"PK\x03\x04rest"), Sniffed::Zip);
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
@@ -227,12 +247,15 @@ pub enum OpenError {
         /// Its format.
         format: FileFormat,
     },
-    /// A plain pickle file: its tensors, if any, are nested `torch.save`
-    /// bytes, which are not unpacked.
-    #[error("{path}: a plain pickle file; its tensors are not read (show and audit read it)")]
-    PickleFile {
+    /// A pickle of a plain pickle file does not decode.
+    #[error("{path}: pickle at byte {offset}")]
+    Pickle {
         /// The file.
         path: String,
+        /// Where the pickle starts.
+        offset: usize,
+        /// Why it does not decode.
+        source: tpkg_pickle::DecodeError,
     },
 }
 
@@ -262,8 +285,8 @@ pub enum PyTorchFile {
     },
     /// A legacy `torch.save` stream or tar.
     Legacy(crate::legacy::LegacyFile),
-    /// A plain pickle file (its bytes).
-    Pickle(Vec<u8>),
+    /// A plain pickle file: its pickles, in order.
+    Pickle(Vec<tpkg_pickle::ValueGraph>),
 }
 
 impl PyTorchFile {
@@ -283,7 +306,22 @@ impl PyTorchFile {
             Sniffed::LegacyStream | Sniffed::Tar => {
                 PyTorchFile::Legacy(crate::legacy::LegacyFile::open(path)?)
             }
-            Sniffed::Pickle => PyTorchFile::Pickle(std::fs::read(path).map_err(io)?),
+            Sniffed::Pickle => {
+                let bytes = std::fs::read(path).map_err(io)?;
+                let options = tpkg_pickle::DecodeOptions::default();
+                let pickles = tpkg_pickle::decode_stream(&bytes, &options, &tpkg_pickle::Symbolic)
+                    .map(|pickle| {
+                        pickle.map(|(_, graph)| graph).map_err(|(offset, source)| {
+                            OpenError::Pickle {
+                                path: path.display().to_string(),
+                                offset,
+                                source,
+                            }
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                PyTorchFile::Pickle(pickles)
+            }
         })
     }
 
@@ -298,7 +336,8 @@ impl PyTorchFile {
 
     /// The tensors of `pickle` (a record of a zip format), or by default of
     /// the file's main object: `data.pkl`, a package's first pickle, a
-    /// `.pt2` archive's weights and constants, a legacy file's object.
+    /// `.pt2` archive's weights and constants, a legacy file's object, a
+    /// pickle file's pickles ([`PackageTensors::from_pickles`](crate::tensors::PackageTensors::from_pickles)).
     pub fn tensors(
         &self,
         pickle: Option<&str>,
@@ -321,9 +360,7 @@ impl PyTorchFile {
                 Ok(PackageTensors::load(reader, &record)?)
             }
             PyTorchFile::Legacy(file) => Ok(PackageTensors::from_legacy(file)?),
-            PyTorchFile::Pickle(_) => Err(OpenError::PickleFile {
-                path: "<pickle file>".to_owned(),
-            }),
+            PyTorchFile::Pickle(pickles) => Ok(PackageTensors::from_pickles(pickles)?),
         }
     }
 }

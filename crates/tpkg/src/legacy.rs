@@ -708,6 +708,17 @@ impl LegacyFile {
             .get(storage.data.start as usize..storage.data.end as usize)
     }
 
+    /// Drops this process's mapped pages of storage `key` (nothing for a
+    /// file read into memory): for passes that copy every storage out, so
+    /// the process ends holding the copies, not the copies plus the map.
+    /// Its bytes stay readable (the pages fault in again from the file).
+    pub fn release_storage(&self, key: &str) {
+        if let (Backing::Mapped(map), Some(index)) = (&self.backing, self.by_key.get(key)) {
+            let data = &self.storages[*index].data;
+            tpkg_archive::release_pages(map, data.start, data.end - data.start);
+        }
+    }
+
     /// Bytes after the last storage (in the tar form: after the last
     /// member, unless they are only the end-of-archive zeros). `torch.load`
     /// never reads them, so anything there is invisible to PyTorch (and

@@ -12,6 +12,9 @@ pub use tpkg_tensors::*;
 
 use crate::show::{PickleRecordError, decode_record};
 
+mod embedded;
+pub use embedded::EmbeddedStorageError;
+
 /// A pickle's tensors could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadTensorsError {
@@ -25,6 +28,28 @@ pub enum LoadTensorsError {
     #[cfg(feature = "tch")]
     #[error(transparent)]
     Tch(#[from] tpkg_tensors::tch::TchError),
+    /// A storage pickled inside the pickle could not be read.
+    #[error("{archive}: record {record:?}")]
+    Embedded {
+        /// The file.
+        archive: String,
+        /// The pickle record.
+        record: String,
+        /// What is wrong with the storage.
+        #[source]
+        source: EmbeddedStorageError,
+    },
+    /// A `torch.save` file's `byteorder` record is neither `little` nor
+    /// `big` (`torch.load` refuses it too).
+    #[error(
+        "{archive}: unknown byte order {byteorder:?} in record \"byteorder\" (torch.load accepts \"little\" or \"big\")"
+    )]
+    UnknownByteOrder {
+        /// The file.
+        archive: String,
+        /// What the record says.
+        byteorder: String,
+    },
     /// A tensor is malformed or out of bounds.
     #[error("{archive}: record {record:?}")]
     Tensor {
@@ -59,6 +84,8 @@ enum Source<'r> {
     Package(&'r PackageReader),
     /// Ranges of a legacy `torch.save` file.
     Legacy(&'r crate::legacy::LegacyFile),
+    /// A plain pickle file, its storages inside its pickles.
+    Pickles,
 }
 
 impl Source<'_> {
@@ -66,8 +93,31 @@ impl Source<'_> {
         match self {
             Source::Package(reader) => reader.label().to_owned(),
             Source::Legacy(file) => format!("<legacy torch.save, {} bytes>", file.bytes().len()),
+            Source::Pickles => "<pickle file>".to_owned(),
         }
     }
+
+    fn tensor_error(&self, record: &str, source: TensorError) -> LoadTensorsError {
+        LoadTensorsError::Tensor {
+            archive: self.label(),
+            record: record.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
+/// [`embedded::unpack`], its error naming the file and pickle.
+fn unpack_embedded(
+    graph: &mut ValueGraph,
+    ids: StorageIds,
+    source: Source<'_>,
+    record: &str,
+) -> Result<HashMap<String, Vec<u8>>, LoadTensorsError> {
+    embedded::unpack(graph, ids).map_err(|error| LoadTensorsError::Embedded {
+        archive: source.label(),
+        record: record.to_owned(),
+        source: error,
+    })
 }
 
 /// The nodes holding the key of every `("storage", type, key, location,
@@ -101,55 +151,159 @@ pub fn torch_save_storage_record(key: &str) -> String {
     format!("data/{key}")
 }
 
+/// The record holding storage `key` of the pickle at `pickle_record`:
+/// `.data/<key>` for a TorchScript module packaged at
+/// `.data/ts_code/<n>/`, else `.data/<key>.storage` in a torch.package,
+/// else `data/<key>` (`torch.save`, TorchScript).
+fn pickle_storage_record(reader: &PackageReader, pickle_record: &str, key: &str) -> String {
+    if pickle_record.starts_with(".data/ts_code/") {
+        return format!(".data/{key}");
+    }
+    let package_record = storage_record(key);
+    if reader.has_record(&package_record) {
+        package_record
+    } else {
+        torch_save_storage_record(key)
+    }
+}
+
+/// A storage record's bytes: stored records borrowed straight from the
+/// memory map without a CRC pass (PyTorch's reader does not check CRCs
+/// either; [`PackageReader::verify`] does). Every view is still
+/// bounds-checked, so corrupt data gives wrong numbers, never unsafety.
+/// Other records are read checked.
+fn read_storage_record<'r>(
+    reader: &'r PackageReader,
+    record: &str,
+) -> Result<(String, Cow<'r, [u8]>), ArchiveError> {
+    let bytes = match reader.stored_slice(record)? {
+        Some(slice) => Cow::Borrowed(slice),
+        None => reader.read(record)?,
+    };
+    Ok((record.to_owned(), bytes))
+}
+
+/// Whether `reader` is a `torch.save` file whose storages `torch.load`
+/// byte-swaps: its `byteorder` record says `big`. Any value but `little`
+/// or `big` is refused, as `torch.load` refuses it.
+fn big_endian_torch_save(reader: &PackageReader) -> Result<bool, LoadTensorsError> {
+    const BYTEORDER: &str = "byteorder";
+    if crate::formats::zip_format(reader) != crate::formats::FileFormat::TorchSave
+        || !reader.has_record(BYTEORDER)
+    {
+        return Ok(false);
+    }
+    match &*reader.read(BYTEORDER)? {
+        b"little" => Ok(false),
+        b"big" => Ok(true),
+        other => Err(LoadTensorsError::UnknownByteOrder {
+            archive: reader.label().to_owned(),
+            byteorder: String::from_utf8_lossy(other).into_owned(),
+        }),
+    }
+}
+
+/// `storage` as little-endian elements of `dtype`: its elements
+/// byte-swapped into owned memory when `swap` (a big-endian file), as
+/// `torch.load` swaps each storage by its storage type's element size
+/// (an `UntypedStorage` is bytes, never swapped).
+fn byte_swapped<'r>(
+    (record, bytes): (String, Cow<'r, [u8]>),
+    dtype: DType,
+    swap: bool,
+) -> (String, Cow<'r, [u8]>) {
+    // Complex numbers swap each of their two parts.
+    let unit = match dtype {
+        DType::Complex64 => 4,
+        DType::Complex128 => 8,
+        other => other.element_size(),
+    };
+    if !swap || unit < 2 {
+        return (record, bytes);
+    }
+    let mut owned = bytes.into_owned();
+    for element in owned.chunks_exact_mut(unit) {
+        element.reverse();
+    }
+    (record, Cow::Owned(owned))
+}
+
+/// Appends the tensors of the TorchScript module a package pickle refers
+/// to at `path` (`reduce_package` id `script_module`), read from
+/// `.data/ts_code/<script_module>/data.pkl` as PyTorch's
+/// `unpackage_script_module` reads them. Their storage keys become their
+/// records (`.data/<key>`), which no pickle's own key can equal.
+fn load_script_module<'r>(
+    reader: &'r PackageReader,
+    path: &str,
+    script_module: &str,
+    tensors: &mut Vec<(String, TensorSpec)>,
+    storages: &mut HashMap<String, (String, Cow<'r, [u8]>)>,
+) -> Result<(), LoadTensorsError> {
+    let record = format!(".data/ts_code/{script_module}/data.pkl");
+    let graph = decode_record(reader, &record)?;
+    let found = find_tensors(&graph).map_err(|source| LoadTensorsError::Tensor {
+        archive: reader.label().to_owned(),
+        record: record.clone(),
+        source: Box::new(source),
+    })?;
+    for (inner_path, mut spec) in found {
+        let storage_record = pickle_storage_record(reader, &record, &spec.storage.key);
+        if !storages.contains_key(&storage_record) {
+            let storage = read_storage_record(reader, &storage_record)?;
+            storages.insert(storage_record.clone(), storage);
+        }
+        spec.storage.key = storage_record;
+        let full_path = match (path.is_empty(), inner_path.is_empty()) {
+            (true, _) => inner_path,
+            (false, true) => path.to_owned(),
+            (false, false) => format!("{path}.{inner_path}"),
+        };
+        tensors.push((full_path, spec));
+    }
+    Ok(())
+}
+
 /// Below this many bytes in all, storages are read on one thread.
 const PARALLEL_READ_MIN: usize = 64 << 20;
 
 impl<'r> PackageTensors<'r> {
     /// Decodes `record` and reads the storages its tensors view, checking
-    /// every tensor against its storage. Works on torch.package archives and
-    /// on `torch.save` files (`record` is then `data.pkl`).
+    /// every tensor against its storage. Works on torch.package archives,
+    /// on `torch.save` files (`record` is then `data.pkl`) and on
+    /// TorchScript files and a package's `.data/ts_code/<n>/data.pkl`.
+    ///
+    /// Tensors are found wherever PyTorch's loader would put them:
+    /// TorchScript modules a package pickle refers to (their tensors are
+    /// listed under the module's path, read from their own pickle), fx
+    /// `GraphModule`s, storages pickled inside the pickle
+    /// (`torch.storage._load_from_bytes`). A `torch.save` file whose
+    /// `byteorder` record says `big` has its storages byte-swapped into
+    /// owned memory, as `torch.load` swaps them.
     pub fn load(reader: &'r PackageReader, record: &str) -> Result<Self, LoadTensorsError> {
-        let graph = decode_record(reader, record)?;
-        let tensor_error = |source| LoadTensorsError::Tensor {
-            archive: reader.label().to_owned(),
-            record: record.to_owned(),
-            source: Box::new(source),
-        };
-        let tensors = find_tensors(&graph).map_err(tensor_error)?;
+        let source = Source::Package(reader);
+        let mut graph = decode_record(reader, record)?;
+        let embedded = unpack_embedded(&mut graph, StorageIds::Zip, source, record)?;
+        let found = walk_tensors(&graph, StorageIds::Zip)
+            .map_err(|error| source.tensor_error(record, error))?;
+        let swap = big_endian_torch_save(reader)?;
         let mut storages = HashMap::new();
-        for (_, spec) in &tensors {
-            if !storages.contains_key(&spec.storage.key) {
-                // torch.package keeps `.data/<key>.storage`; a torch.save
-                // file (the same zip container) keeps `data/<key>`.
-                let package_record = storage_record(&spec.storage.key);
-                let record = if reader.has_record(&package_record) {
-                    package_record
-                } else {
-                    torch_save_storage_record(&spec.storage.key)
-                };
-                // Stored records are borrowed straight from the memory map
-                // without a CRC pass (PyTorch's reader does not check CRCs
-                // either; `PackageReader::verify` does): every view is
-                // still bounds-checked, so corrupt data gives wrong
-                // numbers, never unsafety. Other records are read checked.
-                let bytes = match reader.stored_slice(&record)? {
-                    Some(slice) => Cow::Borrowed(slice),
-                    None => reader.read(&record)?,
-                };
-                storages.insert(spec.storage.key.clone(), (record, bytes));
+        for (_, spec) in &found.tensors {
+            let key = &spec.storage.key;
+            if storages.contains_key(key) {
+                continue;
             }
+            let storage = match embedded.get(key) {
+                Some(bytes) => (format!("<{key}>"), Cow::Owned(bytes.clone())),
+                None => read_storage_record(reader, &pickle_storage_record(reader, record, key))?,
+            };
+            storages.insert(key.clone(), byte_swapped(storage, spec.storage.dtype, swap));
         }
-        let loaded = PackageTensors {
-            source: Source::Package(reader),
-            record: record.to_owned(),
-            graph,
-            tensors,
-            storages,
-        };
-        for index in 0..loaded.len() {
-            loaded.view(index).map_err(tensor_error)?;
+        let mut tensors = found.tensors;
+        for (path, script_module) in &found.script_modules {
+            load_script_module(reader, path, script_module, &mut tensors, &mut storages)?;
         }
-        Ok(loaded)
+        Self::checked(source, record, graph, tensors, storages)
     }
 
     /// Tensors described other than by a pickle (a `.pt2` archive's
@@ -193,35 +347,94 @@ impl<'r> PackageTensors<'r> {
     /// from its memory map: the same API (views, owned copies, tch,
     /// conversion) as for every zip format. The "record" is `object`.
     pub fn from_legacy(file: &'r crate::legacy::LegacyFile) -> Result<Self, LoadTensorsError> {
-        let graph = file.graph().clone();
-        let tensor_error = |source| LoadTensorsError::Tensor {
-            archive: Source::Legacy(file).label(),
-            record: "object".to_owned(),
-            source: Box::new(source),
-        };
-        let tensors = find_tensors_with(&graph, StorageIds::Legacy).map_err(tensor_error)?;
+        let source = Source::Legacy(file);
+        let mut graph = file.graph().clone();
+        let embedded = unpack_embedded(&mut graph, StorageIds::Legacy, source, "object")?;
+        let tensors = find_tensors_with(&graph, StorageIds::Legacy)
+            .map_err(|error| source.tensor_error("object", error))?;
         let mut storages = HashMap::new();
         for (_, spec) in &tensors {
             let key = &spec.storage.key;
-            if !storages.contains_key(key) {
-                let bytes =
-                    file.storage_bytes(key)
-                        .ok_or_else(|| ArchiveError::RecordNotFound {
-                            archive: Source::Legacy(file).label(),
-                            record: format!("storage {key}"),
-                        })?;
-                storages.insert(key.clone(), (key.clone(), Cow::Borrowed(bytes)));
+            if storages.contains_key(key) {
+                continue;
+            }
+            let bytes = match embedded.get(key) {
+                Some(bytes) => Cow::Owned(bytes.clone()),
+                None => Cow::Borrowed(file.storage_bytes(key).ok_or_else(|| {
+                    ArchiveError::RecordNotFound {
+                        archive: source.label(),
+                        record: format!("storage {key}"),
+                    }
+                })?),
+            };
+            storages.insert(key.clone(), (key.clone(), bytes));
+        }
+        Self::checked(source, "object", graph, tensors, storages)
+    }
+
+    /// The tensors of a plain pickle file (`pickle.dump`, several pickles
+    /// in a row allowed): their storages are pickled inside
+    /// (`torch.storage._load_from_bytes`), so everything is owned. With one
+    /// pickle, paths are as in any file; with several, each pickle's paths
+    /// start with its index (`0.`, `1.`, ...). [`graph`](Self::graph) is
+    /// the first pickle's.
+    pub fn from_pickles(pickles: &[ValueGraph]) -> Result<Self, LoadTensorsError> {
+        let source = Source::Pickles;
+        let mut tensors = Vec::new();
+        let mut storages = HashMap::new();
+        for (index, pickle) in pickles.iter().enumerate() {
+            let record = format!("pickle[{index}]");
+            let mut graph = pickle.clone();
+            let embedded = unpack_embedded(&mut graph, StorageIds::Zip, source, &record)?;
+            let found =
+                find_tensors(&graph).map_err(|error| source.tensor_error(&record, error))?;
+            for (path, mut spec) in found {
+                let bytes = embedded.get(&spec.storage.key).cloned().ok_or_else(|| {
+                    ArchiveError::RecordNotFound {
+                        archive: source.label(),
+                        record: format!("{record}: storage {}", spec.storage.key),
+                    }
+                })?;
+                // Keys are per pickle: make them unique across pickles.
+                if pickles.len() > 1 {
+                    spec.storage.key = format!("{index}/{}", spec.storage.key);
+                }
+                storages
+                    .entry(spec.storage.key.clone())
+                    .or_insert_with(|| (record.clone(), Cow::Owned(bytes)));
+                let path = match (pickles.len(), path.is_empty()) {
+                    (1, _) => path,
+                    (_, true) => index.to_string(),
+                    (_, false) => format!("{index}.{path}"),
+                };
+                tensors.push((path, spec));
             }
         }
+        let graph = pickles
+            .first()
+            .cloned()
+            .unwrap_or_else(|| ValueGraph::new(tpkg_pickle::Value::None));
+        Self::checked(source, "pickle[0]", graph, tensors, storages)
+    }
+
+    /// Assembles a [`PackageTensors`], checking every tensor against its
+    /// storage.
+    fn checked(
+        source: Source<'r>,
+        record: &str,
+        graph: ValueGraph,
+        tensors: Vec<(String, TensorSpec)>,
+        storages: HashMap<String, (String, Cow<'r, [u8]>)>,
+    ) -> Result<Self, LoadTensorsError> {
         let loaded = PackageTensors {
-            source: Source::Legacy(file),
-            record: "object".to_owned(),
+            source,
+            record: record.to_owned(),
             graph,
             tensors,
             storages,
         };
         for index in 0..loaded.len() {
-            loaded.view(index).map_err(tensor_error)?;
+            loaded.checked_view(index)?;
         }
         Ok(loaded)
     }
@@ -283,6 +496,11 @@ impl<'r> PackageTensors<'r> {
             (Cow::Borrowed(_), Source::Package(reader)) => {
                 reader.read_range(record, 0, bytes.len() as u64)
             }
+            (Cow::Borrowed(bytes), Source::Legacy(file)) => {
+                let copy = bytes.to_vec();
+                file.release_storage(key);
+                Ok(copy)
+            }
             (bytes, _) => Ok(bytes.to_vec()),
         }
     }
@@ -300,10 +518,12 @@ impl<'r> PackageTensors<'r> {
     /// ([`PackageReader::release`]): for passes over every tensor (digests,
     /// conversions) that are done with a storage. Its views stay valid.
     pub fn release_storage(&self, key: &str) {
-        if let (Some((record, Cow::Borrowed(_))), Source::Package(reader)) =
-            (self.storages.get(key), self.source)
-        {
-            let _ = reader.release(record);
+        match (self.storages.get(key), self.source) {
+            (Some((record, Cow::Borrowed(_))), Source::Package(reader)) => {
+                let _ = reader.release(record);
+            }
+            (Some((_, Cow::Borrowed(_))), Source::Legacy(file)) => file.release_storage(key),
+            _ => {}
         }
     }
 

@@ -790,17 +790,14 @@ pub fn audit_stream(bytes: &[u8], policy: &AuditPolicy) -> AuditReport {
         findings.unreadable(Level::Unsafe, "(file)", error.to_string());
     }
     // Pickles one after another, as far as they go.
-    let mut at = 0usize;
-    while at < bytes.len() {
-        match tpkg_pickle::decode_prefix(&bytes[at..], &options, &Symbolic) {
-            Ok((graph, used)) if used > 0 => {
+    for pickle in tpkg_pickle::decode_stream(bytes, &options, &Symbolic) {
+        match pickle {
+            Ok((_, graph)) => {
                 let label = format!("pickle[{}]", report.pickles);
                 report.pickles += 1;
                 audit_pickle(&graph, &label, policy, &[], &mut findings);
-                at += used;
             }
-            Ok(_) => break,
-            Err(error) => {
+            Err((at, error)) => {
                 if report.pickles == 0 || !is_legacy {
                     findings.unreadable(
                         Level::Unsafe,
@@ -808,7 +805,6 @@ pub fn audit_stream(bytes: &[u8], policy: &AuditPolicy) -> AuditReport {
                         format!("the pickle does not decode: {error}"),
                     );
                 }
-                break;
             }
         }
     }
