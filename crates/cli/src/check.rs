@@ -22,9 +22,11 @@ fn open(path: &Path) -> Result<PackageReader, ExitCode> {
 
 pub fn verify(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let report = match tpkg::formats::sniff_path(package) {
-        Ok(tpkg::formats::Sniffed::LegacyStream | tpkg::formats::Sniffed::Tar) => {
-            verify_legacy(package)
-        }
+        Ok(
+            tpkg::formats::Sniffed::LegacyStream
+            | tpkg::formats::Sniffed::Tar
+            | tpkg::formats::Sniffed::Pickle,
+        ) => verify_stream(package),
         _ => {
             let reader = match open(package) {
                 Ok(reader) => reader,
@@ -254,21 +256,27 @@ fn write_finding(out: &mut impl Write, finding: &tpkg::audit::Finding) -> std::i
     )
 }
 
-/// A legacy `torch.save` file: its layout parses and every tensor lies
-/// inside its storage.
-fn verify_legacy(path: &Path) -> tpkg::verify::VerifyReport {
+/// A file that is not a zip (a legacy `torch.save`, a pickle file): its
+/// layout parses, every pickle decodes and every tensor lies inside its
+/// storage.
+fn verify_stream(path: &Path) -> tpkg::verify::VerifyReport {
+    use tpkg::formats::PyTorchFile;
     let mut report = tpkg::verify::VerifyReport::default();
-    let problem = |problem: String| tpkg::verify::Problem {
+    let problem = |error: &dyn std::error::Error| tpkg::verify::Problem {
         record: "(file)".to_owned(),
-        problem,
+        problem: tpkg::error_chain(error),
     };
-    match tpkg::legacy::LegacyFile::open(path) {
-        Err(error) => report.problems.push(problem(error.to_string())),
+    match PyTorchFile::open(path) {
+        Err(error) => report.problems.push(problem(&error)),
         Ok(file) => {
-            report.pickles = file.pickles().len();
-            match file.tensors() {
+            report.pickles = match &file {
+                PyTorchFile::Legacy(legacy) => legacy.pickles().len(),
+                PyTorchFile::Pickle(pickles) => pickles.len(),
+                PyTorchFile::Zip { .. } => 0,
+            };
+            match file.tensors(None) {
                 Ok(tensors) => report.tensors = tensors.len(),
-                Err(error) => report.problems.push(problem(error.to_string())),
+                Err(error) => report.problems.push(problem(&error)),
             }
         }
     }

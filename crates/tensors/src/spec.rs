@@ -143,7 +143,7 @@ impl Reader<'_> {
         match self.graph.get(id) {
             Value::Int(i) if *i >= 0 => Ok(*i as u64),
             other => Err(self.malformed(format!(
-                "{what} is {} , not a non-negative int",
+                "{what} is {}, not a non-negative int",
                 other.kind()
             ))),
         }

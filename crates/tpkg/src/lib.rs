@@ -59,3 +59,26 @@ mod tests {
         assert_eq!(tensor.sum(tch::Kind::Float).double_value(&[]), 6.5);
     }
 }
+
+/// An error with its causes, `outer: cause: root cause`, as one line: what
+/// reports (audit findings, verify problems) show, so a cause is never
+/// lost behind a summary. A cause whose text the line already holds is not
+/// repeated.
+///
+/// ```
+/// let error = std::io::Error::other("disk on fire");
+/// assert_eq!(tpkg::error_chain(&error), "disk on fire");
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
+}

@@ -73,7 +73,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
     };
     let mut problems = Vec::new();
     match PackageMetadata::read(reader) {
-        Err(error) => problems.push(problem("(bookkeeping)", error.to_string())),
+        Err(error) => problems.push(problem("(bookkeeping)", crate::error_chain(&error))),
         // `PackageImporter.__init__` reads it unconditionally (an export
         // whose `with` block raised leaves a package without it).
         Ok(metadata)
@@ -93,8 +93,8 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         let readable = match reader.open_record_verified(name) {
             Ok(mut record) => io::copy(&mut record, &mut io::sink())
                 .map(|_| ())
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
+                .map_err(|error| crate::error_chain(&error)),
+            Err(error) => Err(crate::error_chain(&error)),
         };
         if let Err(error) = readable {
             problems.push(problem(name, error));
@@ -129,7 +129,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         let bytes = match reader.read(name) {
             Ok(bytes) => bytes,
             Err(error) => {
-                problems.push(problem(name, error.to_string()));
+                problems.push(problem(name, crate::error_chain(&error)));
                 continue;
             }
         };
@@ -142,7 +142,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
                     let package =
                         tpkg_pysource::package_of(&module, name.ends_with("/__init__.py"));
                     if let Err(error) = tpkg_pysource::scan_imports(source, package) {
-                        problems.push(problem(name, error.to_string()));
+                        problems.push(problem(name, crate::error_chain(&error)));
                     }
                 }
                 Err(error) => problems.push(problem(name, format!("source is not UTF-8: {error}"))),
@@ -151,7 +151,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
             report.pickles += 1;
             match PackageTensors::load(reader, name) {
                 Ok(tensors) => report.tensors += tensors.len(),
-                Err(error) => problems.push(problem(name, error.to_string())),
+                Err(error) => problems.push(problem(name, crate::error_chain(&error))),
             }
         }
     }
@@ -159,7 +159,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
     if crate::formats::zip_format(reader) == crate::formats::FileFormat::Pt2 {
         match crate::pt2::pt2_tensors(reader) {
             Ok(tensors) => report.tensors += tensors.len(),
-            Err(error) => problems.push(problem("data/weights", error.to_string())),
+            Err(error) => problems.push(problem("data/weights", crate::error_chain(&error))),
         }
     }
     report.problems = problems;

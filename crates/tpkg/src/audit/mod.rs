@@ -621,8 +621,8 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
         let checked = match reader.open_record_verified(name) {
             Ok(mut record) => std::io::copy(&mut record, &mut std::io::sink())
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
+                .map_err(|e| crate::error_chain(&e)),
+            Err(error) => Err(crate::error_chain(&error)),
         };
         if let Err(error) = checked {
             findings.add(
@@ -661,7 +661,7 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
         let bytes = match reader.read(name) {
             Ok(bytes) => bytes,
             Err(error) => {
-                findings.unreadable(Level::Unsafe, name, error.to_string());
+                findings.unreadable(Level::Unsafe, name, crate::error_chain(&error));
                 continue;
             }
         };
@@ -787,7 +787,7 @@ pub fn audit_stream(bytes: &[u8], policy: &AuditPolicy) -> AuditReport {
     let mut report = AuditReport::default();
     let options = DecodeOptions::default();
     if let Some(Err(error)) = parsed {
-        findings.unreadable(Level::Unsafe, "(file)", error.to_string());
+        findings.unreadable(Level::Unsafe, "(file)", crate::error_chain(&error));
     }
     // Pickles one after another, as far as they go.
     for pickle in tpkg_pickle::decode_stream(bytes, &options, &Symbolic) {
@@ -838,7 +838,7 @@ fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) {
             }
         }
         Err(error) => {
-            findings.unreadable(Level::Review, record, error.to_string());
+            findings.unreadable(Level::Review, record, crate::error_chain(&error));
             return;
         }
     }
