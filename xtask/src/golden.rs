@@ -171,18 +171,25 @@ fn base_python(old: &OldTorch) -> anyhow::Result<PathBuf> {
 /// Replaces `out` with what `make_golden.py` writes; returns the number of
 /// files and their total size.
 fn generate(python: &Path, out: &Path) -> anyhow::Result<(usize, u64)> {
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    // Written beside the old folder and swapped in only once complete, so
+    // a failed run leaves the committed files as they were.
+    let staging = out.with_extension("new");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
     }
     let script = util::root().join("tests/oracle/make_golden.py");
     // A fixed hash seed keeps set and frozenset members in one order from
     // run to run (the other bytes that change are object ids PyTorch puts in
-    // TorchScript and legacy torch.save pickles).
+    // TorchScript and legacy torch.save pickles). The old torch must load
+    // its own libraries, not the pinned libtorch the build points at.
     let printed = util::output(
         Command::new(python)
             .arg(&script)
-            .arg(out)
-            .env("PYTHONHASHSEED", "0"),
+            .arg(&staging)
+            .env("PYTHONHASHSEED", "0")
+            .env_remove("LD_LIBRARY_PATH")
+            .env_remove("LIBTORCH"),
     )?;
     let report: serde_json::Value =
         serde_json::from_str(&printed).context("make_golden.py printed no JSON")?;
@@ -190,5 +197,10 @@ fn generate(python: &Path, out: &Path) -> anyhow::Result<(usize, u64)> {
         .as_object()
         .context("make_golden.py listed no files")?;
     let total = files.values().filter_map(serde_json::Value::as_u64).sum();
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    std::fs::rename(&staging, out)
+        .with_context(|| format!("moving {} to {}", staging.display(), out.display()))?;
     Ok((files.len(), total))
 }
