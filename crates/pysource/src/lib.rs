@@ -19,12 +19,14 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod calls;
 mod resolve;
 mod scan;
 mod stdlib;
 mod stdlib_names;
 mod toplevel;
 
+pub use calls::{Call, Callee, Construct, function_calls, import_time_calls};
 pub use resolve::{Dependencies, Found, ModuleFinder, PythonProbeError};
 pub use scan::{
     DynamicImport, Imports, MAX_SOURCE_BYTES, PythonVersion, Reference, ScanError, package_of,

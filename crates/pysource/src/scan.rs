@@ -259,7 +259,7 @@ fn syntax_error(source: &str, offset: TextSize, message: String) -> ScanError {
 
 /// A node waiting on the walker's stack.
 #[derive(Clone, Copy)]
-enum Visit<'a> {
+pub(crate) enum Visit<'a> {
     Stmt(&'a Stmt),
     Expr(&'a Expr),
 }
@@ -705,7 +705,7 @@ fn stmt_children<'a>(stmt: &'a Stmt, out: &mut Vec<Visit<'a>>) {
 }
 
 /// An expression's child nodes in CPython's `_fields` order.
-fn expr_children<'a>(node: &'a Expr, out: &mut Vec<Visit<'a>>) {
+pub(crate) fn expr_children<'a>(node: &'a Expr, out: &mut Vec<Visit<'a>>) {
     match node {
         Expr::BoolOp(op) => exprs(out, &op.values),
         Expr::Named(named) => {
