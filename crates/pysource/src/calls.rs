@@ -33,7 +33,7 @@ const MAX_TEXT_CHARS: usize = 120;
 /// How deep [`Walker::resolve`] follows a callee expression (`a.b.c`,
 /// `getattr(getattr(m, "a"), "b")`); deeper callees are [`Callee::Dynamic`]
 /// (or [`Callee::Introspection`] if a dunder hop is on the way).
-const MAX_RESOLVE_DEPTH: usize = 64;
+const MAX_RESOLVE_DEPTH: usize = 32;
 
 /// One call in the code that runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,12 +285,19 @@ impl<'s> Walker<'s> {
 
     fn text(&self, range: TextRange) -> String {
         let text = self.source.get(range.to_std_range()).unwrap_or_default();
-        if text.chars().nth(MAX_TEXT_CHARS).is_none() {
-            text.to_owned()
-        } else {
-            let mut cut: String = text.chars().take(MAX_TEXT_CHARS - 1).collect();
-            cut.push('…');
-            cut
+        if text.len() <= MAX_TEXT_CHARS {
+            return text.to_owned();
+        }
+        // Longer than the limit in bytes; all ASCII up to it, in chars too.
+        if let Some(head) = text.as_bytes().get(..=MAX_TEXT_CHARS)
+            && head.is_ascii()
+        {
+            return format!("{}…", &text[..MAX_TEXT_CHARS - 1]);
+        }
+        let mut chars = text.char_indices();
+        match chars.nth(MAX_TEXT_CHARS - 1) {
+            Some((cut, _)) if chars.next().is_some() => format!("{}…", &text[..cut]),
+            _ => text.to_owned(),
         }
     }
 
@@ -1451,6 +1458,12 @@ def helper():
         let call = &import_time_calls(&source).unwrap()[0];
         assert_eq!(call.text.chars().count(), 120);
         assert!(call.text.ends_with('…'));
+        let source = format!("print('{}')\n", "é".repeat(300));
+        let call = &import_time_calls(&source).unwrap()[0];
+        assert_eq!(call.text.chars().count(), 120);
+        assert!(call.text.starts_with("print('éé") && call.text.ends_with("é…"));
+        let exact = format!("print('{}')", "é".repeat(111));
+        assert_eq!(import_time_calls(&exact).unwrap()[0].text, exact);
     }
 
     #[test]
