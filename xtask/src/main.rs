@@ -8,6 +8,7 @@ mod bench;
 mod e2e;
 mod fuzz;
 mod golden;
+mod scanner_corpus;
 mod setup;
 mod util;
 mod zipdiff;
@@ -44,6 +45,10 @@ Commands:
           TPKG_PYTHON38, python3.8 or under pyenv) and torch 2.0.1 (Python
           3.11, TPKG_PYTHON311 or python3.11) run tests/oracle/make_golden.py
           into tests/data/golden/torch-<version>/. `--only 1.10.2|2.0.1`.
+  scanner-corpus  Write the scanner corpora (issue 18) once: the oracle runs
+          tests/oracle/make_scanner_corpus.py into tests/data/bypass/ (public
+          scanner bypasses, harmless marker payloads) and tests/data/clean/
+          (small files PyTorch writes), each with a manifest.json.
   help    This text.
 ";
 
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "zipdiff" => zipdiff::run(rest),
         "golden" => golden::run(rest),
+        "scanner-corpus" => scanner_corpus::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
