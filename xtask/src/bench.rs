@@ -7,6 +7,8 @@
 //! `target/bench/report.md` and a chart, `target/bench/report.png`. These machines are noisy: compare ratios.
 //! `cargo xtask bench ROW...` runs only the rows named (`torchsave_*`: the
 //! rows whose names start with `torchsave_`); the report then holds those.
+//! The row `scanners` is the section of [`scanners`]: other pickle scanners
+//! beside `tpkg audit` (`--bypass DIR`, `--clean DIR`, `--speed-files N`).
 
 use std::path::Path;
 use std::process::Command;
@@ -14,7 +16,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::{setup, util};
+use crate::{scanners, setup, util};
 
 /// What tpkg is compared with.
 #[derive(Debug, Clone, Copy)]
@@ -218,25 +220,43 @@ const BENCHMARKS: &[Benchmark] = &[
 ];
 
 /// `cargo xtask bench [ROW...]`: every row, or the rows named (a name
-/// ending in `*` selects the rows it starts).
-pub fn run(rows: &[String]) -> anyhow::Result<()> {
-    let selected = select(rows)?;
+/// ending in `*` selects the rows it starts), and the scanners section when
+/// no row is named or `scanners` is.
+pub fn run(args: &[String]) -> anyhow::Result<()> {
+    let (scanner_options, rows) = scanners::Options::from_args(args)?;
+    let rows = &rows[..];
+    let section = rows.is_empty() || rows.iter().any(|name| scanners::selected_by(name));
+    // The names that select benchmark rows (`scanners` selects none).
+    let row_names: Vec<String> = rows
+        .iter()
+        .filter(|name| {
+            !scanners::selected_by(name) || BENCHMARKS.iter().any(|bench| row_matches(name, bench))
+        })
+        .cloned()
+        .collect();
+    let selected = if !rows.is_empty() && row_names.is_empty() {
+        Vec::new()
+    } else {
+        select(&row_names)?
+    };
     let oracle = setup::run()?;
     let root = util::root();
     let out = root.join("target/bench");
     std::fs::create_dir_all(&out)?;
-    util::step("build tpkg-bench (release)", || {
-        util::cargo(&["build", "--quiet", "--release", "--package", "tpkg-bench"])
-    })?;
-    for mode in ["make-inputs", "make-big-inputs"] {
-        util::step(&format!("{mode} with the venv's Python"), || {
-            util::run(
-                Command::new(&oracle.python)
-                    .arg(root.join("bench/baseline.py"))
-                    .arg(mode)
-                    .arg(&out),
-            )
+    if !selected.is_empty() {
+        util::step("build tpkg-bench (release)", || {
+            util::cargo(&["build", "--quiet", "--release", "--package", "tpkg-bench"])
         })?;
+        for mode in ["make-inputs", "make-big-inputs"] {
+            util::step(&format!("{mode} with the venv's Python"), || {
+                util::run(
+                    Command::new(&oracle.python)
+                        .arg(root.join("bench/baseline.py"))
+                        .arg(mode)
+                        .arg(&out),
+                )
+            })?;
+        }
     }
     let tpkg_bench = root.join("target/release/tpkg-bench");
     let mut results = Vec::new();
@@ -345,9 +365,15 @@ pub fn run(rows: &[String]) -> anyhow::Result<()> {
             floors.push(floor);
         }
     }
+    let scanners = if section {
+        Some(scanners::bench(&scanner_options, &oracle.python, &out)?)
+    } else {
+        None
+    };
     let report = json!({
         "benchmarks": results,
         "floors": floors,
+        "scanners": scanners.as_ref().map(|section| &section.json),
         "rows": if rows.is_empty() { json!("all") } else { json!(rows) },
         "note": "medians of warm runs (inputs in the page cache, read once before each side; every write starts after the previous output is removed and the disk synced); ratio = tpkg / baseline (below 1 is faster); working memory = peak RSS during the operation minus what was resident before and minus the bytes it returns; floors: every side of a row with a cat baseline over that cat's median",
     });
@@ -355,9 +381,19 @@ pub fn run(rows: &[String]) -> anyhow::Result<()> {
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
-    let table = format!("{}\n{}", markdown(&results), markdown_floors(&floors));
+    let mut table = if results.is_empty() {
+        String::new()
+    } else {
+        format!("{}\n{}", markdown(&results), markdown_floors(&floors))
+    };
+    if let Some(section) = &scanners {
+        table.push_str(&section.markdown);
+    }
     std::fs::write(out.join("report.md"), &table)?;
     println!("{table}");
+    if results.is_empty() {
+        return Ok(());
+    }
     util::step("chart target/bench/report.png", || {
         util::run(
             Command::new(&tpkg_bench)
@@ -375,28 +411,33 @@ fn select(names: &[String]) -> anyhow::Result<Vec<&'static Benchmark>> {
     if names.is_empty() {
         return Ok(BENCHMARKS.iter().collect());
     }
-    let matches = |name: &str, bench: &Benchmark| match name.strip_suffix('*') {
-        Some(prefix) => bench.name.starts_with(prefix),
-        None => bench.name == name,
-    };
     let all = || {
         BENCHMARKS
             .iter()
             .map(|bench| bench.name)
+            .chain([scanners::ROW])
             .collect::<Vec<_>>()
             .join(", ")
     };
     for name in names {
         anyhow::ensure!(
-            BENCHMARKS.iter().any(|bench| matches(name, bench)),
+            BENCHMARKS.iter().any(|bench| row_matches(name, bench)),
             "no benchmark row {name:?}; the rows: {}",
             all()
         );
     }
     Ok(BENCHMARKS
         .iter()
-        .filter(|bench| names.iter().any(|name| matches(name, bench)))
+        .filter(|bench| names.iter().any(|name| row_matches(name, bench)))
         .collect())
+}
+
+/// Whether a row name (a name ending in `*`: a prefix) selects `bench`.
+fn row_matches(name: &str, bench: &Benchmark) -> bool {
+    match name.strip_suffix('*') {
+        Some(prefix) => bench.name.starts_with(prefix),
+        None => bench.name == name,
+    }
 }
 
 /// Reads `input` once (untimed), so it is in the page cache.

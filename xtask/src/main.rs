@@ -9,6 +9,7 @@ mod e2e;
 mod fuzz;
 mod golden;
 mod scanner_corpus;
+mod scanners;
 mod setup;
 mod util;
 mod zipdiff;
@@ -30,7 +31,9 @@ Commands:
   bench   Benchmarks side by side with CPython/PyTorch in one run; writes
           target/bench/report.json and report.md (ratios, medians, RSS).
           `cargo xtask bench [ROW...]` runs only the rows named (`load_*`
-          selects every row whose name starts with `load_`).
+          selects every row whose name starts with `load_`). The row
+          `scanners` is tpkg audit beside picklescan, modelscan and fickling
+          (`--bypass DIR --clean DIR --speed-files N`).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
           The target `zipdiff` runs the container differential below.
@@ -49,6 +52,9 @@ Commands:
           tests/oracle/make_scanner_corpus.py into tests/data/bypass/ (public
           scanner bypasses, harmless marker payloads) and tests/data/clean/
           (small files PyTorch writes), each with a manifest.json.
+  scanners Install picklescan, modelscan and fickling (pinned) into a
+          cached venv of their own and print their versions; with paths
+          (`cargo xtask scanners FILE...`), each tool's verdict on each.
   help    This text.
 ";
 
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
         "zipdiff" => zipdiff::run(rest),
         "golden" => golden::run(rest),
         "scanner-corpus" => scanner_corpus::run(rest),
+        "scanners" => scanners::run(rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())
