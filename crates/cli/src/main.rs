@@ -10,6 +10,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tpkg::glob::Patterns;
 
 mod check;
+mod diff;
 mod imports;
 mod inspect;
 mod pack;
@@ -36,13 +37,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Summarise a package: folder, bookkeeping records, every record.
+    /// Summarise a PyTorch file: its format (told from its content), and
+    /// for zips the folder, bookkeeping records and every record.
     ///
-    /// Works on a zip package or on PyTorch's directory form.
+    /// Works on packages (zip or PyTorch's directory form), torch.save
+    /// (zip or legacy), TorchScript, .pt2 and pickle files. Files that are
+    /// not packages get a summary (`"summary"` in `--json`, null for
+    /// packages): for torch.save and pickle files the number of pickles,
+    /// the main object's type and first 20 keys, its tensors (count, bytes,
+    /// storages, dtypes), and for legacy files sys_info, form and bytes
+    /// after the data; for TorchScript the module's class, code files,
+    /// tensors and constants; for .pt2 the models, tensors, weights and
+    /// constants (tensors, records, bytes), sample inputs and AOTInductor
+    /// folders. What cannot be read is listed in the summary's `errors`.
     ///
     /// Example: tpkg inspect --json model.pt
     Inspect {
-        /// The package file or folder.
+        /// The file, or a package folder.
         package: PathBuf,
         /// Print one JSON object instead of text.
         #[arg(long)]
@@ -200,19 +211,41 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show what differs between two packages: records only in one, and
-    /// for records in both, which sources, pickled values and tensors
-    /// differ (the serialization id is ignored).
+    /// Show what differs between two PyTorch files, in any formats:
+    /// packages, torch.save (zip or legacy), TorchScript, .pt2, pickle files.
     ///
-    /// Exit status: 0 same content, 1 different, 2 unreadable package.
+    /// Two zip files are compared record by record: records only in one,
+    /// and for records in both, which sources, pickled values and tensors
+    /// differ (the serialization id is ignored). When either file is not a
+    /// zip, or their formats differ, their main objects (what `tpkg tensors`
+    /// and `tpkg show` read by default) are compared: tensors matched by
+    /// path, by dtype, shape and the SHA-256 of their elements in row-major
+    /// order (strides and shared storages do not matter), and the values
+    /// outside tensors by value image (a .pt2 archive's main object is its
+    /// weights and constants: only its tensors are compared). So a zip
+    /// torch.save and its legacy twin, or a pickle file and a torch.save of
+    /// the same state dict, are the same. When the main objects are
+    /// compared they decide the exit status; two zips of different formats
+    /// have their records compared too, for information only.
     ///
-    /// Example: tpkg diff model.pt repacked.pt
+    /// `--json` prints `{"only_in_a", "only_in_b", "differ", "same"}` (the
+    /// records; empty when not compared), `"formats": {"a", "b"}`,
+    /// `"compared"` (`["records"]`, `["object"]` or both) and `"object"`
+    /// (null unless compared): `{"tensors": {"only_in_a", "only_in_b",
+    /// "differ": [{"path", "changed": ["dtype"|"shape"|"elements"], "a",
+    /// "b": {"dtype", "shape", "sha256"}, "detail"}], "same"}, "values":
+    /// {"status": "same"|"differ"|"not compared"|"unreadable",
+    /// "differences": [{"path", "a", "b"}], "note"}}`.
+    ///
+    /// Exit status: 0 same content, 1 different, 2 unreadable file.
+    ///
+    /// Example: tpkg diff model.pt model_legacy.pt --json
     Diff {
-        /// The first package.
+        /// The first file.
         a: PathBuf,
-        /// The second package.
+        /// The second file.
         b: PathBuf,
-        /// Print `{"only_in_a", "only_in_b", "differ", "same"}`.
+        /// Print one JSON object (see above).
         #[arg(long)]
         json: bool,
     },
@@ -535,11 +568,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             pack::repack(&input, &output, &paths, python.as_deref(), rules, json)?
         }
         Command::Verify { package, json } => return check::verify(&package, json),
-        Command::Diff { a, b, json } => {
-            require_zip(&a, "diff")?;
-            require_zip(&b, "diff")?;
-            return check::diff(&a, &b, json);
-        }
+        Command::Diff { a, b, json } => return diff::run(&a, &b, json),
         Command::Audit {
             package,
             json,
@@ -574,7 +603,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
 }
 
 /// Refuses, with a clear reason, a file that is not a zip for a command
-/// that works on records (`tree`, `cat`, `extract`, `diff`).
+/// that works on records (`tree`, `cat`, `extract`).
 fn require_zip(path: &std::path::Path, command: &str) -> anyhow::Result<()> {
     use tpkg::formats::{FileFormat, Sniffed};
     // An unreadable path is left to the command, which says so its way.

@@ -1,11 +1,23 @@
-//! `diff`: what differs between two packages, by meaning where it can.
+//! `diff`: what differs between two PyTorch files, by meaning where it can.
 //!
-//! Records are matched by name (the package folder and the serialization
-//! id aside). Records with different bytes are explained by kind: a source
-//! gives its first differing line; a pickle is decoded on both sides and its
-//! value image and tensors (dtype, shape, stride, offset and a SHA-256 of
-//! the elements) compared, so a re-encoded pickle holding the same values
-//! reads as "same values"; anything else gives sizes.
+//! Two zip files (packages, `torch.save`, TorchScript, `.pt2`) are compared
+//! record by record ([`diff`]). Records are matched by name (the package
+//! folder and the serialization id aside). Records with different bytes are
+//! explained by kind: a source gives its first differing line; a pickle is
+//! decoded on both sides and its value image and tensors (dtype, shape,
+//! stride, offset and a SHA-256 of the elements) compared, so a re-encoded
+//! pickle holding the same values reads as "same values"; anything else
+//! gives sizes.
+//!
+//! Any two files, in any formats, are compared by [`diff_files`]: record by
+//! record when both are zips, and by their main objects (what `tpkg
+//! tensors` and `tpkg show` read when no pickle is named) when either is
+//! not a zip or their formats differ, so a zip `torch.save` and its legacy
+//! twin, a `torch.save` and a `.pt2` of the same model, or a pickle file and
+//! a `torch.save` can be compared. Main objects are compared by their
+//! tensors, matched by path (dtype, shape and the SHA-256 of the elements
+//! in row-major order, so strides and storage sharing do not matter), and
+//! by their value images outside tensors ([`crate::show::image`]).
 //!
 //! ```
 //! use tpkg::archive::{PackageReader, PackageWriter, WriteOptions};
@@ -19,15 +31,18 @@
 //! let report = tpkg::diff::diff(&package(b"a = 1\n")?, &package(b"a = 2\n")?);
 //! assert_eq!(report.differ[0].record, "m.py");
 //! assert_eq!(report.differ[0].detail, "source differs from line 1");
+//! assert_eq!(report.compared, ["records"]);
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
+use serde_json::Value as Json;
 use tpkg_archive::PackageReader;
 
-use crate::tensors::{PackageTensors, tensor_json};
+use crate::formats::{FileFormat, OpenError, PyTorchFile};
+use crate::tensors::{PackageTensors, tensor_json, tensor_sha256};
 use crate::verify::looks_like_pickle;
 
 /// One record present in both packages with different bytes.
@@ -41,7 +56,21 @@ pub struct Difference {
     pub detail: String,
 }
 
-/// What [`diff`] found.
+/// The formats of the two files compared, told from their content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Formats {
+    /// The first file's.
+    pub a: FileFormat,
+    /// The second file's.
+    pub b: FileFormat,
+}
+
+/// What [`diff`] or [`diff_files`] found.
+///
+/// The first four fields compare records and stay empty when records were
+/// not compared (see [`compared`](Self::compared)). When the main objects
+/// were compared, they decide [`is_same`](Self::is_same): records of two
+/// formats never match, and are then listed for information only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DiffReport {
     /// Records only in the first package.
@@ -52,18 +81,156 @@ pub struct DiffReport {
     pub differ: Vec<Difference>,
     /// Records in both with identical bytes.
     pub same: usize,
+    /// The two files' formats.
+    pub formats: Option<Formats>,
+    /// What was compared, in order: `records` (both files are zips),
+    /// `object` (their main objects: a file is not a zip, or the formats
+    /// differ).
+    pub compared: Vec<&'static str>,
+    /// The main objects' comparison, when `compared` holds `object`.
+    pub object: Option<ObjectDiff>,
 }
 
 impl DiffReport {
-    /// The packages hold the same records with the same bytes.
+    /// The files hold the same: the main objects the same tensors and
+    /// values when they were compared, else the packages the same records
+    /// with the same bytes.
     pub fn is_same(&self) -> bool {
-        self.only_in_a.is_empty() && self.only_in_b.is_empty() && self.differ.is_empty()
+        match &self.object {
+            Some(object) => object.is_same(),
+            None => {
+                self.only_in_a.is_empty() && self.only_in_b.is_empty() && self.differ.is_empty()
+            }
+        }
     }
 }
 
+/// Two main objects compared: their tensors by path, their values outside
+/// tensors by value image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ObjectDiff {
+    /// The tensors.
+    pub tensors: TensorsDiff,
+    /// The values outside tensors.
+    pub values: ValuesDiff,
+}
+
+impl ObjectDiff {
+    /// Same tensors and (where compared) same values.
+    pub fn is_same(&self) -> bool {
+        self.tensors.only_in_a.is_empty()
+            && self.tensors.only_in_b.is_empty()
+            && self.tensors.differ.is_empty()
+            && matches!(
+                self.values.status,
+                ValuesStatus::Same | ValuesStatus::NotCompared
+            )
+    }
+}
+
+/// Tensors matched by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TensorsDiff {
+    /// Paths only in the first object, in its order.
+    pub only_in_a: Vec<String>,
+    /// Paths only in the second object, in its order.
+    pub only_in_b: Vec<String>,
+    /// Tensors at one path whose dtype, shape or elements differ.
+    pub differ: Vec<TensorDifference>,
+    /// Tensors with the same dtype, shape and elements.
+    pub same: usize,
+}
+
+/// One tensor path in both objects whose tensors differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorDifference {
+    /// The tensor's path.
+    pub path: String,
+    /// What differs: any of `dtype`, `shape`, `elements`.
+    pub changed: Vec<&'static str>,
+    /// The first object's tensor.
+    pub a: TensorDigest,
+    /// The second object's tensor.
+    pub b: TensorDigest,
+    /// What differs, in words.
+    pub detail: String,
+}
+
+/// What a tensor is compared by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TensorDigest {
+    /// PyTorch's dtype name (`float32`).
+    pub dtype: &'static str,
+    /// The shape.
+    pub shape: Vec<u64>,
+    /// SHA-256 of the elements in row-major order, little-endian (as the
+    /// corpus manifests and `tpkg tensors` give it); an unreadable
+    /// tensor's error instead.
+    pub sha256: String,
+}
+
+/// The value images compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ValuesDiff {
+    /// The outcome.
+    pub status: ValuesStatus,
+    /// Where the values differ (at most [`MAX_VALUE_DIFFERENCES`]).
+    pub differences: Vec<ValueDifference>,
+    /// Why the values were not compared, or could not be.
+    pub note: Option<String>,
+}
+
+/// How two value images compare.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum ValuesStatus {
+    /// Equal images.
+    #[default]
+    #[serde(rename = "same")]
+    Same,
+    /// Different images.
+    #[serde(rename = "differ")]
+    Differ,
+    /// Not compared: a `.pt2` archive's main object is its weights and
+    /// constants alone, so only tensors are compared. Not a difference.
+    #[serde(rename = "not compared")]
+    NotCompared,
+    /// An image could not be made (too deep or too large): a difference.
+    #[serde(rename = "unreadable")]
+    Unreadable,
+}
+
+impl ValuesStatus {
+    /// `same`, `differ`, `not compared` or `unreadable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValuesStatus::Same => "same",
+            ValuesStatus::Differ => "differ",
+            ValuesStatus::NotCompared => "not compared",
+            ValuesStatus::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One place where two value images differ.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValueDifference {
+    /// Dict keys and item indices from the main object, joined by `.`
+    /// (empty for the object itself).
+    pub path: String,
+    /// The first object's value there (compact value image JSON, at most
+    /// 120 characters), or `(absent)`.
+    pub a: String,
+    /// The second object's value there, or `(absent)`.
+    pub b: String,
+}
+
+/// Most value differences listed.
+pub const MAX_VALUE_DIFFERENCES: usize = 20;
+
 const IGNORED: &str = ".data/serialization_id";
 
-/// Compares two packages. See the [module docs](self).
+/// Compares two zip files (or package folders) record by record. See the
+/// [module docs](self).
 pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
     let names = |reader: &PackageReader| -> Vec<String> {
         reader
@@ -85,6 +252,11 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
             .filter(|n| !a.has_record(n))
             .cloned()
             .collect(),
+        formats: Some(Formats {
+            a: crate::formats::zip_format(a),
+            b: crate::formats::zip_format(b),
+        }),
+        compared: vec!["records"],
         ..Default::default()
     };
     for name in names_a.iter().filter(|n| b.has_record(n)) {
@@ -239,5 +411,496 @@ fn pickle_difference(a: &PackageReader, b: &PackageReader, name: &str) -> String
                 }
             )
         }
+    }
+}
+
+/// Compares any two PyTorch files: record by record when both are zips
+/// ([`diff`]); by their main objects ([`ObjectDiff`]) when either is not a
+/// zip, or both are zips of different formats (their records are then
+/// compared too, for information: the objects decide). See the
+/// [module docs](self).
+///
+/// A main object that cannot be read when it is compared (a damaged
+/// legacy file, tensors past their storage, a package without a pickle)
+/// is an error.
+///
+/// ```
+/// use tpkg::formats::PyTorchFile;
+///
+/// # let dir = "../../tests/data/golden/torch-1.10.2/torch_save";
+/// let zip = PyTorchFile::open(format!("{dir}/state_dict.pt"))?;
+/// let legacy = PyTorchFile::open(format!("{dir}/state_dict_legacy.pt"))?;
+/// let report = tpkg::diff::diff_files(&zip, &legacy)?;
+/// assert_eq!(report.compared, ["object"]);
+/// assert!(report.is_same());
+/// let object = report.object.unwrap();
+/// assert!(object.tensors.same > 0 && object.tensors.differ.is_empty());
+/// # Ok::<(), tpkg::formats::OpenError>(())
+/// ```
+pub fn diff_files(a: &PyTorchFile, b: &PyTorchFile) -> Result<DiffReport, OpenError> {
+    let formats = Formats {
+        a: a.format(),
+        b: b.format(),
+    };
+    let mut report = match (a, b) {
+        (PyTorchFile::Zip { reader: x, .. }, PyTorchFile::Zip { reader: y, .. }) => {
+            let report = diff(x, y);
+            if formats.a == formats.b {
+                return Ok(report);
+            }
+            report
+        }
+        _ => DiffReport::default(),
+    };
+    report.formats = Some(formats);
+    report.object = Some(compare_objects(a, b)?);
+    report.compared.push("object");
+    Ok(report)
+}
+
+fn compare_objects(a: &PyTorchFile, b: &PyTorchFile) -> Result<ObjectDiff, OpenError> {
+    let tensors_a = a.tensors(None)?;
+    let tensors_b = b.tensors(None)?;
+    let mut object = ObjectDiff {
+        tensors: compare_tensors(&digests(&tensors_a), &digests(&tensors_b)),
+        ..Default::default()
+    };
+    object.values = match (value_image(a, &tensors_a), value_image(b, &tensors_b)) {
+        (None, _) | (_, None) => ValuesDiff {
+            status: ValuesStatus::NotCompared,
+            differences: Vec::new(),
+            note: Some(
+                "a .pt2 archive's main object is its weights and constants: only tensors are compared"
+                    .to_owned(),
+            ),
+        },
+        (Some(Err(error)), _) | (_, Some(Err(error))) => ValuesDiff {
+            status: ValuesStatus::Unreadable,
+            differences: Vec::new(),
+            note: Some(error.to_string()),
+        },
+        (Some(Ok(x)), Some(Ok(y))) => {
+            let mut differences = Vec::new();
+            value_differences(&x, &y, "", &mut differences);
+            // Images that differ only where a tensor is (or is not) have
+            // the same values: the tensors are compared above.
+            ValuesDiff {
+                status: if differences.is_empty() {
+                    ValuesStatus::Same
+                } else {
+                    ValuesStatus::Differ
+                },
+                differences,
+                note: None,
+            }
+        }
+    };
+    Ok(object)
+}
+
+/// Every tensor by path, in the object's order: its digest.
+fn digests(tensors: &PackageTensors<'_>) -> Vec<(String, TensorDigest)> {
+    (0..tensors.len())
+        .map(|i| {
+            let path = tensors.path(i).to_owned();
+            let digest = match tensors.view(i) {
+                Ok(view) => {
+                    let digest = TensorDigest {
+                        dtype: view.dtype().name(),
+                        shape: view.shape().to_vec(),
+                        sha256: tensor_sha256(&view),
+                    };
+                    // Hashed: the process need not keep its pages.
+                    tensors.release_storage(&view.spec().storage.key);
+                    digest
+                }
+                Err(error) => TensorDigest {
+                    dtype: "?",
+                    shape: Vec::new(),
+                    sha256: format!("unreadable: {error}"),
+                },
+            };
+            (path, digest)
+        })
+        .collect()
+}
+
+fn compare_tensors(a: &[(String, TensorDigest)], b: &[(String, TensorDigest)]) -> TensorsDiff {
+    let in_a: HashMap<&str, &TensorDigest> = a.iter().map(|(p, d)| (p.as_str(), d)).collect();
+    let in_b: HashMap<&str, &TensorDigest> = b.iter().map(|(p, d)| (p.as_str(), d)).collect();
+    let mut diff = TensorsDiff {
+        only_in_a: a
+            .iter()
+            .filter(|(p, _)| !in_b.contains_key(p.as_str()))
+            .map(|(p, _)| p.clone())
+            .collect(),
+        only_in_b: b
+            .iter()
+            .filter(|(p, _)| !in_a.contains_key(p.as_str()))
+            .map(|(p, _)| p.clone())
+            .collect(),
+        ..Default::default()
+    };
+    for (path, x) in a {
+        let Some(y) = in_b.get(path.as_str()) else {
+            continue;
+        };
+        let mut changed = Vec::new();
+        let mut detail = Vec::new();
+        if x.dtype != y.dtype {
+            changed.push("dtype");
+            detail.push(format!("dtype {} vs {}", x.dtype, y.dtype));
+        }
+        if x.shape != y.shape {
+            changed.push("shape");
+            detail.push(format!("shape {:?} vs {:?}", x.shape, y.shape));
+        }
+        if x.sha256 != y.sha256 {
+            changed.push("elements");
+            detail.push("elements differ".to_owned());
+        }
+        if changed.is_empty() {
+            diff.same += 1;
+        } else {
+            diff.differ.push(TensorDifference {
+                path: path.clone(),
+                changed,
+                a: x.clone(),
+                b: (*y).clone(),
+                detail: detail.join(", "),
+            });
+        }
+    }
+    diff
+}
+
+/// The main object's value image (tensors as `{"tensor": path}`), or
+/// `None` for a `.pt2` archive, whose main object is its tensors alone. A
+/// pickle file of several pickles is the list of their images, tensor
+/// paths prefixed by the pickle's index as [`PackageTensors::from_pickles`]
+/// gives them.
+fn value_image(
+    file: &PyTorchFile,
+    tensors: &PackageTensors<'_>,
+) -> Option<Result<Json, crate::show::ShowError>> {
+    match file {
+        PyTorchFile::Zip {
+            format: FileFormat::Pt2,
+            ..
+        } => None,
+        PyTorchFile::Pickle(pickles) if pickles.len() != 1 => Some(
+            pickles
+                .iter()
+                .enumerate()
+                .map(|(index, graph)| {
+                    let mut image = crate::show::image(graph)?;
+                    prefix_tensor_paths(&mut image, &index.to_string());
+                    Ok(image)
+                })
+                .collect::<Result<Vec<Json>, _>>()
+                .map(Json::Array),
+        ),
+        _ => Some(crate::show::image(tensors.graph())),
+    }
+}
+
+/// Rewrites every `{"tensor": path}` of an image to `{"tensor":
+/// "prefix.path"}` (`prefix` alone for an empty path).
+fn prefix_tensor_paths(image: &mut Json, prefix: &str) {
+    let mut stack = vec![image];
+    while let Some(value) = stack.pop() {
+        match value {
+            Json::Object(map) => {
+                if map.len() == 1
+                    && let Some(Json::String(path)) = map.get_mut("tensor")
+                {
+                    *path = if path.is_empty() {
+                        prefix.to_owned()
+                    } else {
+                        format!("{prefix}.{path}")
+                    };
+                    continue;
+                }
+                stack.extend(map.values_mut());
+            }
+            Json::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
+/// Compact JSON of an image, cut at 120 characters.
+fn compact(value: &Json) -> String {
+    const LIMIT: usize = 120;
+    let text = value.to_string();
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+const ABSENT: &str = "(absent)";
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The one key of a one-key JSON object, with its value.
+fn tagged(value: &Json) -> Option<(&str, &Json)> {
+    match value {
+        Json::Object(map) if map.len() == 1 => map.iter().next().map(|(k, v)| (k.as_str(), v)),
+        _ => None,
+    }
+}
+
+/// Whether a value image is a tensor (`{"tensor": path}`), or absent.
+fn tensor_or_absent(value: Option<&Json>) -> bool {
+    value.is_none_or(|value| tagged(value).is_some_and(|(kind, _)| kind == "tensor"))
+}
+
+/// Where images `a` and `b` differ, walking dicts by key and sequences by
+/// index, up to [`MAX_VALUE_DIFFERENCES`] places. A place holding a tensor
+/// on one side and a tensor or nothing on the other is not a difference of
+/// values (tensors are compared by path on their own). Iterative: images
+/// may be as deep as [`crate::show::MAX_DEPTH`].
+fn value_differences(a: &Json, b: &Json, path: &str, out: &mut Vec<ValueDifference>) {
+    let mut stack: Vec<(Option<&Json>, Option<&Json>, String)> =
+        vec![(Some(a), Some(b), path.to_owned())];
+    while let Some((a, b, path)) = stack.pop() {
+        if out.len() >= MAX_VALUE_DIFFERENCES {
+            return;
+        }
+        if tensor_or_absent(a) && tensor_or_absent(b) {
+            continue;
+        }
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) if a == b => continue,
+            (Some(a), Some(b)) => (a, b),
+            (a, b) => {
+                out.push(ValueDifference {
+                    path,
+                    a: a.map_or_else(|| ABSENT.to_owned(), compact),
+                    b: b.map_or_else(|| ABSENT.to_owned(), compact),
+                });
+                continue;
+            }
+        };
+        let mut children: Vec<(Option<&Json>, Option<&Json>, String)> = Vec::new();
+        let walked = match (a, b, tagged(a), tagged(b)) {
+            (Json::Array(x), Json::Array(y), _, _) => {
+                sequence(x, y, &path, &mut children);
+                true
+            }
+            (_, _, Some((kind_a, x)), Some((kind_b, y))) if kind_a == kind_b => {
+                match (kind_a, x, y) {
+                    ("dict" | "OrderedDict", Json::Array(x), Json::Array(y)) => {
+                        pairs(x, y, &path, &mut children, out)
+                    }
+                    (_, Json::Array(x), Json::Array(y)) => {
+                        sequence(x, y, &path, &mut children);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => match (a, b) {
+                // A module: its class, then its state dict.
+                (Json::Object(x), Json::Object(y))
+                    if x.contains_key("module") && x.get("module") == y.get("module") =>
+                {
+                    children.push((x.get("state_dict"), y.get("state_dict"), path.clone()));
+                    true
+                }
+                _ => false,
+            },
+        };
+        if walked {
+            stack.extend(children.into_iter().rev());
+        } else {
+            out.push(ValueDifference {
+                path,
+                a: compact(a),
+                b: compact(b),
+            });
+        }
+    }
+}
+
+fn sequence<'j>(
+    a: &'j [Json],
+    b: &'j [Json],
+    path: &str,
+    children: &mut Vec<(Option<&'j Json>, Option<&'j Json>, String)>,
+) {
+    for index in 0..a.len().max(b.len()) {
+        children.push((a.get(index), b.get(index), join(path, &index.to_string())));
+    }
+}
+
+/// A dict's `[key, value]` pairs matched by key; `false` when they are not
+/// pairs with string keys (then the dict is one difference). Same items in
+/// another order are a difference of their own.
+fn pairs<'j>(
+    a: &'j [Json],
+    b: &'j [Json],
+    path: &str,
+    children: &mut Vec<(Option<&'j Json>, Option<&'j Json>, String)>,
+    out: &mut Vec<ValueDifference>,
+) -> bool {
+    fn items(pairs: &[Json]) -> Option<Vec<(&str, &Json)>> {
+        pairs
+            .iter()
+            .map(|pair| match pair.as_array()?.as_slice() {
+                [Json::String(key), value] => Some((key.as_str(), value)),
+                _ => None,
+            })
+            .collect()
+    }
+    let (Some(x), Some(y)) = (items(a), items(b)) else {
+        return false;
+    };
+    let by_key: HashMap<&str, &Json> = y.iter().copied().collect();
+    let in_a: HashMap<&str, &Json> = x.iter().copied().collect();
+    if in_a.len() != x.len() || by_key.len() != y.len() {
+        // Keys that print alike (`1` and `'1'`): no matching by key.
+        return false;
+    }
+    for (key, value) in &x {
+        children.push((Some(value), by_key.get(key).copied(), join(path, key)));
+    }
+    for (key, value) in &y {
+        if !in_a.contains_key(key) {
+            children.push((None, Some(value), join(path, key)));
+        }
+    }
+    let order = |items: &[(&'j str, &'j Json)], other: &HashMap<&str, &Json>| -> Vec<&'j str> {
+        items
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| other.contains_key(k))
+            .collect()
+    };
+    let (order_a, order_b) = (order(&x, &by_key), order(&y, &in_a));
+    if order_a != order_b {
+        let keys = |order: Vec<&str>| format!("key order {}", compact(&Json::from(order)));
+        out.push(ValueDifference {
+            path: path.to_owned(),
+            a: keys(order_a),
+            b: keys(order_b),
+        });
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn places(a: Json, b: Json) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        value_differences(&a, &b, "", &mut out);
+        out.into_iter().map(|d| (d.path, d.a, d.b)).collect()
+    }
+
+    fn place(path: &str, a: &str, b: &str) -> (String, String, String) {
+        (path.to_owned(), a.to_owned(), b.to_owned())
+    }
+
+    #[test]
+    fn value_differences_name_dict_keys_and_indices() {
+        let a = json!({"dict": [["epoch", 3], ["sizes", {"tuple": [1, 2]}], ["gone", null]]});
+        let b = json!({"dict": [["epoch", 4], ["sizes", {"tuple": [1, 5, 6]}], ["new", true]]});
+        assert_eq!(
+            places(a, b),
+            [
+                place("epoch", "3", "4"),
+                place("sizes.1", "2", "5"),
+                place("sizes.2", ABSENT, "6"),
+                place("gone", "null", ABSENT),
+                place("new", ABSENT, "true"),
+            ]
+        );
+    }
+
+    #[test]
+    fn tensors_are_not_value_differences_but_their_neighbours_are() {
+        let a = json!({"OrderedDict": [["w", {"tensor": "w"}], ["n", 1]]});
+        let b = json!({"OrderedDict": [["v", {"tensor": "v"}], ["n", 1]]});
+        assert_eq!(places(a, b), []);
+        // A tensor where the other side has a plain value is one.
+        let a = json!([{"tensor": "0"}]);
+        let b = json!([7]);
+        assert_eq!(places(a, b), [place("0", r#"{"tensor":"0"}"#, "7")]);
+    }
+
+    #[test]
+    fn other_kinds_order_and_classes_differ_as_a_whole() {
+        assert_eq!(
+            places(json!({"dict": []}), json!({"OrderedDict": []})),
+            [place("", r#"{"dict":[]}"#, r#"{"OrderedDict":[]}"#)]
+        );
+        assert_eq!(
+            places(
+                json!({"dict": [["a", 1], ["b", 2]]}),
+                json!({"dict": [["b", 2], ["a", 1]]})
+            ),
+            [place(
+                "",
+                r#"key order ["a","b"]"#,
+                r#"key order ["b","a"]"#
+            )]
+        );
+        let module = |class: &str, n: i64| json!({"module": class, "state_dict": {"OrderedDict": [["k", n]]}});
+        assert_eq!(
+            places(module("m.A", 1), module("m.A", 2)),
+            [place("k", "1", "2")]
+        );
+        assert_eq!(places(module("m.A", 1), module("m.B", 1)).len(), 1);
+    }
+
+    #[test]
+    fn several_pickles_prefix_their_tensor_paths() {
+        let mut image = json!({"dict": [["a", {"tensor": "a"}]], "x": [{"tensor": ""}]});
+        prefix_tensor_paths(&mut image, "1");
+        assert_eq!(
+            image,
+            json!({"dict": [["a", {"tensor": "1.a"}]], "x": [{"tensor": "1"}]})
+        );
+    }
+
+    #[test]
+    fn tensors_compare_by_dtype_shape_and_elements() {
+        let digest = |dtype, shape: &[u64], sha: &str| TensorDigest {
+            dtype,
+            shape: shape.to_vec(),
+            sha256: sha.to_owned(),
+        };
+        let a = vec![
+            ("w".to_owned(), digest("float32", &[2], "aa")),
+            ("b".to_owned(), digest("float32", &[2], "bb")),
+            ("x".to_owned(), digest("int64", &[1], "cc")),
+        ];
+        let b = vec![
+            ("b".to_owned(), digest("float32", &[2], "bb")),
+            ("w".to_owned(), digest("float64", &[1, 2], "dd")),
+            ("y".to_owned(), digest("int64", &[1], "cc")),
+        ];
+        let diff = compare_tensors(&a, &b);
+        assert_eq!(
+            (diff.only_in_a, diff.only_in_b, diff.same),
+            (vec!["x".to_owned()], vec!["y".to_owned()], 1)
+        );
+        assert_eq!(diff.differ[0].path, "w");
+        assert_eq!(diff.differ[0].changed, ["dtype", "shape", "elements"]);
+        assert_eq!(
+            diff.differ[0].detail,
+            "dtype float32 vs float64, shape [2] vs [1, 2], elements differ"
+        );
     }
 }

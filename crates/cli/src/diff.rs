@@ -1,0 +1,159 @@
+//! `tpkg diff`: any two PyTorch files, in any formats. Exit codes as
+//! diff(1): 0 the same, 1 different, 2 an input is unreadable.
+//!
+//! Two zips of one format are compared record by record (`check::diff`,
+//! unchanged); otherwise the files' main objects are compared
+//! ([`tpkg::diff::diff_files`]), and decide.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use tpkg::diff::{DiffReport, ObjectDiff, ValuesStatus};
+use tpkg::formats::PyTorchFile;
+
+use crate::write_json;
+
+/// Exit code: an input could not be read.
+const UNREADABLE: u8 = 2;
+
+fn unreadable(error: impl std::error::Error + Send + Sync + 'static) -> ExitCode {
+    // The same one-line form as every other error: causes after colons.
+    eprintln!("tpkg: error: {:#}", anyhow::Error::new(error));
+    ExitCode::from(UNREADABLE)
+}
+
+/// Opens `path` as [`PyTorchFile::open`] does, except that a pickle
+/// file's pickles are decoded as data (`TorchData`), as every other
+/// format's pickles are: a pickled state dict (an `OrderedDict`) is then a
+/// dict of tensors, as in its `torch.save` twin, not a call.
+fn open(path: &Path) -> anyhow::Result<PyTorchFile> {
+    use tpkg::formats::Sniffed;
+    if !matches!(tpkg::formats::sniff_path(path), Ok(Sniffed::Pickle)) {
+        return Ok(PyTorchFile::open(path)?);
+    }
+    let bytes =
+        std::fs::read(path).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+    let options = tpkg::pickle::DecodeOptions::default();
+    let pickles = tpkg::pickle::decode_stream(&bytes, &options, &tpkg::pickle::TorchData)
+        .map(|pickle| {
+            pickle.map(|(_, graph)| graph).map_err(|(offset, error)| {
+                anyhow::Error::new(error)
+                    .context(format!("{}: pickle at byte {offset}", path.display()))
+            })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(PyTorchFile::Pickle(pickles))
+}
+
+pub fn run(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let (file_a, file_b) = match (open(a), open(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(error), _) | (_, Err(error)) => {
+            // The same one-line form as every other error.
+            eprintln!("tpkg: error: {error:#}");
+            return Ok(ExitCode::from(UNREADABLE));
+        }
+    };
+    if file_a.format().is_zip() && file_a.format() == file_b.format() {
+        // Records alone, as ever.
+        drop((file_a, file_b));
+        return crate::check::diff(a, b, json);
+    }
+    let report = match tpkg::diff::diff_files(&file_a, &file_b) {
+        Ok(report) => report,
+        Err(error) => return Ok(unreadable(error)),
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        write_json(&mut out, &report)?;
+    } else {
+        write_text(&mut out, a, b, &report)?;
+    }
+    out.flush()?;
+    Ok(if report.is_same() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_text(
+    out: &mut impl Write,
+    a: &Path,
+    b: &Path,
+    report: &DiffReport,
+) -> std::io::Result<()> {
+    if let Some(formats) = report.formats {
+        writeln!(
+            out,
+            "formats: {} vs {}; compared: {}",
+            formats.a,
+            formats.b,
+            report.compared.join(", ")
+        )?;
+    }
+    if report.compared.contains(&"records") {
+        // Zips of two formats never share their records: a count, for
+        // information (`--json` lists them); the main objects decide.
+        writeln!(
+            out,
+            "records (for information): {} identical, {} differ, {} only in one file",
+            report.same,
+            report.differ.len(),
+            report.only_in_a.len() + report.only_in_b.len()
+        )?;
+    }
+    if let Some(object) = &report.object {
+        write_object(out, a, b, object)?;
+    }
+    Ok(())
+}
+
+fn write_object(
+    out: &mut impl Write,
+    a: &Path,
+    b: &Path,
+    object: &ObjectDiff,
+) -> std::io::Result<()> {
+    let tensors = &object.tensors;
+    for path in &tensors.only_in_a {
+        writeln!(out, "tensor only in {}: {path}", a.display())?;
+    }
+    for path in &tensors.only_in_b {
+        writeln!(out, "tensor only in {}: {path}", b.display())?;
+    }
+    for difference in &tensors.differ {
+        writeln!(
+            out,
+            "tensor differs: {}: {}",
+            difference.path, difference.detail
+        )?;
+    }
+    for difference in &object.values.differences {
+        let path = if difference.path.is_empty() {
+            "(main object)"
+        } else {
+            &difference.path
+        };
+        writeln!(
+            out,
+            "value differs: {path}: {} vs {}",
+            difference.a, difference.b
+        )?;
+    }
+    let values = match (&object.values.status, &object.values.note) {
+        (ValuesStatus::Same, _) => "same values".to_owned(),
+        (ValuesStatus::Differ, _) => "values differ".to_owned(),
+        (status, Some(note)) => format!("values {} ({note})", status.name()),
+        (status, None) => format!("values {}", status.name()),
+    };
+    writeln!(
+        out,
+        "main objects: {} tensors identical, {} differ, {} only in one file; {values}",
+        tensors.same,
+        tensors.differ.len(),
+        tensors.only_in_a.len() + tensors.only_in_b.len()
+    )
+}
