@@ -17,9 +17,10 @@ use crate::write_json;
 /// Exit code: an input could not be read.
 const UNREADABLE: u8 = 2;
 
-fn unreadable(error: impl std::error::Error + Send + Sync + 'static) -> ExitCode {
-    // The same one-line form as every other error: causes after colons.
-    eprintln!("tpkg: error: {:#}", anyhow::Error::new(error));
+fn unreadable(error: &dyn std::error::Error) -> ExitCode {
+    // The same one-line form as every other error: causes after colons,
+    // each once.
+    eprintln!("tpkg: error: {}", tpkg::error_chain(error));
     ExitCode::from(UNREADABLE)
 }
 
@@ -30,7 +31,7 @@ fn unreadable(error: impl std::error::Error + Send + Sync + 'static) -> ExitCode
 fn open(path: &Path) -> anyhow::Result<PyTorchFile> {
     use tpkg::formats::Sniffed;
     if !matches!(tpkg::formats::sniff_path(path), Ok(Sniffed::Pickle)) {
-        return Ok(PyTorchFile::open(path)?);
+        return PyTorchFile::open(path).map_err(|error| anyhow::anyhow!(tpkg::error_chain(&error)));
     }
     let bytes =
         std::fs::read(path).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
@@ -62,7 +63,7 @@ pub fn run(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     let report = match tpkg::diff::diff_files(&file_a, &file_b) {
         Ok(report) => report,
-        Err(error) => return Ok(unreadable(error)),
+        Err(error) => return Ok(unreadable(&error)),
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

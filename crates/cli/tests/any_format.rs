@@ -227,6 +227,9 @@ fn diff_compares_zip_and_legacy_torch_save_by_their_objects() {
             assert_eq!(output.status.code(), Some(2), "{}", bad.display());
             let stderr = String::from_utf8(output.stderr).unwrap();
             assert!(stderr.starts_with("tpkg: error: "), "{stderr}");
+            // One line, each cause once.
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.matches("os error").count() <= 1, "{stderr}");
         }
     }
 }
