@@ -12,18 +12,14 @@
 //! - `clean/`: small real files PyTorch 2.13 writes; `tpkg audit` owes none
 //!   of them an `unsafe` finding.
 //!
-//! The two audit tests are ignored while the audit model is rewritten; run
-//! them with `cargo test -p tpkg-tests --test scanner_corpora -- --ignored
-//! --nocapture` for the table of file and verdict.
+//! The audit tests print a table of file and verdict with `--nocapture`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tpkg::archive::PackageReader;
 use tpkg::audit::{AuditPolicy, Finding, Level};
-use tpkg::formats::Sniffed;
 use tpkg_tests::oracle;
 
 fn corpus_dir(part: &str) -> PathBuf {
@@ -149,42 +145,12 @@ fn clean_files_load_in_pytorch() {
     );
 }
 
-/// What `tpkg audit` says of one file, dispatched as the CLI does: zips to
-/// [`tpkg::audit::audit`], legacy files to `audit_legacy` (or
-/// `audit_stream` when the legacy layout does not parse), pickles to
-/// `audit_stream`. A zip that does not open is an unsafe `unreadable`
-/// finding (plus its container anomalies): unreadable never reads as clean.
+/// What `tpkg audit` says of one file: [`tpkg::audit::audit_path`], the
+/// CLI's own entry point (format told by content; a file that does not
+/// open is an unsafe `unreadable` finding: unreadable never reads as
+/// clean).
 fn audit_file(path: &Path) -> Vec<Finding> {
-    let policy = AuditPolicy::default();
-    let sniffed = tpkg::formats::sniff_path(path).unwrap_or(Sniffed::Zip);
-    if sniffed != Sniffed::Zip {
-        let mapped = match sniffed {
-            Sniffed::LegacyStream | Sniffed::Tar => tpkg::legacy::LegacyFile::open(path).ok(),
-            _ => None,
-        };
-        let report = match mapped {
-            Some(file) => tpkg::audit::audit_legacy(&file, &policy),
-            None => tpkg::audit::audit_stream(&std::fs::read(path).unwrap(), &policy),
-        };
-        return report.findings;
-    }
-    match PackageReader::open(path) {
-        Ok(reader) => tpkg::audit::audit(&reader, reader.zip_bytes(), &policy).findings,
-        Err(error) => {
-            let mut findings = tpkg::audit::container_findings(&std::fs::read(path).unwrap());
-            findings.push(Finding {
-                level: Level::Unsafe,
-                kind: "unreadable",
-                record: Some("(file)".into()),
-                offset: None,
-                line: None,
-                subject: "(file)".into(),
-                reason: format!("{error}"),
-                count: 1,
-            });
-            findings
-        }
-    }
+    tpkg::audit::audit_path(path, &AuditPolicy::default()).findings
 }
 
 fn worst(findings: &[Finding]) -> Option<Level> {
@@ -237,7 +203,6 @@ fn verdict(findings: &[Finding]) -> String {
 }
 
 #[test]
-#[ignore = "issue 18: audit model rewrite in progress"]
 fn audit_flags_every_bypass() {
     let mut table = String::new();
     let mut missed = Vec::new();
@@ -282,7 +247,6 @@ fn audit_flags_every_bypass() {
 }
 
 #[test]
-#[ignore = "issue 18: audit model rewrite in progress"]
 fn audit_passes_every_clean_file() {
     let mut table = String::new();
     let mut failed = Vec::new();

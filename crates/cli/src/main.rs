@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tpkg::glob::Patterns;
 
+mod audit;
 mod check;
 mod diff;
 mod imports;
@@ -249,21 +250,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Tell what loading the package in PyTorch would run, without running
+    /// Tell what loading each file in PyTorch would run, without running
     /// it: every global each pickle imports and calls (with byte offsets),
     /// interned code that runs at import time, dynamic and dangerous
-    /// imports, extern modules, TorchScript, and container anomalies that
-    /// make zip parsers disagree. Findings are safe, review or unsafe.
+    /// imports, extern modules, TorchScript, files nested in files, and
+    /// container anomalies that make zip parsers disagree. Findings are
+    /// safe, review or unsafe (SECURITY.md says which and why).
     ///
-    /// Exit status: 0 nothing at or above --fail-on, 1 something is, 2 the
-    /// package cannot be read.
+    /// Takes files and folders (walked recursively; every file judged by
+    /// its content, not its name) and audits them on all cores.
     ///
-    /// Example: tpkg audit model.pt --fail-on review --policy policy.json
+    /// Exit status: 0 nothing at or above --fail-on, 1 something is, 2 a
+    /// file cannot be read (never clean).
+    ///
+    /// Example: tpkg audit models/ --format sarif > tpkg.sarif
     Audit {
-        /// The package file or folder.
-        package: PathBuf,
-        /// Print `{"findings": [...], "pickles", "sources"}`.
-        #[arg(long)]
+        /// Files (any PyTorch format) or folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Output format. For one file, JSON is its report
+        /// (`{"format", "findings": [...], "pickles", "sources"}`); for
+        /// several, `{"files": [{"path", "verdict", ...report}], "summary"}`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: audit::OutputFormat,
+        /// Same as `--format json`.
+        #[arg(long, conflicts_with = "format")]
         json: bool,
         /// A JSON policy: `{"safe": ["mymodel.*"], "unsafe": ["numpy.load"]}`.
         #[arg(long, value_name = "FILE")]
@@ -570,17 +581,27 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Verify { package, json } => return check::verify(&package, json),
         Command::Diff { a, b, json } => return diff::run(&a, &b, json),
         Command::Audit {
-            package,
+            paths,
+            format,
             json,
             policy,
             fail_on,
             all,
         } => {
-            let level = match fail_on {
-                FailOn::Review => tpkg::audit::Level::Review,
-                FailOn::Unsafe => tpkg::audit::Level::Unsafe,
-            };
-            return check::audit(&package, json, policy.as_deref(), level, all);
+            return audit::run(audit::AuditArgs {
+                paths,
+                format: if json {
+                    audit::OutputFormat::Json
+                } else {
+                    format
+                },
+                policy,
+                fail_on: match fail_on {
+                    FailOn::Review => tpkg::audit::Level::Review,
+                    FailOn::Unsafe => tpkg::audit::Level::Unsafe,
+                },
+                all,
+            });
         }
         Command::Cat { package, record } => {
             require_zip(&package, "cat")?;

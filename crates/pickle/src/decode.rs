@@ -61,9 +61,7 @@ pub fn decode_with(
     options: &DecodeOptions,
     policy: &dyn Policy,
 ) -> Result<ValueGraph, DecodeError> {
-    Machine::new(data, options, policy)
-        .run()
-        .map(|(graph, _)| graph)
+    decode_prefix(data, options, policy).map(|(graph, _)| graph)
 }
 
 /// Decodes the pickle at the start of `data`, which may go on past its
@@ -85,7 +83,37 @@ pub fn decode_prefix(
     options: &DecodeOptions,
     policy: &dyn Policy,
 ) -> Result<(ValueGraph, usize), DecodeError> {
-    Machine::new(data, options, policy).run()
+    let mut machine = Machine::new(data, options, policy);
+    let (root, used) = machine.run()?;
+    Ok((machine.into_graph(root), used))
+}
+
+/// Decodes as [`decode_prefix`] does, but on failure keeps what was
+/// decoded before it: the values the opcodes before the failing one made
+/// (their root is `None`). CPython's unpickler has run those opcodes by
+/// the time it fails, so a scanner audits them (a payload followed by
+/// garbage is still a payload).
+///
+/// ```
+/// use tpkg_pickle::{decode_partial, DecodeOptions, Symbolic, Value};
+/// // GLOBAL os.system, then a memo lookup that fails.
+/// let (graph, result) = decode_partial(b"cos\nsystem\nh\x07.", &DecodeOptions::default(), &Symbolic);
+/// assert!(result.is_err());
+/// assert!(graph.iter().any(|(_, v)| matches!(v, Value::Global { name, .. } if name == "system")));
+/// ```
+pub fn decode_partial(
+    data: &[u8],
+    options: &DecodeOptions,
+    policy: &dyn Policy,
+) -> (ValueGraph, Result<usize, DecodeError>) {
+    let mut machine = Machine::new(data, options, policy);
+    match machine.run() {
+        Ok((root, used)) => (machine.into_graph(root), Ok(used)),
+        Err(error) => {
+            let root = machine.add(Value::None);
+            (machine.into_graph(root), Err(error))
+        }
+    }
 }
 
 /// The pickles of a stream, one after another, as repeated `pickle.load`
@@ -174,6 +202,8 @@ struct Machine<'a> {
     policy: &'a dyn Policy,
     nodes: Vec<Value>,
     origins: Vec<u32>,
+    /// BUILDs on globals and persistent ids ([`ValueGraph::loose_builds`]).
+    loose_builds: Vec<(ValueId, ValueId)>,
     stack: Vec<ValueId>,
     marks: Vec<usize>,
     memo: Vec<Option<ValueId>>,
@@ -274,6 +304,7 @@ impl<'a> Machine<'a> {
             // for it would cost memory no pickle asked for.
             nodes: Vec::with_capacity((data.len() / 4).min(INITIAL_NODES_MAX)),
             origins: Vec::with_capacity((data.len() / 4).min(INITIAL_NODES_MAX)),
+            loose_builds: Vec::new(),
             stack: Vec::with_capacity(64),
             marks: Vec::new(),
             memo: Vec::new(),
@@ -281,6 +312,15 @@ impl<'a> Machine<'a> {
             memo_count: 0,
             next_buffer: 0,
             copy_budget: 16 * data.len() as u64 + 1024,
+        }
+    }
+
+    fn into_graph(self, root: ValueId) -> ValueGraph {
+        ValueGraph {
+            nodes: self.nodes,
+            origins: self.origins,
+            root,
+            loose_builds: self.loose_builds,
         }
     }
 
@@ -644,7 +684,7 @@ impl<'a> Machine<'a> {
         })
     }
 
-    fn run(mut self) -> Result<(ValueGraph, usize), DecodeError> {
+    fn run(&mut self) -> Result<(ValueId, usize), DecodeError> {
         loop {
             self.at = self.pos;
             let Some(&op) = self.data.get(self.pos) else {
@@ -654,12 +694,7 @@ impl<'a> Machine<'a> {
             match op {
                 b'.' => {
                     let root = self.pop(op)?;
-                    let graph = ValueGraph {
-                        nodes: self.nodes,
-                        origins: self.origins,
-                        root,
-                    };
-                    return Ok((graph, self.pos));
+                    return Ok((root, self.pos));
                 }
                 0x80 => {
                     let [protocol] = self.take_array(op)?;
@@ -1064,6 +1099,11 @@ impl<'a> Machine<'a> {
                         }
                         Value::Object { extra, .. } | Value::Reduce { extra, .. } => {
                             extra.add_state(state);
+                        }
+                        // CPython sets the state on the class or function
+                        // itself (or calls its __setstate__).
+                        Value::Global { .. } | Value::PersistentId(_) => {
+                            self.loose_builds.push((target, state));
                         }
                         _ => return Err(self.wrong(op, "an object", target)),
                     }

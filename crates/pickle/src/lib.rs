@@ -42,7 +42,9 @@ mod scan;
 mod text;
 mod value;
 
-pub use decode::{DecodeOptions, PickleStream, decode, decode_prefix, decode_stream, decode_with};
+pub use decode::{
+    DecodeOptions, PickleStream, decode, decode_partial, decode_prefix, decode_stream, decode_with,
+};
 pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};

@@ -224,6 +224,8 @@ pub struct ValueGraph {
     /// node; empty for graphs built with [`ValueGraph::new`].
     pub(crate) origins: Vec<u32>,
     pub(crate) root: ValueId,
+    /// BUILDs on values that hold no state of their own: `(target, state)`.
+    pub(crate) loose_builds: Vec<(ValueId, ValueId)>,
 }
 
 /// Graphs are equal when their values and roots are (where in a pickle
@@ -249,6 +251,7 @@ impl ValueGraph {
             nodes: vec![root],
             origins: Vec::new(),
             root: ValueId(0),
+            loose_builds: Vec::new(),
         }
     }
 
@@ -283,6 +286,23 @@ impl ValueGraph {
     /// If `id` does not belong to this graph.
     pub fn get_mut(&mut self, id: ValueId) -> &mut Value {
         &mut self.nodes[id.index()]
+    }
+
+    /// BUILDs whose target is a global or a persistent id, as `(target,
+    /// state)`, in pickle order. CPython applies them to the object itself:
+    /// `__setstate__` if it has one, else the state's items become
+    /// attributes of the class, function or module the global names (a
+    /// way to rewrite code of the running process that a scanner must
+    /// see).
+    ///
+    /// ```
+    /// // GLOBAL torch.nn.Module, BUILD (None, {'x': 1})
+    /// let data = b"ctorch.nn\nModule\nN}X\x01\x00\x00\x00xK\x01s\x86b.";
+    /// let graph = tpkg_pickle::decode_with(data, &Default::default(), &tpkg_pickle::Symbolic).unwrap();
+    /// assert_eq!(graph.loose_builds().len(), 1);
+    /// ```
+    pub fn loose_builds(&self) -> &[(ValueId, ValueId)] {
+        &self.loose_builds
     }
 
     /// For a decoded graph, the byte offset in the pickle of the opcode that

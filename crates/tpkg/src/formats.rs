@@ -162,18 +162,31 @@ pub fn sniff(head: &[u8]) -> Sniffed {
     }
 }
 
-/// Whether `head` decodes as a pickle, or as the start of one (cut short).
+/// Whether `head` is a pickle as `pickle.load` sees one: it decodes, is
+/// cut short by the 512 bytes, or fails only after it ran something (a
+/// call or an instantiation: CPython has run everything before the
+/// failing opcode, so a payload followed by garbage is still a payload;
+/// text that merely starts like an opcode, `cats\ndogs`, runs nothing).
 fn looks_like_pickle(head: &[u8]) -> bool {
-    use tpkg_pickle::{DecodeErrorKind, DecodeOptions, Symbolic, decode_prefix};
+    use tpkg_pickle::{DecodeErrorKind, DecodeOptions, Symbolic, Value, decode_partial};
     if head.is_empty() {
         return false;
     }
-    match decode_prefix(head, &DecodeOptions::default(), &Symbolic) {
+    let (graph, result) = decode_partial(head, &DecodeOptions::default(), &Symbolic);
+    match result {
         Ok(_) => true,
-        Err(error) => matches!(
-            error.kind(),
-            DecodeErrorKind::Truncated { .. } | DecodeErrorKind::MissingStop
-        ),
+        Err(error) => {
+            let cut_short = matches!(
+                error.kind(),
+                DecodeErrorKind::Truncated { .. } | DecodeErrorKind::MissingStop
+            );
+            let ran_something = graph
+                .iter()
+                .any(|(_, value)| matches!(value, Value::Reduce { .. } | Value::Object { .. }))
+                || !graph.loose_builds().is_empty();
+            (cut_short && matches!(head, [0x80, ..] | [b'(' | b']' | b'}' | b')' | b'c', ..]))
+                || ran_something
+        }
     }
 }
 
@@ -309,7 +322,7 @@ impl PyTorchFile {
             Sniffed::Pickle => {
                 let bytes = std::fs::read(path).map_err(io)?;
                 let options = tpkg_pickle::DecodeOptions::default();
-                let pickles = tpkg_pickle::decode_stream(&bytes, &options, &tpkg_pickle::Symbolic)
+                let pickles = tpkg_pickle::decode_stream(&bytes, &options, &tpkg_pickle::TorchData)
                     .map(|pickle| {
                         pickle.map(|(_, graph)| graph).map_err(|(offset, source)| {
                             OpenError::Pickle {

@@ -14,6 +14,7 @@ use crate::show::{PickleRecordError, decode_record};
 
 mod embedded;
 pub use embedded::EmbeddedStorageError;
+pub(crate) use embedded::pickled_bytes;
 
 /// A pickle's tensors could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -37,16 +37,23 @@
 //! # Ok(()) }
 //! ```
 
+mod classify;
+mod findings;
+mod pickles;
+mod sources;
 mod weights_only;
 
-use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use tpkg_archive::PackageReader;
-use tpkg_pickle::{DecodeOptions, Symbolic, Value, ValueGraph, ValueId};
+use tpkg_pickle::{DecodeOptions, Symbolic};
 
+use crate::formats::{FileFormat, Sniffed};
 use crate::importer::module_of_record;
-use crate::verify::looks_like_pickle;
+use classify::{Context, Reader};
+use findings::{At, Findings};
+use pickles::PickleAudit;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -98,6 +105,8 @@ pub struct Finding {
 /// What [`audit`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditReport {
+    /// The file's format, when it was told ([`audit_path`]).
+    pub format: Option<FileFormat>,
     /// Every finding, records in archive order.
     pub findings: Vec<Finding>,
     /// Pickles decoded.
@@ -110,6 +119,15 @@ impl AuditReport {
     /// The most severe level found, if any finding.
     pub fn worst(&self) -> Option<Level> {
         self.findings.iter().map(|f| f.level).max()
+    }
+
+    /// Whether some part of the file could not be read (an `unreadable`
+    /// finding, or a record the container does not give back): such a
+    /// file is never clean, whatever else was found.
+    pub fn is_unreadable(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.kind == "unreadable" && f.level == Level::Unsafe)
     }
 }
 
@@ -146,7 +164,7 @@ impl AuditPolicy {
         })
     }
 
-    fn matches(patterns: &[String], qualified: &str) -> bool {
+    pub(crate) fn matches(patterns: &[String], qualified: &str) -> bool {
         patterns.iter().any(|p| match p.strip_suffix(".*") {
             Some(module) => qualified
                 .strip_prefix(module)
@@ -156,422 +174,9 @@ impl AuditPolicy {
     }
 }
 
-/// Plain-data constructors PyTorch's packages use beyond the weights-only
-/// allowlist.
-const SAFE_DATA: &[&str] = &[
-    "builtins.frozenset",
-    "builtins.slice",
-    "builtins.range",
-    "builtins.bytes",
-    "__builtin__.set",
-    "__builtin__.frozenset",
-    "torch._utils._rebuild_parameter_with_state",
-];
-
-/// Modules whose every global runs code or reaches outside the process.
-const UNSAFE_MODULES: &[&str] = &[
-    "os",
-    "posix",
-    "nt",
-    "posixpath",
-    "ntpath",
-    "subprocess",
-    "sys",
-    "socket",
-    "runpy",
-    "pickle",
-    "_pickle",
-    "marshal",
-    "importlib",
-    "pkgutil",
-    "shutil",
-    "webbrowser",
-    "ctypes",
-    "pty",
-    "code",
-    "codeop",
-    "commands",
-    "multiprocessing",
-    "asyncio",
-    "http",
-    "urllib",
-    "urllib2",
-    "requests",
-    "ftplib",
-    "smtplib",
-    "telnetlib",
-    "signal",
-    "tempfile",
-    "glob",
-    "io",
-    "_io",
-    "zipimport",
-    "imp",
-    "dill",
-    "cloudpickle",
-    "joblib",
-    "yaml",
-    "shelve",
-    "dbm",
-    "sqlite3",
-    "threading",
-    "_thread",
-    "builtins.__loader__",
-    "torch.hub",
-    "torch.package",
-    "torch.jit",
-    "torch.serialization",
-    "torch._dynamo",
-    "torch.utils.cpp_extension",
-    "numpy.load",
-    "numpy.lib.npyio",
-];
-
-/// Single globals that run code (outside the modules above).
-const UNSAFE_GLOBALS: &[&str] = &[
-    "builtins.eval",
-    "builtins.exec",
-    "builtins.compile",
-    "builtins.getattr",
-    "builtins.setattr",
-    "builtins.delattr",
-    "builtins.open",
-    "builtins.__import__",
-    "builtins.globals",
-    "builtins.locals",
-    "builtins.vars",
-    "builtins.input",
-    "builtins.breakpoint",
-    "builtins.apply",
-    "builtins.execfile",
-    "builtins.memoryview",
-    "builtins.type",
-    "builtins.object.__reduce__",
-    "__builtin__.eval",
-    "__builtin__.exec",
-    "__builtin__.compile",
-    "__builtin__.getattr",
-    "__builtin__.setattr",
-    "__builtin__.open",
-    "__builtin__.__import__",
-    "__builtin__.apply",
-    "__builtin__.execfile",
-    "operator.attrgetter",
-    "operator.itemgetter",
-    "operator.methodcaller",
-    "functools.partial",
-    "functools.reduce",
-    "types.CodeType",
-    "types.FunctionType",
-    "types.MethodType",
-    "types.ModuleType",
-    "torch.load",
-    "torch.save",
-    "torch._C._jit_pass_onnx",
-    "numpy.load",
-];
-
-/// Modules a package's source should not need; importing them is a
-/// finding (review), using them from a pickle is unsafe.
-const DANGEROUS_IMPORTS: &[&str] = &[
-    "os",
-    "sys",
-    "io",
-    "subprocess",
-    "socket",
-    "ctypes",
-    "pty",
-    "runpy",
-    "pickle",
-    "marshal",
-    "importlib",
-    "pkgutil",
-    "shutil",
-    "webbrowser",
-    "builtins",
-    "multiprocessing",
-    "urllib",
-    "http",
-    "requests",
-    "code",
-    "codeop",
-    "signal",
-    "tempfile",
-];
-
-/// Modules whose source or extern use is itself unsafe (not just unusual).
-const UNSAFE_IMPORTS: &[&str] = &[
-    "subprocess",
-    "socket",
-    "ctypes",
-    "pty",
-    "runpy",
-    "webbrowser",
-    "marshal",
-    "code",
-    "codeop",
-];
-
-fn top(module: &str) -> &str {
-    module.split('.').next().unwrap_or(module)
-}
-
-fn in_modules(list: &[&str], module: &str) -> bool {
-    list.iter().any(|m| {
-        module == *m
-            || module
-                .strip_prefix(m)
-                .is_some_and(|rest| rest.starts_with('.'))
-    })
-}
-
-/// The classification of one global `module.name`.
-fn classify(
-    module: &str,
-    name: &str,
-    policy: &AuditPolicy,
-    interned: &[String],
-) -> (Level, String) {
-    let qualified = format!("{module}.{name}");
-    if AuditPolicy::matches(&policy.unsafe_, &qualified) {
-        return (Level::Unsafe, "unsafe by the audit policy".into());
-    }
-    if AuditPolicy::matches(&policy.safe, &qualified) {
-        return (Level::Safe, "safe by the audit policy".into());
-    }
-    if weights_only::WEIGHTS_ONLY_ALLOWED
-        .binary_search(&qualified.as_str())
-        .is_ok()
-    {
-        return (
-            Level::Safe,
-            "allowed by torch.load(weights_only=True)".into(),
-        );
-    }
-    if SAFE_DATA.contains(&qualified.as_str()) {
-        return (Level::Safe, "builds plain data".into());
-    }
-    if qualified == "torch.jit._script.unpackage_script_module" {
-        return (
-            Level::Review,
-            "loads the package's TorchScript (see the torchscript finding)".into(),
-        );
-    }
-    if UNSAFE_GLOBALS.contains(&qualified.as_str()) || in_modules(UNSAFE_MODULES, module) {
-        return (
-            Level::Unsafe,
-            "runs code or reaches files, processes or the network".into(),
-        );
-    }
-    if tpkg_mangling::is_mangled(module) {
-        return (
-            Level::Review,
-            "a module of another loaded package (mangled name)".into(),
-        );
-    }
-    if (module.starts_with("torch.nn.modules.") || module == "torch.nn.parameter")
-        && name.chars().next().is_some_and(char::is_uppercase)
-    {
-        return (
-            Level::Safe,
-            "a torch.nn module class (state set from plain data)".into(),
-        );
-    }
-    if interned.iter().any(|m| m == module) {
-        return (
-            Level::Review,
-            "defined by the package's own source (see its findings)".into(),
-        );
-    }
-    (Level::Review, "not known to be safe".into())
-}
-
-/// Accumulates findings, folding repeats within one record.
-#[derive(Default)]
-struct Findings {
-    list: Vec<Finding>,
-    index: BTreeMap<(String, &'static str, String), usize>,
-}
-
-impl Findings {
-    /// A record that could not be audited (the subject is the record).
-    fn unreadable(&mut self, level: Level, record: &str, reason: String) {
-        self.add(
-            level,
-            "unreadable",
-            Some(record),
-            None,
-            None,
-            record.to_owned(),
-            reason,
-        );
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn add(
-        &mut self,
-        level: Level,
-        kind: &'static str,
-        record: Option<&str>,
-        offset: Option<usize>,
-        line: Option<usize>,
-        subject: String,
-        reason: String,
-    ) {
-        let key = (record.unwrap_or_default().to_owned(), kind, subject.clone());
-        if line.is_none()
-            && let Some(&at) = self.index.get(&key)
-        {
-            self.list[at].count += 1;
-            return;
-        }
-        self.index.insert(key, self.list.len());
-        self.list.push(Finding {
-            level,
-            kind,
-            record: record.map(str::to_owned),
-            offset,
-            line,
-            subject,
-            reason,
-            count: 1,
-        });
-    }
-}
-
-fn global_name(graph: &ValueGraph, id: ValueId) -> Option<(String, String)> {
-    match graph.get(id) {
-        Value::Global { module, name } => Some((module.clone(), name.clone())),
-        _ => None,
-    }
-}
-
-fn audit_pickle(
-    graph: &ValueGraph,
-    record: &str,
-    policy: &AuditPolicy,
-    interned: &[String],
-    findings: &mut Findings,
-) {
-    for (id, value) in graph.iter() {
-        let offset = graph.origin(id);
-        let mut note = |kind: &'static str, target: ValueId, what: &str| {
-            let Some((module, name)) = global_name(graph, target) else {
-                findings.add(
-                    Level::Review,
-                    kind,
-                    Some(record),
-                    offset,
-                    None,
-                    format!("<{}>", graph.get(target).kind()),
-                    format!("{what} of a computed value"),
-                );
-                return;
-            };
-            let (level, reason) = classify(&module, &name, policy, interned);
-            findings.add(
-                level,
-                kind,
-                Some(record),
-                offset,
-                None,
-                format!("{module}.{name}"),
-                reason,
-            );
-        };
-        match value {
-            Value::Global { module, name } => {
-                let (level, reason) = classify(module, name, policy, interned);
-                findings.add(
-                    level,
-                    "import",
-                    Some(record),
-                    offset,
-                    None,
-                    format!("{module}.{name}"),
-                    reason,
-                );
-            }
-            Value::Reduce {
-                callable, extra, ..
-            } => {
-                note("call", *callable, "a call");
-                if extra.state.is_some() {
-                    note("setstate", *callable, "BUILD on the result");
-                }
-            }
-            Value::Object { class, extra, .. } => {
-                note("instantiate", *class, "an instantiation");
-                if extra.state.is_some() {
-                    let safe = global_name(graph, *class)
-                        .is_some_and(|(m, n)| classify(&m, &n, policy, interned).0 == Level::Safe);
-                    if !safe {
-                        note("setstate", *class, "BUILD (__setstate__)");
-                    }
-                }
-            }
-            Value::PersistentId(pid) => {
-                let Value::Tuple(items) = graph.get(*pid) else {
-                    findings.add(
-                        Level::Review,
-                        "persistent-id",
-                        Some(record),
-                        offset,
-                        None,
-                        format!("<{}>", graph.get(*pid).kind()),
-                        "a persistent id PyTorch does not write".into(),
-                    );
-                    continue;
-                };
-                let kind = items
-                    .first()
-                    .and_then(|k| graph.get(*k).as_str())
-                    .unwrap_or("?");
-                match kind {
-                    "storage" => findings.add(
-                        Level::Safe,
-                        "persistent-id",
-                        Some(record),
-                        offset,
-                        None,
-                        "storage".into(),
-                        "a tensor storage record".into(),
-                    ),
-                    "reduce_package" => {
-                        // (reduce_package, id, function, args) or legacy (function, args).
-                        let function = if items.len() == 4 {
-                            items.get(2)
-                        } else {
-                            items.get(1)
-                        };
-                        match function {
-                            Some(function) => note("call", *function, "reduce_package's function"),
-                            None => findings.add(
-                                Level::Review,
-                                "persistent-id",
-                                Some(record),
-                                offset,
-                                None,
-                                "reduce_package".into(),
-                                "malformed reduce_package id".into(),
-                            ),
-                        }
-                    }
-                    other => findings.add(
-                        Level::Review,
-                        "persistent-id",
-                        Some(record),
-                        offset,
-                        None,
-                        other.to_owned(),
-                        "a persistent id PyTorch's importer does not know".into(),
-                    ),
-                }
-            }
-            _ => {}
-        }
-    }
-}
+/// Deepest nesting of files in files audited (a torch.save inside a
+/// pickle's bytes inside a `.pt2`, ...).
+const MAX_NESTED_DEPTH: usize = 4;
 
 /// The container anomalies of a zip file as findings (all unsafe: they let
 /// two readers see different packages in the same bytes).
@@ -586,60 +191,148 @@ fn add_container_findings(bytes: &[u8], findings: &mut Findings) {
         findings.add(
             Level::Unsafe,
             "container",
-            anomaly.record.as_deref(),
-            usize::try_from(anomaly.offset).ok(),
-            None,
+            At {
+                record: anomaly.record.as_deref(),
+                offset: usize::try_from(anomaly.offset).ok(),
+                line: None,
+            },
             anomaly.kind.to_owned(),
             anomaly.detail,
         );
     }
 }
 
-/// Audits a package: pickles, sources, externs, TorchScript and, given the
-/// file's bytes (`reader.zip_bytes()` for a zip), the container. See the
-/// [module docs](self).
+/// Audits any PyTorch file, told by content: a zip (package, torch.save,
+/// TorchScript, `.pt2`), a legacy `torch.save`, a pickle file. A file that
+/// cannot be opened gives an unsafe `unreadable` finding on `(file)`
+/// (with the container's anomalies, when it is a damaged zip): unreadable
+/// never reads as clean.
+///
+/// ```no_run
+/// use tpkg::audit::{AuditPolicy, Level, audit_path};
+/// let report = audit_path("model.pt".as_ref(), &AuditPolicy::default());
+/// if report.worst() == Some(Level::Unsafe) {
+///     eprintln!("refusing model.pt");
+/// }
+/// ```
+pub fn audit_path(path: &Path, policy: &AuditPolicy) -> AuditReport {
+    let unreadable = |error: &dyn std::error::Error, findings: Vec<Finding>| {
+        let mut all = Findings::default();
+        all.list = findings;
+        all.unreadable(Level::Unsafe, "(file)", crate::error_chain(error));
+        AuditReport {
+            findings: all.list,
+            ..AuditReport::default()
+        }
+    };
+    let sniffed = match crate::formats::sniff_path(path) {
+        Ok(sniffed) => sniffed,
+        Err(error) => return unreadable(&error, Vec::new()),
+    };
+    match sniffed {
+        Sniffed::Zip => match PackageReader::open(path) {
+            Ok(reader) => {
+                let mut report = audit(&reader, reader.zip_bytes(), policy);
+                report.format = Some(crate::formats::zip_format(&reader));
+                report
+            }
+            Err(error) => {
+                // The container may still say why.
+                let anomalies = std::fs::read(path)
+                    .map(|bytes| container_findings(&bytes))
+                    .unwrap_or_default();
+                unreadable(&error, anomalies)
+            }
+        },
+        Sniffed::LegacyStream | Sniffed::Tar => {
+            let mut report = match crate::legacy::LegacyFile::open(path) {
+                Ok(file) => audit_legacy(&file, policy),
+                Err(_) => match std::fs::read(path) {
+                    Ok(bytes) => audit_stream(&bytes, policy),
+                    Err(error) => unreadable(&error, Vec::new()),
+                },
+            };
+            report.format = Some(FileFormat::TorchSaveLegacy);
+            report
+        }
+        Sniffed::Pickle => {
+            let mut report = match std::fs::read(path) {
+                Ok(bytes) => audit_stream(&bytes, policy),
+                Err(error) => unreadable(&error, Vec::new()),
+            };
+            report.format = Some(FileFormat::Pickle);
+            report
+        }
+    }
+}
+
+/// Audits a zip format or package folder: pickles, sources, externs,
+/// TorchScript and, given the file's bytes (`reader.zip_bytes()` for a
+/// zip), the container. See the [module docs](self).
 pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) -> AuditReport {
+    audit_zip(reader, file, policy, 0)
+}
+
+fn audit_zip(
+    reader: &PackageReader,
+    file: Option<&[u8]>,
+    policy: &AuditPolicy,
+    depth: usize,
+) -> AuditReport {
     let mut findings = Findings::default();
     let mut report = AuditReport::default();
     if let Some(bytes) = file {
         add_container_findings(bytes, &mut findings);
     }
-    let importer_modules: Vec<String> = reader
-        .records()
-        .iter()
-        .filter_map(|r| module_of_record(&r.name))
-        .collect();
-    let mut torchscript = false;
-    for info in reader.records() {
-        let name = info.name.as_str();
-        if name.starts_with(".data/ts_code/") {
-            torchscript = true;
-            continue;
-        }
-        // Every record read through once: sizes and CRC-32s (PyTorch
-        // checks neither, so a mismatch is reported, then audited as read).
-        let checked = match reader.open_record_verified(name) {
-            Ok(mut record) => std::io::copy(&mut record, &mut std::io::sink())
-                .map(|_| ())
-                .map_err(|e| crate::error_chain(&e)),
-            Err(error) => Err(crate::error_chain(&error)),
-        };
-        if let Err(error) = checked {
+    let format = crate::formats::zip_format(reader);
+    // Only a package's loader imports its sources (a TorchScript file's
+    // `code/` is TorchScript); a mocked module's stub runs nothing.
+    let interned: Vec<String> = if format == FileFormat::Package {
+        reader
+            .records()
+            .iter()
+            .filter(|r| !r.name.starts_with(".data/") && r.name.ends_with(".py"))
+            .filter(|r| !sources::is_mock_stub(reader, &r.name))
+            .filter_map(|r| module_of_record(&r.name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for module in &interned {
+        if classify::shadows(module) {
             findings.add(
                 Level::Unsafe,
-                "container",
-                Some(name),
-                None,
-                None,
-                "unreadable-record".into(),
-                error,
+                "shadowing",
+                At::default(),
+                module.clone(),
+                "the package interns a module of this name: its globals are the package's code, not the real module's".into(),
             );
-            // Still audit what is there: other readers may not check.
+        }
+    }
+    let mut torchscript_code = false;
+    let mut package_calls = Vec::new();
+    let mut interned_sources: Vec<(String, String, String)> = Vec::new();
+    for info in reader.records() {
+        let name = info.name.as_str();
+        let torchscript = format == FileFormat::TorchScript || name.starts_with(".data/ts_code/");
+        check_record(reader, name, &mut findings);
+        let is_storage = (name.starts_with(".data/") && name.ends_with(".storage"))
+            || (format != FileFormat::Package
+                && name.starts_with("data/")
+                && !name.ends_with(".pkl")
+                && !name.ends_with(".json"));
+        if is_storage {
+            // Raw tensor bytes; a file stored there is still looked at.
+            if let Ok(head) = reader.read_range(name, 0, info.size.min(16))
+                && nested_kind(&head).is_some()
+            {
+                audit_nested_record(reader, name, policy, depth, &mut findings);
+            }
+            continue;
         }
         let is_source = name.ends_with(".py");
-        let is_storage = name.starts_with(".data/") && name.ends_with(".storage");
-        if is_storage || name.starts_with(".data/") && !name.ends_with(".pkl") {
-            continue;
+        if torchscript && is_source {
+            torchscript_code = true;
         }
         let limit = if is_source {
             tpkg_pysource::MAX_SOURCE_BYTES as u64
@@ -647,9 +340,8 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
             crate::show::MAX_PICKLE_BYTES
         };
         if info.size > limit {
-            // Only pickle-looking or source records matter; peek first.
             let head = crate::verify::peek(reader, name);
-            if is_source || name.ends_with(".pkl") || looks_like_pickle(&head) {
+            if is_source || name.ends_with(".pkl") || looks_like_pickle_head(&head) {
                 findings.unreadable(
                     Level::Unsafe,
                     name,
@@ -665,89 +357,314 @@ pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) 
                 continue;
             }
         };
+        if nested_kind(&bytes).is_some_and(|kind| kind != Sniffed::Pickle) {
+            nested_audit(&bytes, name, policy, depth + 1, false, &mut findings);
+            continue;
+        }
+        let reader_kind = if torchscript {
+            Reader::TorchScript
+        } else {
+            Reader::Python
+        };
+        let ctx = Context {
+            policy,
+            interned: &interned,
+            reader: reader_kind,
+        };
         if is_source {
             report.sources += 1;
-            audit_source(name, &bytes, &mut findings);
-            continue;
-        }
-        // Protocols 2-5 start with PROTO; protocols 0 and 1 have no header,
-        // so any record ending in STOP is tried (resources that happen to
-        // end in `.` and do not decode are left alone).
-        let maybe_pickle =
-            looks_like_pickle(&bytes) || name.ends_with(".pkl") || bytes.last() == Some(&b'.');
-        if !maybe_pickle {
-            continue;
-        }
-        let options = DecodeOptions::default();
-        match tpkg_pickle::decode_with(&bytes, &options, &Symbolic) {
-            Ok(graph) => {
-                report.pickles += 1;
-                audit_pickle(&graph, name, policy, &importer_modules, &mut findings);
-            }
-            Err(error) if looks_like_pickle(&bytes) || name.ends_with(".pkl") => {
-                report.pickles += 1;
-                findings.unreadable(
-                    Level::Unsafe,
+            if torchscript {
+                sources::audit_torchscript_code(name, &bytes, &mut findings);
+            } else if sources::audit_source(name, &bytes, &mut findings) {
+                if let (Some(module), Ok(text)) =
+                    (module_of_record(name), std::str::from_utf8(&bytes))
+                {
+                    interned_sources.push((module, name.to_owned(), text.to_owned()));
+                }
+            } else {
+                // Not Python: a pickle stored under a source's name is
+                // still loaded as one (CVE-2025-1889: never trust names).
+                audit_record_pickle(
+                    &bytes,
                     name,
-                    format!("the pickle does not decode: {error}"),
+                    ctx,
+                    depth,
+                    true,
+                    &mut report,
+                    &mut findings,
+                    &mut package_calls,
                 );
             }
-            Err(_) => {}
+            continue;
         }
+        // Whatever the name: every record that decodes as a pickle is
+        // audited (protocols 0 and 1 have no header to tell them by).
+        let named = name.ends_with(".pkl") || looks_like_pickle_head(&bytes);
+        audit_record_pickle(
+            &bytes,
+            name,
+            ctx,
+            depth,
+            named,
+            &mut report,
+            &mut findings,
+            &mut package_calls,
+        );
     }
-    if torchscript {
+    // What the package's own code runs: at import, and in the functions
+    // and classes the pickles call.
+    let package_sources = sources::PackageSources {
+        modules: interned_sources
+            .iter()
+            .filter(|(module, _, _)| interned.contains(module))
+            .map(|(module, record, text)| (module.clone(), (record.as_str(), text.as_str())))
+            .collect(),
+    };
+    for (module, _, _) in &interned_sources {
+        package_sources.audit_import_time(module, &mut findings);
+    }
+    for (module, name, use_) in &package_calls {
+        let (member, why) = match use_ {
+            classify::Use::SetState => (
+                format!("{name}.__setstate__"),
+                "a pickle BUILDs it (its __setstate__ runs)",
+            ),
+            classify::Use::Instantiate => (format!("{name}.__new__"), "a pickle instantiates it"),
+            _ => (name.clone(), "a pickle calls it"),
+        };
+        package_sources.audit_package_call(module, &member, why, &mut findings);
+    }
+    if torchscript_code {
         findings.add(
             Level::Review,
             "torchscript",
-            Some(".data/ts_code/"),
-            None,
-            None,
+            At::default(),
             "TorchScript".into(),
             "TorchScript code: libtorch compiles and runs it on load".into(),
         );
     }
-    if let Ok(metadata) = tpkg_archive::PackageMetadata::read(reader) {
-        for module in metadata
-            .extern_modules
-            .into_iter()
-            .flatten()
-            .filter(|m| !m.is_empty())
-        {
-            let (level, reason) = if in_modules(UNSAFE_IMPORTS, &module) {
-                (
-                    Level::Unsafe,
-                    "a load imports it from the host; it runs processes or code",
-                )
-            } else if in_modules(DANGEROUS_IMPORTS, &module) {
-                (
-                    Level::Review,
-                    "a load imports it from the host; it has system-level access",
-                )
-            } else {
-                (Level::Safe, "a load imports it from the host")
-            };
-            findings.add(
-                level,
-                "extern",
-                Some(".data/extern_modules"),
-                None,
-                None,
-                module,
-                reason.into(),
-            );
-        }
-    }
+    extern_findings(reader, &mut findings);
     report.findings = findings.list;
     report
+}
+
+/// Reads a record through once, checking sizes and CRC-32: PyTorch checks
+/// neither, so a mismatch is reported and the record audited as read.
+fn check_record(reader: &PackageReader, name: &str, findings: &mut Findings) {
+    let checked = match reader.open_record_verified(name) {
+        Ok(mut record) => std::io::copy(&mut record, &mut std::io::sink())
+            .map(|_| ())
+            .map_err(|e| crate::error_chain(&e)),
+        Err(error) => Err(crate::error_chain(&error)),
+    };
+    if let Err(error) = checked {
+        findings.add(
+            Level::Unsafe,
+            "container",
+            At::record(name),
+            "unreadable-record".into(),
+            error,
+        );
+    }
+}
+
+/// A record's bytes as a pickle. A pickle that fails to decode is still
+/// audited as far as it goes (CPython has run those opcodes when it fails)
+/// and is unsafe `unreadable`; bytes that are no pickle are left alone,
+/// unless the record is meant to be one (`named`).
+#[allow(clippy::too_many_arguments)]
+fn audit_record_pickle(
+    bytes: &[u8],
+    name: &str,
+    ctx: Context<'_>,
+    depth: usize,
+    named: bool,
+    report: &mut AuditReport,
+    findings: &mut Findings,
+    package_calls: &mut Vec<(String, String, classify::Use)>,
+) {
+    let options = DecodeOptions::default();
+    let (graph, result) = tpkg_pickle::decode_partial(bytes, &options, &Symbolic);
+    if !is_pickle(&graph, &result, named) {
+        return;
+    }
+    report.pickles += 1;
+    let audit = PickleAudit {
+        graph: &graph,
+        data: bytes,
+        record: name,
+        ctx,
+        depth,
+        package_calls: Default::default(),
+    };
+    audit.run(findings);
+    package_calls.extend(audit.package_calls.into_inner());
+    if let Err(error) = result {
+        findings.unreadable(Level::Unsafe, name, undecodable(&error));
+    }
+}
+
+/// Whether a (partial) decode found a pickle: it decoded; or it is meant
+/// to be one; or it failed after running something: a call or an
+/// instantiation (text such as `collections\ntorch._utils` reads as a
+/// GLOBAL, then fails, having run nothing).
+fn is_pickle(
+    graph: &tpkg_pickle::ValueGraph,
+    result: &Result<usize, tpkg_pickle::DecodeError>,
+    named: bool,
+) -> bool {
+    use tpkg_pickle::Value;
+    match result {
+        Ok(_) => true,
+        Err(error) => {
+            named
+                || (error.offset() > 0
+                    && (graph.iter().any(|(_, value)| {
+                        matches!(value, Value::Reduce { .. } | Value::Object { .. })
+                    }) || !graph.loose_builds().is_empty()))
+        }
+    }
+}
+
+fn undecodable(error: &tpkg_pickle::DecodeError) -> String {
+    format!(
+        "the pickle does not decode: {error} (everything before byte {} was audited: CPython runs it before it fails)",
+        error.offset()
+    )
+}
+
+fn audit_nested_record(
+    reader: &PackageReader,
+    name: &str,
+    policy: &AuditPolicy,
+    depth: usize,
+    findings: &mut Findings,
+) {
+    match reader.read(name) {
+        Ok(bytes) => nested_audit(&bytes, name, policy, depth + 1, false, findings),
+        Err(error) => findings.unreadable(Level::Unsafe, name, crate::error_chain(&error)),
+    }
+}
+
+fn extern_findings(reader: &PackageReader, findings: &mut Findings) {
+    let Ok(metadata) = tpkg_archive::PackageMetadata::read(reader) else {
+        return;
+    };
+    for module in metadata
+        .extern_modules
+        .into_iter()
+        .flatten()
+        .filter(|m| !m.is_empty())
+    {
+        // An import is not an execution: what runs is judged by the calls.
+        let (level, reason) = if sources::runs_processes_or_code(&module) {
+            (
+                Level::Review,
+                "a load imports it from the host; it exists to run processes or code",
+            )
+        } else if sources::has_system_access(&module) {
+            (
+                Level::Review,
+                "a load imports it from the host; it has system-level access",
+            )
+        } else {
+            (Level::Safe, "a load imports it from the host")
+        };
+        findings.add(
+            level,
+            "extern",
+            At::record(".data/extern_modules"),
+            module,
+            reason.into(),
+        );
+    }
+}
+
+/// Whether the head of some bytes decodes as a pickle with a `PROTO`.
+fn looks_like_pickle_head(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 2..=5, ..])
+}
+
+/// What file `bytes` are, if they are one tpkg audits as nested: a zip
+/// (local header first), a legacy `torch.save`, or a pickle with `PROTO`.
+fn nested_kind(bytes: &[u8]) -> Option<Sniffed> {
+    let head = &bytes[..bytes.len().min(512)];
+    if head.starts_with(b"PK\x03\x04") {
+        Some(Sniffed::Zip)
+    } else if crate::legacy::looks_legacy(head) {
+        Some(Sniffed::LegacyStream)
+    } else if looks_like_pickle_head(head) {
+        Some(Sniffed::Pickle)
+    } else {
+        None
+    }
+}
+
+/// Audits `bytes` found inside a file (a record, a pickle's byte string)
+/// as a file of their own when they are one, adding the findings under
+/// `place`. `loaded`: the bytes are certainly loaded as a file (a
+/// `_load_from_bytes` argument), so anything unreadable is unsafe; other
+/// bytes that do not read as a file are left alone.
+pub(crate) fn nested_audit(
+    bytes: &[u8],
+    place: &str,
+    policy: &AuditPolicy,
+    depth: usize,
+    loaded: bool,
+    findings: &mut Findings,
+) {
+    if depth > MAX_NESTED_DEPTH {
+        findings.unreadable(
+            Level::Unsafe,
+            place,
+            format!("files nested deeper than {MAX_NESTED_DEPTH}: not audited"),
+        );
+        return;
+    }
+    let report = match nested_kind(bytes) {
+        Some(Sniffed::Zip) => match PackageReader::from_bytes(bytes.to_vec()) {
+            Ok(reader) => audit_zip(&reader, Some(bytes), policy, depth),
+            Err(error) if loaded => {
+                findings.unreadable(Level::Unsafe, place, crate::error_chain(&error));
+                return;
+            }
+            Err(_) => return,
+        },
+        Some(Sniffed::LegacyStream | Sniffed::Tar) => audit_stream_at(bytes, policy, depth),
+        Some(Sniffed::Pickle) => {
+            let decodes = tpkg_pickle::decode_stream(bytes, &DecodeOptions::default(), &Symbolic)
+                .all(|pickle| pickle.is_ok());
+            if !decodes && !loaded {
+                return;
+            }
+            audit_stream_at(bytes, policy, depth)
+        }
+        None if loaded => audit_stream_at(bytes, policy, depth),
+        None => return,
+    };
+    findings.nest(place, report.findings);
 }
 
 /// Audits every pickle of a legacy `torch.save` file that parsed (see
 /// [`audit_stream`]), reading its bytes where they are (the memory map of
 /// [`LegacyFile::open`](crate::legacy::LegacyFile::open)).
 pub fn audit_legacy(file: &crate::legacy::LegacyFile, policy: &AuditPolicy) -> AuditReport {
+    audit_legacy_at(file, policy, 0)
+}
+
+fn audit_legacy_at(
+    file: &crate::legacy::LegacyFile,
+    policy: &AuditPolicy,
+    depth: usize,
+) -> AuditReport {
     let mut findings = Findings::default();
     let mut report = AuditReport::default();
     let options = DecodeOptions::default();
+    let ctx = Context {
+        policy,
+        interned: &[],
+        reader: Reader::Python,
+    };
     for span in file.pickles() {
         let label = span.role.name();
         let range = usize::try_from(span.range.start).unwrap_or(usize::MAX)
@@ -756,7 +673,15 @@ pub fn audit_legacy(file: &crate::legacy::LegacyFile, policy: &AuditPolicy) -> A
         match tpkg_pickle::decode_with(data, &options, &Symbolic) {
             Ok(graph) => {
                 report.pickles += 1;
-                audit_pickle(&graph, label, policy, &[], &mut findings);
+                PickleAudit {
+                    graph: &graph,
+                    data,
+                    record: label,
+                    ctx,
+                    depth,
+                    package_calls: Default::default(),
+                }
+                .run(&mut findings);
             }
             Err(error) => findings.unreadable(
                 Level::Unsafe,
@@ -765,167 +690,135 @@ pub fn audit_legacy(file: &crate::legacy::LegacyFile, policy: &AuditPolicy) -> A
             ),
         }
     }
+    // Bytes torch.load never reads may hold anything another reader would.
+    let trailing = file.trailing();
+    if !trailing.is_empty() {
+        let start = usize::try_from(trailing.start).unwrap_or(usize::MAX);
+        let rest = file.bytes().get(start..).unwrap_or(&[]);
+        nested_audit(
+            rest,
+            &format!("(bytes after the data, from byte {start})"),
+            policy,
+            depth + 1,
+            false,
+            &mut findings,
+        );
+    }
     report.findings = findings.list;
     report
+}
+
+/// Audits the pickles of `bytes` one after another, as far as they go; a
+/// pickle that fails is audited up to its failure (`pickle[i]` labels, in
+/// `member` when given).
+fn audit_pickles(
+    bytes: &[u8],
+    member: &str,
+    ctx: Context<'_>,
+    depth: usize,
+    is_legacy: bool,
+    report: &mut AuditReport,
+    findings: &mut Findings,
+) {
+    let options = DecodeOptions::default();
+    let prefix = if member.is_empty() {
+        String::new()
+    } else {
+        format!("{member}: ")
+    };
+    let first = report.pickles;
+    for pickle in tpkg_pickle::decode_stream(bytes, &options, &Symbolic) {
+        let (at, graph, error) = match pickle {
+            Ok((at, graph)) => (at, graph, None),
+            Err((at, error)) => {
+                let (graph, _) = tpkg_pickle::decode_partial(&bytes[at..], &options, &Symbolic);
+                (at, graph, Some(error))
+            }
+        };
+        let label = format!("{prefix}pickle[{}]", report.pickles - first);
+        if let Some(error) = &error {
+            // A legacy stream read past its pickles into raw storage
+            // bytes: only a failing first pickle is news.
+            if !is_pickle(
+                &graph,
+                &Err(error.clone()),
+                report.pickles == first || !is_legacy,
+            ) {
+                break;
+            }
+            findings.unreadable(
+                Level::Unsafe,
+                &format!("{label} (byte {at})"),
+                undecodable(error),
+            );
+        }
+        report.pickles += 1;
+        PickleAudit {
+            graph: &graph,
+            data: &bytes[at..],
+            record: &label,
+            ctx,
+            depth,
+            package_calls: Default::default(),
+        }
+        .run(findings);
+    }
 }
 
 /// Audits a file that is not a zip: a legacy `torch.save` (stream or tar)
 /// or a plain pickle file. Every pickle `torch.load` or `pickle.load`
 /// would unpickle is decoded and audited; findings name the pickle by its
 /// role in a legacy file (`object`, `sys_info`, ...) or its position in a
-/// pickle file (`pickle[1]`, the second), and the offset inside it. When the legacy layout
-/// does not parse, the pickles are read one after another from the start
-/// (what `torch.load` unpickles before it fails) and the failure is an
-/// unsafe `unreadable` finding: unreadable never reads as clean.
+/// pickle file (`pickle[1]`, the second), and the offset inside it. When
+/// the legacy layout does not parse, the pickles are read one after
+/// another from the start (what `torch.load` unpickles before it fails)
+/// and the failure is an unsafe `unreadable` finding: unreadable never
+/// reads as clean.
 pub fn audit_stream(bytes: &[u8], policy: &AuditPolicy) -> AuditReport {
+    audit_stream_at(bytes, policy, 0)
+}
+
+fn audit_stream_at(bytes: &[u8], policy: &AuditPolicy, depth: usize) -> AuditReport {
     let is_legacy = crate::legacy::looks_legacy(bytes) || crate::legacy::looks_legacy_tar(bytes);
     let parsed = is_legacy.then(|| crate::legacy::LegacyFile::from_bytes(bytes.to_vec()));
     if let Some(Ok(file)) = &parsed {
-        return audit_legacy(file, policy);
+        return audit_legacy_at(file, policy, depth);
     }
     let mut findings = Findings::default();
     let mut report = AuditReport::default();
-    let options = DecodeOptions::default();
+    let ctx = Context {
+        policy,
+        interned: &[],
+        reader: Reader::Python,
+    };
     if let Some(Err(error)) = parsed {
         findings.unreadable(Level::Unsafe, "(file)", crate::error_chain(&error));
     }
-    // Pickles one after another, as far as they go.
-    for pickle in tpkg_pickle::decode_stream(bytes, &options, &Symbolic) {
-        match pickle {
-            Ok((_, graph)) => {
-                let label = format!("pickle[{}]", report.pickles);
-                report.pickles += 1;
-                audit_pickle(&graph, &label, policy, &[], &mut findings);
-            }
-            Err((at, error)) => {
-                if report.pickles == 0 || !is_legacy {
-                    findings.unreadable(
-                        Level::Unsafe,
-                        &format!("pickle[{}] (byte {at})", report.pickles),
-                        format!("the pickle does not decode: {error}"),
+    // A damaged tar form: each member's pickles (`torch.load` unpickles
+    // `sys_info`, `pickle`, `storages` and `tensors` by name).
+    let members = crate::legacy::looks_legacy_tar(bytes)
+        .then(|| crate::legacy::list_tar(bytes).ok().flatten())
+        .flatten();
+    match members {
+        Some(members) => {
+            for member in members {
+                let range = usize::try_from(member.data.start).unwrap_or(usize::MAX)
+                    ..usize::try_from(member.data.end).unwrap_or(usize::MAX);
+                if let Some(data) = bytes.get(range) {
+                    audit_pickles(
+                        data,
+                        &member.name,
+                        ctx,
+                        depth,
+                        is_legacy,
+                        &mut report,
+                        &mut findings,
                     );
                 }
             }
         }
+        None => audit_pickles(bytes, "", ctx, depth, is_legacy, &mut report, &mut findings),
     }
     report.findings = findings.list;
     report
-}
-
-fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) {
-    let Ok(source) = std::str::from_utf8(bytes) else {
-        findings.unreadable(Level::Review, record, "source is not UTF-8".into());
-        return;
-    };
-    if source.starts_with("from _mock import MockedObject\n") {
-        return; // A mock stub: its only code is a module __getattr__.
-    }
-    match tpkg_pysource::import_time_code(source) {
-        Ok(statements) => {
-            for statement in statements {
-                findings.add(
-                    Level::Review,
-                    "import-time-code",
-                    Some(record),
-                    None,
-                    Some(statement.line),
-                    statement.text,
-                    format!(
-                        "a module-level {} runs when the module is imported",
-                        statement.kind
-                    ),
-                );
-            }
-        }
-        Err(error) => {
-            findings.unreadable(Level::Review, record, crate::error_chain(&error));
-            return;
-        }
-    }
-    let module = module_of_record(record).unwrap_or_default();
-    let package = tpkg_pysource::package_of(&module, record.ends_with("/__init__.py"));
-    if let Ok(imports) = tpkg_pysource::scan_imports(source, package) {
-        for dynamic in imports.dynamic {
-            findings.add(
-                Level::Review,
-                "dynamic-import",
-                Some(record),
-                None,
-                Some(dynamic.line),
-                dynamic.module.unwrap_or_else(|| "<computed name>".into()),
-                "importlib.import_module: PyTorch's exporter did not see it".into(),
-            );
-        }
-        for (module, attribute) in imports.references {
-            let full = match &attribute {
-                Some(attribute) => format!("{module}.{attribute}"),
-                None => module.clone(),
-            };
-            if in_modules(UNSAFE_IMPORTS, &full) || in_modules(UNSAFE_IMPORTS, &module) {
-                findings.add(
-                    Level::Unsafe,
-                    "dangerous-import",
-                    Some(record),
-                    None,
-                    None,
-                    module,
-                    "runs processes, native code or the network".into(),
-                );
-            } else if DANGEROUS_IMPORTS.contains(&top(&module)) {
-                findings.add(
-                    Level::Review,
-                    "dangerous-import",
-                    Some(record),
-                    None,
-                    None,
-                    module,
-                    "system-level access".into(),
-                );
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_weights_only_table_is_sorted() {
-        assert!(
-            weights_only::WEIGHTS_ONLY_ALLOWED
-                .windows(2)
-                .all(|w| w[0] < w[1])
-        );
-    }
-
-    #[test]
-    fn classification_table() {
-        let policy =
-            AuditPolicy::from_json(r#"{"safe": ["mymodel.*"], "unsafe": ["numpy.frombuffer"]}"#)
-                .unwrap();
-        let cases = [
-            ("torch._utils", "_rebuild_tensor_v2", Level::Safe),
-            ("collections", "OrderedDict", Level::Safe),
-            ("torch", "FloatStorage", Level::Safe),
-            ("torch.nn.modules.conv", "Conv2d", Level::Safe),
-            ("builtins", "eval", Level::Unsafe),
-            ("builtins", "getattr", Level::Unsafe),
-            ("os", "system", Level::Unsafe),
-            ("posix", "system", Level::Unsafe),
-            ("subprocess", "Popen", Level::Unsafe),
-            ("torch.jit", "load", Level::Unsafe),
-            ("functools", "partial", Level::Unsafe),
-            ("mymodel.layers", "Block", Level::Safe),
-            ("numpy", "frombuffer", Level::Unsafe),
-            ("torchvision.models.resnet", "ResNet", Level::Review),
-        ];
-        for (module, name, level) in cases {
-            assert_eq!(
-                classify(module, name, &policy, &[]).0,
-                level,
-                "{module}.{name}"
-            );
-        }
-    }
 }

@@ -83,7 +83,7 @@ pub(crate) fn unpack(
 /// The bytes a pickled `bytes` value holds: a bytes node (protocol 3+),
 /// or protocol 0-2's `_codecs.encode(text, 'latin1')`, whose text maps
 /// each character to one byte.
-fn pickled_bytes(graph: &ValueGraph, id: ValueId) -> Result<Vec<u8>, BoxedError> {
+pub(crate) fn pickled_bytes(graph: &ValueGraph, id: ValueId) -> Result<Vec<u8>, BoxedError> {
     match graph.get(id) {
         Value::Bytes(bytes) => Ok(bytes.clone()),
         Value::Reduce { callable, args, .. } => {
