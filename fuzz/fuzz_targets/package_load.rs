@@ -23,12 +23,18 @@ fuzz_target!(|data: &[u8]| {
     let _ = tpkg::diff::diff(&reader, &reader);
     for record in reader.records() {
         if let Ok(tensors) = tpkg::tensors::PackageTensors::load(&reader, &record.name) {
+            // Cost per input byte (ARCHITECTURE.md, "Bounds"): the value
+            // image stays within the graph's budget.
+            let limit = tpkg::tensors::module::Budget::for_graph(tensors.graph()).limit();
             for index in 0..tensors.len() {
                 if let Ok(view) = tensors.view(index) {
                     let _ = view.contiguous_bytes();
                 }
             }
-            let _ = tpkg::show::image(tensors.graph());
+            if let Ok(image) = tpkg::show::image(tensors.graph()) {
+                let len = image.to_string().len() as u64;
+                assert!(len <= 128 * limit, "image of {len} bytes");
+            }
         }
         let _ = tpkg::torchscript::script_modules(&reader, &record.name);
     }

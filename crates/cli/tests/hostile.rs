@@ -21,6 +21,40 @@ struct Ran {
     stdout: String,
     stderr: String,
     seconds: f64,
+    /// The child's own peak resident set in bytes (Linux; 0 elsewhere).
+    peak_rss: u64,
+}
+
+/// Waits for `child` without blocking: its exit status and its own peak
+/// resident set, once it has exited.
+#[cfg(target_os = "linux")]
+fn try_wait_with_rss(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: wait4 on our own child's pid fills `status` and `usage`.
+    let reaped = unsafe {
+        libc::wait4(
+            child.id() as libc::pid_t,
+            &mut status,
+            libc::WNOHANG,
+            usage.as_mut_ptr(),
+        )
+    };
+    if reaped <= 0 {
+        return None;
+    }
+    // SAFETY: filled by wait4 for the reaped child.
+    let usage = unsafe { usage.assume_init() };
+    Some((
+        std::process::ExitStatus::from_raw(status),
+        u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+    ))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn try_wait_with_rss(child: &mut std::process::Child) -> Option<(std::process::ExitStatus, u64)> {
+    child.try_wait().unwrap().map(|status| (status, 0))
 }
 
 /// Runs `tpkg args`, killing it after 20 seconds.
@@ -44,23 +78,57 @@ fn run(args: &[&str]) -> Ran {
     }
     let out_thread = std::thread::spawn(move || capture(&mut out_pipe));
     let err_thread = std::thread::spawn(move || capture(&mut err_pipe));
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
+    let (status, peak_rss) = loop {
+        if let Some((status, rss)) = try_wait_with_rss(&mut child) {
+            break (Some(status), rss);
         }
         if start.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
             let _ = child.wait();
-            break None;
+            break (None, 0);
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     };
     Ran {
         code: status.and_then(|s| s.code()),
         stdout: out_thread.join().unwrap(),
         stderr: err_thread.join().unwrap(),
         seconds: start.elapsed().as_secs_f64(),
+        peak_rss,
     }
+}
+
+/// What one command may cost on one hostile input of `bytes` bytes, in
+/// this test's debug build (ARCHITECTURE.md, "Bounds", gives the release
+/// numbers): a base for starting up and the work any input may do
+/// (budgets of 65,536 steps, 4 kB of copies), plus a share per input byte.
+/// Memory counts from what `tpkg --version` holds (libtorch's initialisers
+/// take about 100 MB when a workspace build links it). Generous against a
+/// loaded machine; an exponential or quadratic walk blows through it on
+/// these kilobyte inputs.
+fn cost_bound(bytes: u64) -> (f64, u64) {
+    static IDLE_RSS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let idle = *IDLE_RSS.get_or_init(|| run(&["--version"]).peak_rss);
+    let mib = bytes as f64 / f64::from(1 << 20);
+    let seconds = 5.0 + 10.0 * mib;
+    let memory = idle + (64 << 20) + 64 * bytes;
+    (seconds, memory)
+}
+
+/// Holds one command's time and memory to [`cost_bound`] of the input.
+fn within_cost(file: &str, command: &str, bytes: u64, ran: &Ran) {
+    let (seconds, memory) = cost_bound(bytes);
+    assert!(
+        ran.seconds < seconds,
+        "{file} ({bytes} bytes): `{command}` took {:.2}s, more than {seconds:.1}s",
+        ran.seconds
+    );
+    assert!(
+        ran.peak_rss < memory,
+        "{file} ({bytes} bytes): `{command}` peaked at {} MB, more than {} MB",
+        ran.peak_rss >> 20,
+        memory >> 20
+    );
 }
 
 /// Largest resident set of any finished child, in bytes.
@@ -107,10 +175,12 @@ fn every_command_answers_every_hostile_input_cleanly() {
     for (file, expect) in manifest.as_object().unwrap() {
         let path = root.join(file);
         let p = path.to_str().unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len();
 
         // audit: the exit status and the finding the manifest names.
         let audit = run(&["audit", p, "--json"]);
         well_behaved(file, "audit", &audit);
+        within_cost(file, "audit", bytes, &audit);
         assert_eq!(
             audit.code,
             expect["audit"].as_i64().map(|c| c as i32),
@@ -176,6 +246,15 @@ fn every_command_answers_every_hostile_input_cleanly() {
         for args in &commands {
             let ran = run(args);
             well_behaved(file, &args.join(" "), &ran);
+            if std::env::var_os("TPKG_HOSTILE_COSTS").is_some() {
+                eprintln!(
+                    "cost {file} {bytes} {:.3} {} {}",
+                    ran.seconds,
+                    ran.peak_rss >> 10,
+                    args.join(" ")
+                );
+            }
+            within_cost(file, &args.join(" "), bytes, &ran);
             let peak = children_peak_rss();
             assert!(
                 peak < 400 << 20,

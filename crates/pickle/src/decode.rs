@@ -193,6 +193,18 @@ pub fn decode_stream<'a>(
 /// Most nodes reserved before decoding; the graph grows past it as needed.
 const INITIAL_NODES_MAX: usize = 1 << 16;
 
+/// Bytes that constructors and globals may copy per input byte (an item
+/// copied counts as the 4 bytes of its id), plus [`COPY_BYTES_BASE`].
+const COPY_BYTES_PER_INPUT_BYTE: u64 = 64;
+
+/// Bytes any pickle may copy, however short.
+const COPY_BYTES_BASE: u64 = 4096;
+
+/// Memo slots kept dense beyond twice the entries stored; sparser indices
+/// go to a hash map, so a few far-apart `LONG_BINPUT`s cannot reserve
+/// memory out of proportion to the input.
+const DENSE_MEMO_SLACK: usize = 1024;
+
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
@@ -210,9 +222,10 @@ struct Machine<'a> {
     sparse_memo: HashMap<u64, ValueId>,
     memo_count: usize,
     next_buffer: usize,
-    /// Items a constructor may still copy (a `set(list)` copies the list):
-    /// bounded by the input size, so memo references cannot make the work
-    /// quadratic.
+    /// Bytes constructors and globals may still copy (a `set(list)` copies
+    /// the list, `STACK_GLOBAL` its two strings, `torch.device(s)` its
+    /// text): [`COPY_BYTES_PER_INPUT_BYTE`] per input byte, so memo
+    /// references cannot make the work or the memory quadratic.
     copy_budget: u64,
 }
 
@@ -311,7 +324,7 @@ impl<'a> Machine<'a> {
             sparse_memo: HashMap::new(),
             memo_count: 0,
             next_buffer: 0,
-            copy_budget: 16 * data.len() as u64 + 1024,
+            copy_budget: COPY_BYTES_PER_INPUT_BYTE * data.len() as u64 + COPY_BYTES_BASE,
         }
     }
 
@@ -432,7 +445,11 @@ impl<'a> Machine<'a> {
     fn memo_put(&mut self, index: u64, id: ValueId) -> Result<(), DecodeError> {
         let is_new = match usize::try_from(index) {
             Ok(i) if i < self.memo.len() => self.memo[i].replace(id).is_none(),
-            Ok(i) if i <= self.memo.len() + 1024 && i < self.options.max_memo => {
+            Ok(i)
+                if i <= self.memo.len() + DENSE_MEMO_SLACK
+                    && i < 2 * self.memo_count + DENSE_MEMO_SLACK
+                    && i < self.options.max_memo =>
+            {
                 self.memo.resize(i + 1, None);
                 self.memo[i] = Some(id);
                 true
@@ -633,12 +650,17 @@ impl<'a> Machine<'a> {
         })
     }
 
-    /// Counts the items a constructor copied against the copy budget.
+    /// Counts the bytes a constructor or a global copied against the
+    /// copy budget.
     fn charge_copy(&mut self, value: &Value) -> Result<(), DecodeError> {
         let copied = match value {
-            Value::Set(items) | Value::FrozenSet(items) | Value::TorchSize(items) => items.len(),
-            Value::OrderedDict { items, .. } => items.len(),
-            Value::Bytes(bytes) | Value::ByteArray(bytes) => bytes.len() / 16,
+            Value::Set(items) | Value::FrozenSet(items) | Value::TorchSize(items) => {
+                4 * items.len()
+            }
+            Value::OrderedDict { items, .. } => 8 * items.len(),
+            Value::Bytes(bytes) | Value::ByteArray(bytes) => bytes.len(),
+            Value::TorchDevice(text) | Value::TorchDtype(text) => text.len(),
+            Value::Global { module, name } => module.len() + name.len(),
             _ => 0,
         } as u64;
         match self.copy_budget.checked_sub(copied) {
@@ -647,8 +669,8 @@ impl<'a> Machine<'a> {
                 Ok(())
             }
             None => Err(self.error(DecodeErrorKind::Limit {
-                what: "items copied by constructors",
-                limit: 16 * self.data.len() as u64 + 1024,
+                what: "bytes copied by constructors and globals",
+                limit: COPY_BYTES_PER_INPUT_BYTE * self.data.len() as u64 + COPY_BYTES_BASE,
             })),
         }
     }
@@ -882,8 +904,8 @@ impl<'a> Machine<'a> {
                 0x98 => {
                     // READONLY_BUFFER: a read-only view of the buffer on top.
                     let top = self.top(op)?;
-                    if let Value::ByteArray(bytes) = &self.nodes[top.index()] {
-                        let bytes = bytes.clone();
+                    if let Value::ByteArray(bytes) = &mut self.nodes[top.index()] {
+                        let bytes = std::mem::take(bytes);
                         self.nodes[top.index()] = Value::Bytes(bytes);
                     }
                 }
@@ -1006,6 +1028,8 @@ impl<'a> Machine<'a> {
                         return Err(self.wrong(op, "two str operands", module));
                     };
                     let value = self.global(module_text, name_text);
+                    // The strings may come from the memo, again and again.
+                    self.charge_copy(&value)?;
                     self.push(value);
                 }
                 0x82..=0x84 => {

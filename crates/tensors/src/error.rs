@@ -56,4 +56,16 @@ pub enum TensorError {
         /// The inconsistency.
         reason: String,
     },
+    /// Shared references would make the walk longer than the graph's
+    /// size allows ([`Budget`](crate::module::Budget)): values sharing each
+    /// other level after level list exponentially many tensors.
+    #[error(
+        "the pickle shares values too much: listing its tensors would take more than {limit} steps for a graph of {nodes} values (the limit is 64 per value and reference, plus 65,536)"
+    )]
+    TooMuchSharing {
+        /// Values in the graph.
+        nodes: usize,
+        /// The walk's budget ([`Budget::limit`](crate::module::Budget::limit)).
+        limit: u64,
+    },
 }

@@ -1,13 +1,17 @@
 //! Finding every tensor reachable in a pickled value, with its path.
 
-use tpkg_pickle::{Value, ValueGraph, ValueId, python_repr};
+use tpkg_pickle::{Value, ValueGraph, ValueId, python_repr_limited};
 
 use crate::error::TensorError;
-use crate::module::{module_state, state_dict};
+use crate::module::{Budget, lookup_bytes, module_state, state_dict_within};
 use crate::spec::{StorageIds, TensorSpec, tensor_spec_with};
 
 /// Deepest nesting followed.
 const MAX_DEPTH: usize = 1000;
+
+/// Longest repr of a non-string dict key in a path (a key sharing
+/// structure could otherwise expand without bound).
+const KEY_REPR_LIMIT: usize = 256;
 
 fn join(path: &str, part: &str) -> String {
     if path.is_empty() {
@@ -19,9 +23,13 @@ fn join(path: &str, part: &str) -> String {
 
 /// Every tensor reachable from the root through dicts, lists, tuples and
 /// `nn.Module` state dicts, in order, with its path: dict keys (non-string
-/// keys by their Python repr) and list indexes joined with `.`, a module's
-/// tensors by their state-dict key (as in the corpus manifests). A value
-/// reached twice is listed twice; cycles are followed once.
+/// keys by their Python repr, cut at 256 bytes) and list indexes joined
+/// with `.`, a module's tensors by their state-dict key (as in the corpus
+/// manifests). A value reached twice is listed twice; cycles are followed
+/// once. The walk's work is bounded by the graph's size ([`Budget`]): a
+/// pickle whose shared references would make it longer (values sharing
+/// each other level after level expand exponentially) is
+/// [`TensorError::TooMuchSharing`].
 pub fn find_tensors(graph: &ValueGraph) -> Result<Vec<(String, TensorSpec)>, TensorError> {
     find_tensors_with(graph, StorageIds::Zip)
 }
@@ -64,9 +72,49 @@ pub struct Found {
 /// ```
 pub fn walk_tensors(graph: &ValueGraph, ids: StorageIds) -> Result<Found, TensorError> {
     let mut found = Found::default();
-    let mut on_path = Vec::new();
-    Walk { graph, ids }.walk(graph.root(), String::new(), &mut on_path, &mut found)?;
+    let mut walk = Walk {
+        graph,
+        ids,
+        on_path: OnPath::new(graph),
+        budget: Budget::for_graph(graph),
+    };
+    walk.walk(graph.root(), String::new(), &mut found)?;
     Ok(found)
+}
+
+/// The values being walked, to spot cycles in constant time.
+struct OnPath {
+    marked: Vec<bool>,
+    depth: usize,
+}
+
+impl OnPath {
+    fn new(graph: &ValueGraph) -> Self {
+        OnPath {
+            marked: vec![false; graph.len()],
+            depth: 0,
+        }
+    }
+
+    /// Whether `id` may be entered: not being walked already, and not
+    /// past [`MAX_DEPTH`].
+    fn can_enter(&self, id: ValueId) -> bool {
+        self.depth <= MAX_DEPTH && !self.marked.get(id.index()).copied().unwrap_or(true)
+    }
+
+    fn enter(&mut self, id: ValueId) {
+        if let Some(mark) = self.marked.get_mut(id.index()) {
+            *mark = true;
+        }
+        self.depth += 1;
+    }
+
+    fn leave(&mut self, id: ValueId) {
+        if let Some(mark) = self.marked.get_mut(id.index()) {
+            *mark = false;
+        }
+        self.depth -= 1;
+    }
 }
 
 /// The script module id of a `reduce_package` persistent id naming
@@ -99,18 +147,44 @@ fn packaged_script_module(graph: &ValueGraph, id: ValueId) -> Option<String> {
 struct Walk<'g> {
     graph: &'g ValueGraph,
     ids: StorageIds,
+    on_path: OnPath,
+    budget: Budget,
 }
 
 impl Walk<'_> {
+    /// Charges the visit of a value at `path` (and what it lists) to the
+    /// budget.
+    fn charge(&mut self, bytes: usize) -> Result<(), TensorError> {
+        if self.budget.charge(bytes) {
+            Ok(())
+        } else {
+            Err(TensorError::TooMuchSharing {
+                nodes: self.graph.len(),
+                limit: self.budget.limit(),
+            })
+        }
+    }
+
+    /// Lists a tensor, charging what it holds.
+    fn push_tensor(
+        &mut self,
+        found: &mut Found,
+        path: String,
+        spec: TensorSpec,
+    ) -> Result<(), TensorError> {
+        self.charge(path.len() + spec.storage.key.len() + 16 * spec.shape.len())?;
+        found.tensors.push((path, spec));
+        Ok(())
+    }
+
     /// The tensors of a module that its `state_dict()` does not name: plain
     /// attributes (`self.scale = torch.ones(3)`), containers of tensors or
     /// modules (`self.blocks = [Linear(...)]`), and those of its
     /// submodules, each by attribute path as PyTorch's object gives it.
     fn walk_module_attributes(
-        &self,
+        &mut self,
         state: ValueId,
         path: &str,
-        on_path: &mut Vec<ValueId>,
         found: &mut Found,
     ) -> Result<(), TensorError> {
         let graph = self.graph;
@@ -118,6 +192,7 @@ impl Walk<'_> {
             return Ok(());
         };
         for (key, value) in items {
+            self.charge(0)?;
             let Some(key) = graph.get(*key).as_str() else {
                 continue;
             };
@@ -131,80 +206,95 @@ impl Walk<'_> {
                     let Some(name) = graph.get(*name).as_str() else {
                         continue;
                     };
+                    let sub_path = join(path, name);
+                    self.charge(sub_path.len() + lookup_bytes(graph, *module))?;
                     if let Some(script_module) = packaged_script_module(graph, *module) {
-                        found.script_modules.push((join(path, name), script_module));
+                        found.script_modules.push((sub_path, script_module));
                     } else if let Some((_, sub_state)) = module_state(graph, *module) {
-                        if on_path.len() > MAX_DEPTH || on_path.contains(module) {
+                        if !self.on_path.can_enter(*module) {
                             continue;
                         }
-                        on_path.push(*module);
-                        self.walk_module_attributes(sub_state, &join(path, name), on_path, found)?;
-                        on_path.pop();
+                        self.on_path.enter(*module);
+                        let walked = self.walk_module_attributes(sub_state, &sub_path, found);
+                        self.on_path.leave(*module);
+                        walked?;
                     }
                 }
             } else if !key.starts_with('_') {
-                self.walk(*value, join(path, key), on_path, found)?;
+                self.walk(*value, join(path, key), found)?;
             }
         }
         Ok(())
     }
 
-    fn walk(
-        &self,
-        id: ValueId,
-        path: String,
-        on_path: &mut Vec<ValueId>,
-        found: &mut Found,
-    ) -> Result<(), TensorError> {
+    fn walk(&mut self, id: ValueId, path: String, found: &mut Found) -> Result<(), TensorError> {
         let graph = self.graph;
-        if on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+        // Charged first: a reference back to a value being walked costs
+        // its caller a visit too.
+        self.charge(path.len() + lookup_bytes(graph, id))?;
+        if !self.on_path.can_enter(id) {
             return Ok(());
         }
         if let Some(spec) = tensor_spec_with(graph, id, &path, self.ids)? {
-            found.tensors.push((path, spec));
-            return Ok(());
+            return self.push_tensor(found, path, spec);
         }
         if let Some(script_module) = packaged_script_module(graph, id) {
             found.script_modules.push((path, script_module));
             return Ok(());
         }
-        on_path.push(id);
+        self.on_path.enter(id);
+        let walked = self.walk_inner(id, &path, found);
+        self.on_path.leave(id);
+        walked
+    }
+
+    fn walk_inner(
+        &mut self,
+        id: ValueId,
+        path: &str,
+        found: &mut Found,
+    ) -> Result<(), TensorError> {
+        let graph = self.graph;
         if let Some((_, state)) = module_state(graph, id) {
-            for (key, value) in state_dict(graph, state) {
-                let path = join(&path, &key);
+            let entries = state_dict_within(graph, state, &mut self.budget).ok_or(
+                TensorError::TooMuchSharing {
+                    nodes: graph.len(),
+                    limit: self.budget.limit(),
+                },
+            )?;
+            for (key, value) in entries {
+                let path = join(path, &key);
                 if let Some(spec) = tensor_spec_with(graph, value, &path, self.ids)? {
-                    found.tensors.push((path, spec));
+                    self.push_tensor(found, path, spec)?;
                 }
             }
-            self.walk_module_attributes(state, &path, on_path, found)?;
-        } else {
-            match graph.get(id) {
-                Value::List(items) | Value::Tuple(items) => {
-                    for (index, item) in items.iter().enumerate() {
-                        self.walk(*item, join(&path, &index.to_string()), on_path, found)?;
-                    }
-                }
-                Value::Dict(items) | Value::OrderedDict { items, .. } => {
-                    for (key, value) in items {
-                        let key = match graph.get(*key) {
-                            Value::Str(text) => text.to_string_lossy(),
-                            _ => python_repr(graph, *key),
-                        };
-                        self.walk(*value, join(&path, &key), on_path, found)?;
-                    }
-                }
-                // Any other object: its state, attributes by name (a
-                // TorchScript module's `__torch__.*` objects, or a class
-                // holding tensors), as PyTorch's loader rebuilds it.
-                Value::Object { extra, .. } => {
-                    if let Some(state) = extra.state {
-                        self.walk(state, path, on_path, found)?;
-                    }
-                }
-                _ => {}
-            }
+            return self.walk_module_attributes(state, path, found);
         }
-        on_path.pop();
+        match graph.get(id) {
+            Value::List(items) | Value::Tuple(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    self.walk(*item, join(path, &index.to_string()), found)?;
+                }
+            }
+            Value::Dict(items) | Value::OrderedDict { items, .. } => {
+                for (key, value) in items {
+                    let key = match graph.get(*key) {
+                        Value::Str(text) => text.to_string_lossy(),
+                        _ => python_repr_limited(graph, *key, KEY_REPR_LIMIT),
+                    };
+                    self.walk(*value, join(path, &key), found)?;
+                }
+            }
+            // Any other object: its state, attributes by name (a
+            // TorchScript module's `__torch__.*` objects, or a class
+            // holding tensors), as PyTorch's loader rebuilds it.
+            Value::Object { extra, .. } => {
+                if let Some(state) = extra.state {
+                    self.walk(state, path.to_owned(), found)?;
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

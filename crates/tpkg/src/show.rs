@@ -74,9 +74,12 @@ pub fn decode_record(
 /// Deepest nesting rendered; deeper values are a [`ShowError`].
 pub const MAX_DEPTH: usize = 1000;
 
-/// Most values rendered for one image: shared values are rendered at every
-/// reference, so a small hostile pickle could otherwise expand
-/// exponentially.
+/// Most values rendered for one image, whatever the graph's size. Shared
+/// values are rendered at every reference, so a small hostile pickle could
+/// otherwise expand exponentially; within this cap, a rendering's work is
+/// also bounded by the graph's size ([`Budget`]: 64 units per value and
+/// reference plus 65,536, a unit being a value rendered or 16 bytes of
+/// text written).
 pub const MAX_RENDERED: usize = 1_000_000;
 
 /// Longest text `pretty` produces; the rest is elided with `...`.
@@ -99,15 +102,21 @@ pub enum ShowError {
         /// Where the limit was hit.
         path: String,
     },
-    /// More than [`MAX_RENDERED`] values (shared references count each time).
+    /// More than [`MAX_RENDERED`] values, or more work than the graph's
+    /// [`Budget`] (shared references count each time).
     #[error(
-        "the value expands to more than {MAX_RENDERED} values when shared references are written out"
+        "the value expands to more than {limit} steps when shared references are written out (a graph of {nodes} values; the limit is 64 per value and reference, plus 65,536, and at most {MAX_RENDERED} values)"
     )]
-    TooLarge,
+    TooLarge {
+        /// Values in the graph.
+        nodes: usize,
+        /// The rendering's budget ([`Budget::limit`]).
+        limit: u64,
+    },
 }
 
 use tpkg_tensors::is_tensor;
-use tpkg_tensors::module::{module_state, state_dict};
+use tpkg_tensors::module::{Budget, module_state, state_dict_within};
 
 fn global_of(graph: &ValueGraph, id: ValueId) -> Option<(&str, &str)> {
     match graph.get(id) {
@@ -154,16 +163,72 @@ fn int_image(value: &BigInt) -> Json {
 pub fn image(graph: &ValueGraph) -> Result<Json, ShowError> {
     let mut walk = Walk {
         on_path: Vec::new(),
-        budget: MAX_RENDERED,
+        marked: vec![false; graph.len()],
+        values: MAX_RENDERED,
+        budget: Budget::for_graph(graph),
     };
     image_of(graph, graph.root(), "", &mut walk)
 }
 
 /// The state of one image rendering: the values being rendered (to spot
-/// cycles) and how many more may be rendered.
+/// cycles: marked, and listed with their paths) and how much more may be
+/// rendered.
 struct Walk {
     on_path: Vec<(ValueId, String)>,
-    budget: usize,
+    marked: Vec<bool>,
+    values: usize,
+    budget: Budget,
+}
+
+impl Walk {
+    /// Charges a value rendered and `text_bytes` of text written for it.
+    fn charge(&mut self, graph: &ValueGraph, text_bytes: usize) -> Result<(), ShowError> {
+        let too_large = ShowError::TooLarge {
+            nodes: graph.len(),
+            limit: self.budget.limit().min(MAX_RENDERED as u64),
+        };
+        self.values = self.values.checked_sub(1).ok_or(too_large.clone())?;
+        if self.budget.charge(text_bytes) {
+            Ok(())
+        } else {
+            Err(too_large)
+        }
+    }
+
+    /// Whether nothing more may be rendered.
+    fn is_spent(&self) -> bool {
+        self.values == 0 || self.budget.is_spent()
+    }
+
+    fn is_marked(&self, id: ValueId) -> bool {
+        self.marked.get(id.index()).copied().unwrap_or(false)
+    }
+
+    fn mark(&mut self, id: ValueId, on: bool) {
+        if let Some(mark) = self.marked.get_mut(id.index()) {
+            *mark = on;
+        }
+    }
+}
+
+/// Bytes of text rendering `id` itself writes (its children are charged
+/// when they are rendered).
+fn text_bytes(graph: &ValueGraph, id: ValueId) -> usize {
+    match graph.get(id) {
+        Value::Str(text) => text.to_string_lossy().len(),
+        Value::Bytes(bytes) | Value::ByteArray(bytes) => 2 * bytes.len(),
+        Value::BigInt(i) => (i.bits() / 3) as usize,
+        Value::TorchDevice(text) | Value::TorchDtype(text) => text.len(),
+        Value::Global { module, name } => module.len() + name.len(),
+        Value::Object { class, .. }
+        | Value::Reduce {
+            callable: class, ..
+        } => match graph.get(*class) {
+            Value::Global { module, name } => module.len() + name.len(),
+            _ => 0,
+        },
+        _ => 0,
+    }
 }
 
 fn image_of(
@@ -177,24 +242,36 @@ fn image_of(
             path: path.to_owned(),
         });
     }
-    walk.budget = walk.budget.checked_sub(1).ok_or(ShowError::TooLarge)?;
-    let on_path = &mut walk.on_path;
-    if let Some((_, first)) = on_path.iter().find(|(seen, _)| *seen == id) {
+    walk.charge(graph, path.len() + text_bytes(graph, id))?;
+    if walk.is_marked(id) {
+        let first = walk
+            .on_path
+            .iter()
+            .find(|(seen, _)| *seen == id)
+            .map(|(_, first)| first.as_str())
+            .unwrap_or_default();
         return Ok(json!({ "cycle": first }));
     }
     if is_tensor(graph, id) {
         return Ok(json!({ "tensor": path }));
     }
     if let Some((class, state)) = module_state(graph, id) {
-        let entries = state_dict(graph, state);
-        let items: Vec<Json> = entries
-            .iter()
-            .map(|(key, _)| json!([key, { "tensor": join(path, key) }]))
-            .collect();
+        let too_large = ShowError::TooLarge {
+            nodes: graph.len(),
+            limit: walk.budget.limit(),
+        };
+        let entries = state_dict_within(graph, state, &mut walk.budget).ok_or(too_large)?;
+        let mut items = Vec::with_capacity(entries.len());
+        for (key, _) in &entries {
+            walk.charge(graph, 2 * key.len() + path.len())?;
+            items.push(json!([key, { "tensor": join(path, key) }]));
+        }
         return Ok(json!({ "module": class, "state_dict": { "OrderedDict": items } }));
     }
-    on_path.push((id, path.to_owned()));
+    walk.on_path.push((id, path.to_owned()));
+    walk.mark(id, true);
     let result = image_inner(graph, id, path, walk);
+    walk.mark(id, false);
     walk.on_path.pop();
     result
 }
@@ -228,8 +305,8 @@ fn image_inner(
         Value::OrderedDict { items, .. } => {
             json!({ "OrderedDict": pairs_image(graph, items, path, walk)? })
         }
-        Value::Set(members) => json!({ "set": sorted_reprs(graph, members) }),
-        Value::FrozenSet(members) => json!({ "frozenset": sorted_reprs(graph, members) }),
+        Value::Set(members) => json!({ "set": sorted_reprs(graph, members, walk)? }),
+        Value::FrozenSet(members) => json!({ "frozenset": sorted_reprs(graph, members, walk)? }),
         Value::TorchDtype(name) => json!({ "torch.dtype": format!("torch.{name}") }),
         Value::TorchDevice(device) => json!({ "torch.device": device }),
         Value::Global { module, name } => json!({ "global": format!("{module}.{name}") }),
@@ -257,6 +334,7 @@ fn pairs_image(
         .iter()
         .map(|(key, value)| {
             let key_text = key_string(graph, *key);
+            walk.charge(graph, key_text.len())?;
             let value = image_of(graph, *value, &join(path, &key_text), walk)?;
             Ok(json!([key_text, value]))
         })
@@ -272,13 +350,19 @@ fn key_string(graph: &ValueGraph, key: ValueId) -> String {
     }
 }
 
-fn sorted_reprs(graph: &ValueGraph, members: &[ValueId]) -> Vec<String> {
-    let mut reprs: Vec<String> = members
-        .iter()
-        .map(|m| tpkg_pickle::python_repr_limited(graph, *m, KEY_REPR_LIMIT))
-        .collect();
+fn sorted_reprs(
+    graph: &ValueGraph,
+    members: &[ValueId],
+    walk: &mut Walk,
+) -> Result<Vec<String>, ShowError> {
+    let mut reprs = Vec::with_capacity(members.len());
+    for member in members {
+        let text = tpkg_pickle::python_repr_limited(graph, *member, KEY_REPR_LIMIT);
+        walk.charge(graph, text.len())?;
+        reprs.push(text);
+    }
     reprs.sort();
-    reprs
+    Ok(reprs)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -290,7 +374,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The value as Python would print it, broken over lines like `pprint`
-/// when a container does not fit in `width` columns.
+/// when a container does not fit in `width` columns. Shared values are
+/// printed at every reference, within the graph's [`Budget`] (and at most
+/// [`MAX_RENDERED`] values and 16 MiB of text): past it, `...`.
 ///
 /// ```
 /// use tpkg_pickle::decode;
@@ -301,17 +387,13 @@ fn hex(bytes: &[u8]) -> String {
 /// ```
 pub fn pretty(graph: &ValueGraph, width: usize) -> String {
     let mut out = String::new();
-    let mut on_path = Vec::new();
-    let mut budget = MAX_RENDERED;
-    pretty_into(
-        graph,
-        graph.root(),
-        0,
-        width,
-        &mut out,
-        &mut on_path,
-        &mut budget,
-    );
+    let mut walk = Walk {
+        on_path: Vec::new(),
+        marked: vec![false; graph.len()],
+        values: MAX_RENDERED,
+        budget: Budget::for_graph(graph),
+    };
+    pretty_into(graph, graph.root(), 0, width, &mut out, &mut walk);
     out
 }
 
@@ -321,62 +403,87 @@ fn pretty_into(
     indent: usize,
     width: usize,
     out: &mut String,
-    on_path: &mut Vec<ValueId>,
-    budget: &mut usize,
+    walk: &mut Walk,
 ) {
-    if *budget == 0 || out.len() > MAX_TEXT_LEN {
+    if out.len() > MAX_TEXT_LEN || walk.is_spent() {
         out.push_str("...");
         return;
     }
-    *budget -= 1;
     // Only as much text as could fit on the line is rendered to decide;
     // a shared structure can expand without bound.
     let room = width.saturating_sub(indent);
-    let inline = tpkg_pickle::python_repr_limited(graph, id, room.max(INLINE_LIMIT));
-    if inline.len() <= room || on_path.contains(&id) || on_path.len() > MAX_DEPTH {
+    let fits = tpkg_pickle::python_repr_limited(graph, id, room);
+    if walk.charge(graph, fits.len() + indent).is_err() {
+        out.push_str("...");
+        return;
+    }
+    if fits.len() <= room {
+        out.push_str(&fits);
+        return;
+    }
+    let expands = matches!(
+        graph.get(id),
+        Value::List(_)
+            | Value::Tuple(_)
+            | Value::Set(_)
+            | Value::FrozenSet(_)
+            | Value::Dict(_)
+            | Value::OrderedDict { .. }
+    );
+    if !expands || walk.is_marked(id) || walk.on_path.len() > MAX_DEPTH {
+        // Written on one line, up to INLINE_LIMIT.
+        let inline = tpkg_pickle::python_repr_limited(graph, id, room.max(INLINE_LIMIT));
+        if walk.charge(graph, inline.len()).is_err() {
+            out.push_str("...");
+            return;
+        }
         out.push_str(&inline);
         return;
     }
-    let (open, close, items): (&str, &str, Vec<(Option<ValueId>, ValueId)>) = match graph.get(id) {
-        Value::List(items) => ("[", "]", items.iter().map(|i| (None, *i)).collect()),
-        Value::Tuple(items) => ("(", ")", items.iter().map(|i| (None, *i)).collect()),
-        Value::Set(items) => ("{", "}", items.iter().map(|i| (None, *i)).collect()),
-        Value::FrozenSet(items) => (
-            "frozenset({",
-            "})",
-            items.iter().map(|i| (None, *i)).collect(),
-        ),
-        Value::Dict(items) => (
-            "{",
-            "}",
-            items.iter().map(|(k, v)| (Some(*k), *v)).collect(),
-        ),
-        Value::OrderedDict { items, .. } => (
-            "OrderedDict({",
-            "})",
-            items.iter().map(|(k, v)| (Some(*k), *v)).collect(),
-        ),
-        _ => {
-            out.push_str(&inline);
-            return;
-        }
-    };
-    on_path.push(id);
+    // Items are read in place: a big container reached many times costs
+    // only the items printed.
+    let (open, close, seq, pairs): (&str, &str, &[ValueId], &[(ValueId, ValueId)]) =
+        match graph.get(id) {
+            Value::List(items) => ("[", "]", items, &[]),
+            Value::Tuple(items) => ("(", ")", items, &[]),
+            Value::Set(items) => ("{", "}", items, &[]),
+            Value::FrozenSet(items) => ("frozenset({", "})", items, &[]),
+            Value::Dict(items) => ("{", "}", &[], items),
+            Value::OrderedDict { items, .. } => ("OrderedDict({", "})", &[], items),
+            _ => return,
+        };
+    walk.on_path.push((id, String::new()));
+    walk.mark(id, true);
     let pad = " ".repeat(indent + 4);
     out.push_str(open);
     out.push('\n');
+    let items = seq
+        .iter()
+        .map(|value| (None, *value))
+        .chain(pairs.iter().map(|(key, value)| (Some(*key), *value)));
     for (key, value) in items {
+        if walk.is_spent() || out.len() > MAX_TEXT_LEN {
+            out.push_str(&pad);
+            out.push_str("...\n");
+            break;
+        }
         out.push_str(&pad);
         if let Some(key) = key {
-            out.push_str(&tpkg_pickle::python_repr_limited(graph, key, INLINE_LIMIT));
+            let key_text = tpkg_pickle::python_repr_limited(graph, key, INLINE_LIMIT);
+            if walk.charge(graph, key_text.len()).is_err() {
+                out.push_str("...\n");
+                break;
+            }
+            out.push_str(&key_text);
             out.push_str(": ");
         }
-        pretty_into(graph, value, indent + 4, width, out, on_path, budget);
+        pretty_into(graph, value, indent + 4, width, out, walk);
         out.push_str(",\n");
     }
     out.push_str(&" ".repeat(indent));
     out.push_str(close);
-    on_path.pop();
+    walk.mark(id, false);
+    walk.on_path.pop();
 }
 
 #[cfg(test)]
@@ -393,6 +500,6 @@ mod tests {
         assert!(graph.len() < 100);
         let text = pretty(&graph, 100);
         assert!(text.len() <= MAX_TEXT_LEN + (64 << 10), "{}", text.len());
-        assert_eq!(image(&graph), Err(ShowError::TooLarge));
+        assert!(matches!(image(&graph), Err(ShowError::TooLarge { .. })));
     }
 }

@@ -149,6 +149,62 @@ package("tensor_shape_overflow.pt",
 package("storage_wrong_length.pt",
         {"x/t.pkl": tensor_pickle(0, [4], [1], 4), ".data/0.storage": storage4[:7]},
         {"tensors_error": "", "audit": 0})
+TENSOR_BODY = tensor_pickle(0, [4], [1], 4)[len(P3):-1]
+
+
+# --- cost per input byte (issue 18 item 11) ---------------------------------
+# Each of these costs a walk that writes shared values out at every
+# reference exponential (or quadratic) work in its size; tpkg bounds every
+# walk by the graph's size, so each answers in milliseconds.
+def memo_get(i):  # BINGET or LONG_BINGET
+    return b"h" + bytes([i]) if i < 256 else b"j" + struct.pack("<I", i)
+
+
+def memo_put(i):  # BINPUT or LONG_BINPUT
+    return b"q" + bytes([i]) if i < 256 else b"r" + struct.pack("<I", i)
+
+
+# 59 levels of tuples, each holding the previous level twice, over one
+# tensor: 2^59 paths to the tensor (a reader listing tensors or a value
+# image without a bound runs for ever).
+shared = P3 + TENSOR_BODY + memo_put(0)
+for level in range(1, 60):
+    shared += memo_get(level - 1) + memo_get(level - 1) + b"\x86" + memo_put(level)
+package("shared_tuples.pt",
+        {"x/p.pkl": shared + b".", "x/t.pkl": shared + b".", ".data/0.storage": storage4},
+        {"audit": 0, "tensors_error": "shares values too much"})
+# The shape of a decoder fuzz finding (2,117 bytes): 20 lists, each holding
+# the previous one 100 times (DUP, then APPENDS), 100^20 paths to a float.
+wide = P3 + b"]" + memo_put(0) + b"(G" + struct.pack(">d", 1.5) + b"e"
+for level in range(1, 21):
+    wide += b"]" + memo_put(level) + b"(" + memo_get(level - 1) + b"2" * 99 + b"e"
+package("shared_lists_dup.pt", {"x/p.pkl": wide + b".", "x/t.pkl": wide + b"."},
+        {"audit": 0, "tensors_error": "shares values too much"})
+# STACK_GLOBAL of two memoized 1,000-byte strings, 2,000 times: 2 MB of
+# names copied from a 16 kB pickle (quadratic) unless copies are bounded.
+names = P3 + b"X" + struct.pack("<I", 1000) + b"m" * 1000 + memo_put(0)
+names += b"X" + struct.pack("<I", 1000) + b"n" * 1000 + memo_put(1) + b"0" * 2
+names += b"]" + b"(" + (memo_get(0) + memo_get(1) + b"\x93") * 2000 + b"e"
+package("global_copies.pt", {"x/p.pkl": names + b"."},
+        {"audit": 1, "finding": ["unsafe", "unreadable", "x/p.pkl", "copied"]})
+# pickle.loads(_codecs.encode(text, 'latin1')) called 300 times on one
+# memoized argument, three files deep: an audit of each call's file would
+# audit 300^3 files (the text of each is audited once).
+def loads_layer(inner, calls):
+    text = inner.decode("latin1").encode("utf-8")
+    return (b"\x80\x02" + global_("pickle", "loads") + memo_put(0) + global_("_codecs", "encode")
+            + u(text.decode("utf-8")) + u("latin1") + b"\x86R\x85" + memo_put(1) + b"00"
+            + b"](" + (memo_get(0) + memo_get(1) + b"R") * calls + b"e.")
+
+
+nested = b"\x80\x02" + u("a" * 900) + b"."
+for _ in range(3):
+    nested = loads_layer(nested, 300)
+package("nested_loads_shared.pt", {"x/p.pkl": nested},
+        {"audit": 1, "finding": ["unsafe", "call", "pickle.loads"]})
+# LONG_BINPUTs 1,000 slots apart: a dense memo would reserve 8 kB per 5 input bytes.
+spread = P3 + b"N" + b"".join(memo_put(256 + 1000 * i) for i in range(2000)) + b"."
+package("memo_spread.pt", {"x/p.pkl": spread}, {"audit": 0})
 
 # --- the other formats: legacy torch.save, .pt2, TorchScript ---------------
 # Each file is a realistic base built by hand (no torch), damaged in one

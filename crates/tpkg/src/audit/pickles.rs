@@ -49,6 +49,10 @@ impl PickleAudit<'_> {
     pub fn run(&self, findings: &mut Findings) {
         let graph = self.graph;
         let loaded = self.loaded_bytes();
+        // The texts already audited as files: calls sharing their argument
+        // through the memo would otherwise audit it once per call, and
+        // nested files multiply that level after level.
+        let mut audited = std::collections::HashSet::new();
         for (id, value) in graph.iter() {
             let at = At::offset(self.record, graph.origin(id));
             match value {
@@ -70,7 +74,7 @@ impl PickleAudit<'_> {
                     if extra.state.is_some() {
                         self.judge(findings, at, "setstate", *callable, Use::SetState);
                     }
-                    self.nested_argument(findings, id, *callable, *args);
+                    self.nested_argument(findings, id, *callable, *args, &mut audited);
                 }
                 Value::Object { class, extra, .. } => {
                     // NEWOBJ and NEWOBJ_EX: CPython requires a class and
@@ -274,6 +278,7 @@ impl PickleAudit<'_> {
         call: ValueId,
         callable: ValueId,
         args: ValueId,
+        audited: &mut std::collections::HashSet<ValueId>,
     ) {
         let graph = self.graph;
         let Some((module, name)) = global(graph, callable) else {
@@ -289,7 +294,21 @@ impl PickleAudit<'_> {
             // Bytes nodes are audited where they are visited; a protocol
             // 0-2 `_codecs.encode(text, 'latin1')` is rebuilt here.
             Some((_, Value::Bytes(_))) => {}
-            Some((first, Value::Reduce { .. })) => {
+            Some((
+                first,
+                Value::Reduce {
+                    args: encode_args, ..
+                },
+            )) => {
+                // `_codecs.encode(text, 'latin1')`: each text is audited
+                // once, however many calls load it.
+                let text = match graph.get(*encode_args) {
+                    Value::Tuple(items) => items.first().copied(),
+                    _ => None,
+                };
+                if text.is_some_and(|text| !audited.insert(text)) {
+                    return;
+                }
                 match crate::tensors::pickled_bytes(graph, *first) {
                     Ok(bytes) => self.nested_file(findings, call, &bytes, true),
                     Err(error) => findings.add(
