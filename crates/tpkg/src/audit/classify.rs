@@ -314,7 +314,8 @@ const NEVER_INTERNED: &[&str] = &[
     "copyreg",
 ];
 
-fn in_modules(list: &[&str], module: &str) -> bool {
+/// Whether `module` is one of `list` or inside one of them.
+pub(crate) fn in_modules(list: &[&str], module: &str) -> bool {
     list.iter().any(|m| {
         module == *m
             || module

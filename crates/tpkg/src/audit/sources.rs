@@ -65,14 +65,7 @@ const TORCHSCRIPT_EFFECTS: &[&str] = &[
     "open(",
 ];
 
-fn in_modules(list: &[&str], module: &str) -> bool {
-    list.iter().any(|m| {
-        module == *m
-            || module
-                .strip_prefix(m)
-                .is_some_and(|rest| rest.starts_with('.'))
-    })
-}
+use super::classify::in_modules;
 
 /// The first line of the stub `PackageExporter.mock` writes.
 const MOCK_STUB: &str = "from _mock import MockedObject\n";
