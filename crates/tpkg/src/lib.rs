@@ -1,9 +1,17 @@
 //! tpkg: PyTorch's `torch.package` in Rust.
 //!
-//! This facade is the public API; it re-exports the layers underneath
-//! ([`archive`], [`glob`], [`mangling`], [`digraph`]) and grows into
-//! `PackageExporter` / `PackageImporter` as they land. Today it offers the
-//! container layer and PyTorch's `file_structure` ([`Directory`]):
+//! This facade is the public API. Its code sits in three layers, each using
+//! only the ones before it:
+//!
+//! - [`files`]: reading PyTorch's files (formats, legacy `torch.save`,
+//!   `.pt2`, TorchScript, tensors, record helpers);
+//! - [`api`]: PyTorch's `torch.package` API ([`exporter::PackageExporter`],
+//!   [`importer::PackageImporter`], [`repackage`], [`Directory`]);
+//! - [`tools`]: [`audit`], [`verify`], [`diff`], [`show`], [`convert`].
+//!
+//! Each module is also re-exported at the root (`tpkg::exporter`,
+//! `tpkg::audit`, ...), and so are the crates underneath ([`archive`],
+//! [`glob`], [`mangling`], [`digraph`], [`pickle`], [`pysource`]):
 //!
 //! ```
 //! # fn main() -> Result<(), tpkg::archive::ArchiveError> {
@@ -22,23 +30,13 @@
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod audit;
-pub mod convert;
-pub mod diff;
-pub mod exporter;
-mod file_structure;
-pub mod formats;
-pub mod importer;
-pub mod legacy;
-mod prefetch;
-pub mod pt2;
-pub mod repackage;
-pub mod show;
-pub mod tensors;
-pub mod torchscript;
-pub mod verify;
+pub mod api;
+pub mod files;
+pub mod tools;
 
-pub use file_structure::{Directory, FileStructureError};
+pub use api::{Directory, FileStructureError, exporter, importer, repackage};
+pub use files::{formats, legacy, pt2, tensors, torchscript};
+pub use tools::{audit, convert, diff, show, verify};
 pub use tpkg_archive as archive;
 pub use tpkg_digraph as digraph;
 pub use tpkg_glob as glob;

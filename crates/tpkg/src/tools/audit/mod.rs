@@ -49,8 +49,8 @@ use serde::{Deserialize, Serialize};
 use tpkg_archive::PackageReader;
 use tpkg_pickle::{DecodeOptions, Symbolic};
 
+use crate::files::records::module_of_record;
 use crate::formats::{FileFormat, Sniffed};
-use crate::importer::module_of_record;
 use classify::{Context, Reader};
 use findings::{At, Findings};
 use pickles::PickleAudit;
@@ -337,10 +337,10 @@ fn audit_zip(
         let limit = if is_source {
             tpkg_pysource::MAX_SOURCE_BYTES as u64
         } else {
-            crate::show::MAX_PICKLE_BYTES
+            crate::files::records::MAX_PICKLE_BYTES
         };
         if info.size > limit {
-            let head = crate::verify::peek(reader, name);
+            let head = crate::files::records::peek(reader, name);
             if is_source || name.ends_with(".pkl") || looks_like_pickle_head(&head) {
                 findings.unreadable(
                     Level::Unsafe,

@@ -40,8 +40,9 @@ use tpkg_glob::Patterns;
 use tpkg_pickle::{DecodeOptions, Symbolic, Value};
 use tpkg_pysource::ModuleFinder;
 
-use crate::exporter::{ExportError, MOCK_IMPL, PackageExporter};
-use crate::importer::{ImportError, PackageImporter, module_of_record};
+use crate::exporter::{ExportError, PackageExporter};
+use crate::files::records::{self, MOCK_IMPL, module_of_record};
+use crate::importer::{ImportError, PackageImporter};
 
 /// Why repackaging failed.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +114,7 @@ pub fn repackage(
         let (source, is_package) = importer.get_source_with_kind(&module)?;
         let path = staging
             .path()
-            .join(crate::exporter::source_record(&module, is_package));
+            .join(records::source_record(&module, is_package));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -182,10 +183,10 @@ pub fn repackage(
         }
         // Storages and resources are streamed through; only pickles (small:
         // tensor data is out of band) are read whole.
-        let head = crate::verify::peek(reader, name);
+        let head = records::peek(reader, name);
         if name.starts_with(".data/")
             || !is_pickle(&head)
-            || record.size > crate::show::MAX_PICKLE_BYTES
+            || record.size > records::MAX_PICKLE_BYTES
         {
             let stream = reader.open_record(name)?;
             let len = stream.len();

@@ -41,9 +41,9 @@ use serde::Serialize;
 use serde_json::Value as Json;
 use tpkg_archive::PackageReader;
 
+use crate::files::records::looks_like_pickle;
 use crate::formats::{FileFormat, OpenError, PyTorchFile};
 use crate::tensors::{PackageTensors, tensor_json, tensor_sha256};
-use crate::verify::looks_like_pickle;
 
 /// One record present in both packages with different bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -265,7 +265,7 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
             a.record(name).map(|r| r.size).unwrap_or(0),
             b.record(name).map(|r| r.size).unwrap_or(0),
         );
-        if size_a.max(size_b) > crate::show::MAX_PICKLE_BYTES {
+        if size_a.max(size_b) > crate::files::records::MAX_PICKLE_BYTES {
             match streams_equal(a, b, name) {
                 Ok(true) => report.same += 1,
                 Ok(false) => report.differ.push(Difference {

@@ -62,12 +62,12 @@ pub enum TorchScriptError {
 
 fn decode(reader: &PackageReader, record: &str) -> Result<ValueGraph, TorchScriptError> {
     let size = reader.record(record)?.size;
-    if size > crate::show::MAX_PICKLE_BYTES {
+    if size > crate::files::records::MAX_PICKLE_BYTES {
         return Err(TorchScriptError::Pickle {
             record: record.to_owned(),
             reason: format!(
                 "{size} bytes, more than the {}-byte limit for a pickle",
-                crate::show::MAX_PICKLE_BYTES
+                crate::files::records::MAX_PICKLE_BYTES
             ),
         });
     }

@@ -10,7 +10,7 @@ use tpkg_archive::{ArchiveError, PackageReader};
 use tpkg_pickle::ValueGraph;
 pub use tpkg_tensors::*;
 
-use crate::show::{PickleRecordError, decode_record};
+use crate::files::records::{PickleRecordError, decode_record};
 
 mod embedded;
 pub use embedded::EmbeddedStorageError;

@@ -35,8 +35,10 @@ use tpkg_archive::{ArchiveError, PackageMetadata, PackageReader};
 use tpkg_glob::{GlobError, Patterns};
 use tpkg_mangling::Mangler;
 
-use crate::exporter::MOCK_IMPL;
-use crate::file_structure::{Directory, FileStructureError};
+use crate::files::records::MOCK_IMPL;
+
+use crate::api::file_structure::{Directory, FileStructureError};
+pub use crate::files::records::module_of_record;
 use crate::tensors::{LoadTensorsError, PackageTensors};
 
 /// Why a read from a package failed.
@@ -238,39 +240,5 @@ impl PackageImporter {
             include,
             exclude,
         )?)
-    }
-}
-
-/// `a/b.py` → `a.b`, `a/__init__.py` → `a`; bookkeeping and resources →
-/// `None`.
-pub fn module_of_record(name: &str) -> Option<String> {
-    if name.starts_with(".data/") {
-        return None;
-    }
-    let stem = name.strip_suffix(".py")?;
-    let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
-    if stem.is_empty() || stem.split('/').any(|p| p.is_empty() || p.contains('.')) {
-        return None;
-    }
-    Some(stem.replace('/', "."))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn module_names_of_records() {
-        let cases = [
-            ("a/b.py", Some("a.b")),
-            ("a/__init__.py", Some("a")),
-            ("_mock.py", Some("_mock")),
-            (".data/extern_modules", None),
-            ("res/a.txt", None),
-            ("a/b.c.py", None),
-        ];
-        for (record, module) in cases {
-            assert_eq!(module_of_record(record).as_deref(), module, "{record}");
-        }
     }
 }

@@ -6,7 +6,7 @@ use tpkg_pysource::{Call, Callee};
 
 use super::Level;
 use super::findings::{At, Findings};
-use crate::importer::module_of_record;
+use crate::files::records::module_of_record;
 
 /// Modules a package's source should not need: importing them is for
 /// review (an import is not an execution; what runs is judged by the

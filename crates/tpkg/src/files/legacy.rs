@@ -95,7 +95,7 @@ use tpkg_tensors::{
     DType, StorageIds, StorageRef, TensorError, TensorView, find_tensors_with, storage_ref,
 };
 
-use crate::show::MAX_PICKLE_BYTES;
+use crate::files::records::MAX_PICKLE_BYTES;
 
 mod tar;
 pub use tar::TarMember;

@@ -43,20 +43,13 @@ use tpkg_digraph::{Action, DiGraph, ErrorReason, NodeAttributes};
 use tpkg_glob::{GlobError, GlobGroup, Patterns, Separator};
 use tpkg_pysource::{Found, ModuleFinder, ScanError, is_stdlib_module};
 
-use crate::prefetch::Prefetcher;
+use crate::api::prefetch::Prefetcher;
+
+pub use crate::files::records::{MOCK_IMPL, MOCK_MODULE_SOURCE, source_record};
 
 /// Modules PyTorch never externs implicitly although they are standard
 /// library: they give packaged code system access.
 pub const DISALLOWED_MODULES: [&str; 2] = ["sys", "io"];
-
-/// The `_mock` module, written once at the archive root when a module is
-/// mocked: tpkg's own `MockedObject`, with the behaviour and messages of
-/// PyTorch's (`MockedObject(name, _suppress_err=True)`, every use raises
-/// `NotImplementedError`).
-pub const MOCK_MODULE_SOURCE: &str = include_str!("_mock.py");
-
-/// The stub source of every mocked module (PyTorch's `_MOCK_IMPL`).
-pub const MOCK_IMPL: &str = "from _mock import MockedObject\ndef __getattr__(attr: str):\n    return MockedObject(__name__ + '.' + attr, _suppress_err=True)\n";
 
 /// One `intern`/`extern`/`mock`/`deny` registration.
 #[derive(Debug, Clone)]
@@ -1064,16 +1057,6 @@ fn record_name(package: &str, resource: &str) -> String {
         return resource.to_owned();
     }
     format!("{}/{resource}", package.replace('.', "/"))
-}
-
-/// `a/b.py`, or `a/b/__init__.py` for a package.
-pub fn source_record(module: &str, is_package: bool) -> String {
-    let path = module.replace('.', "/");
-    if is_package {
-        format!("{path}/__init__.py")
-    } else {
-        format!("{path}.py")
-    }
 }
 
 /// A module's source as Python's `linecache` reads it: UTF-8 (a BOM

@@ -26,7 +26,10 @@ use std::io;
 use serde::Serialize;
 use tpkg_archive::{PackageMetadata, PackageReader};
 
+use crate::files::records;
 use crate::tensors::PackageTensors;
+
+pub use crate::files::records::looks_like_pickle;
 
 /// One thing wrong with one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,11 +60,6 @@ impl VerifyReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
-}
-
-/// Whether `bytes` starts like a pickle `save_pickle`/`torch.save` writes.
-pub fn looks_like_pickle(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x80, 2..=5, ..])
 }
 
 /// Checks the whole package. See the [module docs](self).
@@ -106,10 +104,10 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         let limit = if is_source {
             tpkg_pysource::MAX_SOURCE_BYTES as u64
         } else {
-            crate::show::MAX_PICKLE_BYTES
+            records::MAX_PICKLE_BYTES
         };
         if info.size > limit {
-            if is_source || looks_like_pickle(&peek(reader, name)) {
+            if is_source || records::looks_like_pickle(&records::peek(reader, name)) {
                 problems.push(problem(
                     name,
                     format!("{} bytes: larger than the {limit}-byte limit", info.size),
@@ -121,7 +119,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         // read whole only what is parsed next (peeking decides).
         let may_be_pickle = || {
             (!name.starts_with(".data/") || name.ends_with(".pkl"))
-                && looks_like_pickle(&peek(reader, name))
+                && records::looks_like_pickle(&records::peek(reader, name))
         };
         if !is_source && !may_be_pickle() {
             continue;
@@ -138,7 +136,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
             match std::str::from_utf8(&bytes) {
                 Ok(source) => {
                     // The package relative imports resolve against.
-                    let module = crate::importer::module_of_record(name).unwrap_or_default();
+                    let module = records::module_of_record(name).unwrap_or_default();
                     let package =
                         tpkg_pysource::package_of(&module, name.ends_with("/__init__.py"));
                     if let Err(error) = tpkg_pysource::scan_imports(source, package) {
@@ -164,15 +162,6 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
     }
     report.problems = problems;
     report
-}
-
-/// The first two bytes of a record (enough to tell a pickle's PROTO).
-pub(crate) fn peek(reader: &PackageReader, name: &str) -> [u8; 2] {
-    let mut head = [0u8; 2];
-    if let Ok(mut record) = reader.open_record(name) {
-        let _ = io::Read::read_exact(&mut record, &mut head);
-    }
-    head
 }
 
 #[cfg(test)]

@@ -7,69 +7,9 @@ use num_bigint::BigInt;
 use serde_json::{Value as Json, json};
 use tpkg_pickle::{Value, ValueGraph, ValueId};
 
+pub use crate::files::records::{MAX_PICKLE_BYTES, PickleRecordError, decode_record};
+
 pub use tpkg_pickle::python_float_repr;
-
-/// A pickle record that could not be read or decoded.
-#[derive(Debug, thiserror::Error)]
-pub enum PickleRecordError {
-    /// The record could not be read.
-    #[error(transparent)]
-    Archive(#[from] tpkg_archive::ArchiveError),
-    /// The record is not a valid pickle.
-    #[error("{archive}: record {record:?}")]
-    Decode {
-        /// The package.
-        archive: String,
-        /// The record.
-        record: String,
-        /// Why decoding failed (with the byte offset).
-        #[source]
-        source: tpkg_pickle::DecodeError,
-    },
-    /// The record is larger than any pickle tpkg decodes (tensor data lives
-    /// in storage records; a pickle this big is an attack or a mistake).
-    #[error(
-        "{archive}: record {record:?} is {size} bytes, more than the {limit}-byte limit for a pickle"
-    )]
-    TooLarge {
-        /// The package.
-        archive: String,
-        /// The record.
-        record: String,
-        /// Its size.
-        size: u64,
-        /// [`MAX_PICKLE_BYTES`].
-        limit: u64,
-    },
-}
-
-/// The largest pickle record decoded (256 MiB): decoding holds the record
-/// and a value graph in memory, so this bounds what one pickle can cost.
-pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
-
-/// Reads and decodes the pickle stored at `record` (a path inside the
-/// package such as `data/values.pkl`), with the `TorchData` policy. Nothing
-/// is imported or run.
-pub fn decode_record(
-    reader: &tpkg_archive::PackageReader,
-    record: &str,
-) -> Result<ValueGraph, PickleRecordError> {
-    let size = reader.record(record)?.size;
-    if size > MAX_PICKLE_BYTES {
-        return Err(PickleRecordError::TooLarge {
-            archive: reader.label().to_owned(),
-            record: record.to_owned(),
-            size,
-            limit: MAX_PICKLE_BYTES,
-        });
-    }
-    let bytes = reader.read(record)?;
-    tpkg_pickle::decode(&bytes).map_err(|source| PickleRecordError::Decode {
-        archive: reader.label().to_owned(),
-        record: record.to_owned(),
-        source,
-    })
-}
 
 /// Deepest nesting rendered; deeper values are a [`ShowError`].
 pub const MAX_DEPTH: usize = 1000;
@@ -495,7 +435,7 @@ mod tests {
     /// must stay bounded in time and memory.
     #[test]
     fn shared_structure_renders_within_limits() {
-        let data = include_bytes!("../../../tests/data/fuzz-findings/pickle_shared_dag_oom.pkl");
+        let data = include_bytes!("../../../../tests/data/fuzz-findings/pickle_shared_dag_oom.pkl");
         let graph = tpkg_pickle::decode(data).unwrap();
         assert!(graph.len() < 100);
         let text = pretty(&graph, 100);

@@ -1,0 +1,137 @@
+//! Record-level helpers every layer shares: decoding a pickle record
+//! within the size limit, naming source records, the mocked-module stub
+//! and telling a pickle by its first bytes.
+
+use std::io;
+
+use tpkg_archive::PackageReader;
+use tpkg_pickle::ValueGraph;
+
+/// A pickle record that could not be read or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum PickleRecordError {
+    /// The record could not be read.
+    #[error(transparent)]
+    Archive(#[from] tpkg_archive::ArchiveError),
+    /// The record is not a valid pickle.
+    #[error("{archive}: record {record:?}")]
+    Decode {
+        /// The package.
+        archive: String,
+        /// The record.
+        record: String,
+        /// Why decoding failed (with the byte offset).
+        #[source]
+        source: tpkg_pickle::DecodeError,
+    },
+    /// The record is larger than any pickle tpkg decodes (tensor data lives
+    /// in storage records; a pickle this big is an attack or a mistake).
+    #[error(
+        "{archive}: record {record:?} is {size} bytes, more than the {limit}-byte limit for a pickle"
+    )]
+    TooLarge {
+        /// The package.
+        archive: String,
+        /// The record.
+        record: String,
+        /// Its size.
+        size: u64,
+        /// [`MAX_PICKLE_BYTES`].
+        limit: u64,
+    },
+}
+
+/// The largest pickle record decoded (256 MiB): decoding holds the record
+/// and a value graph in memory, so this bounds what one pickle can cost.
+pub const MAX_PICKLE_BYTES: u64 = 256 << 20;
+
+/// Reads and decodes the pickle stored at `record` (a path inside the
+/// package such as `data/values.pkl`), with the `TorchData` policy. Nothing
+/// is imported or run.
+pub fn decode_record(
+    reader: &tpkg_archive::PackageReader,
+    record: &str,
+) -> Result<ValueGraph, PickleRecordError> {
+    let size = reader.record(record)?.size;
+    if size > MAX_PICKLE_BYTES {
+        return Err(PickleRecordError::TooLarge {
+            archive: reader.label().to_owned(),
+            record: record.to_owned(),
+            size,
+            limit: MAX_PICKLE_BYTES,
+        });
+    }
+    let bytes = reader.read(record)?;
+    tpkg_pickle::decode(&bytes).map_err(|source| PickleRecordError::Decode {
+        archive: reader.label().to_owned(),
+        record: record.to_owned(),
+        source,
+    })
+}
+
+/// The `_mock` module, written once at the archive root when a module is
+/// mocked: tpkg's own `MockedObject`, with the behaviour and messages of
+/// PyTorch's (`MockedObject(name, _suppress_err=True)`, every use raises
+/// `NotImplementedError`).
+pub const MOCK_MODULE_SOURCE: &str = include_str!("_mock.py");
+
+/// The stub source of every mocked module (PyTorch's `_MOCK_IMPL`).
+pub const MOCK_IMPL: &str = "from _mock import MockedObject\ndef __getattr__(attr: str):\n    return MockedObject(__name__ + '.' + attr, _suppress_err=True)\n";
+
+/// `a/b.py`, or `a/b/__init__.py` for a package.
+pub fn source_record(module: &str, is_package: bool) -> String {
+    let path = module.replace('.', "/");
+    if is_package {
+        format!("{path}/__init__.py")
+    } else {
+        format!("{path}.py")
+    }
+}
+
+/// `a/b.py` → `a.b`, `a/__init__.py` → `a`; bookkeeping and resources →
+/// `None`.
+pub fn module_of_record(name: &str) -> Option<String> {
+    if name.starts_with(".data/") {
+        return None;
+    }
+    let stem = name.strip_suffix(".py")?;
+    let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
+    if stem.is_empty() || stem.split('/').any(|p| p.is_empty() || p.contains('.')) {
+        return None;
+    }
+    Some(stem.replace('/', "."))
+}
+
+/// Whether `bytes` starts like a pickle `save_pickle`/`torch.save` writes.
+pub fn looks_like_pickle(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 2..=5, ..])
+}
+
+/// The first two bytes of a record (enough to tell a pickle's PROTO).
+pub fn peek(reader: &PackageReader, name: &str) -> [u8; 2] {
+    let mut head = [0u8; 2];
+    if let Ok(mut record) = reader.open_record(name) {
+        let _ = io::Read::read_exact(&mut record, &mut head);
+    }
+    head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_of_records() {
+        let cases = [
+            ("a/b.py", Some("a.b")),
+            ("a/__init__.py", Some("a")),
+            ("_mock.py", Some("_mock")),
+            (".data/extern_modules", None),
+            ("res/a.txt", None),
+            ("a/b.c.py", None),
+        ];
+        for (record, module) in cases {
+            assert_eq!(module_of_record(record).as_deref(), module, "{record}");
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! What tpkg adds on top of PyTorch's API: [`audit`] (the scanner),
+//! [`verify`], [`diff`], [`show`] (value images and Python-like text) and
+//! [`convert`] (to safetensors or `torch.save`).
+//!
+//! Builds on [`crate::files`] and [`crate::api`]; nothing below uses it.
+
+pub mod audit;
+pub mod convert;
+pub mod diff;
+pub mod show;
+pub mod verify;
