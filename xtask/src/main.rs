@@ -7,16 +7,18 @@
 mod bench;
 mod e2e;
 mod fuzz;
+mod generate;
 mod golden;
 mod scanner_corpus;
 mod scanners;
 mod setup;
+mod tidy;
 mod util;
 mod zipdiff;
 
 use std::process::ExitCode;
 
-const HELP: &str = "\
+pub(crate) const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
@@ -24,8 +26,15 @@ Commands:
           venv and point the build at its libtorch. Reuses it when present.
           Honours TPKG_PYTHON (an interpreter that has torch 2.13.0),
           LIBTORCH (a libtorch 2.13.0 folder) and TPKG_CACHE_DIR.
-  test    setup, cargo fmt --check, clippy -D warnings, every test (unit,
-          doc, integration, Python oracle). What CI runs.
+  test    setup, cargo fmt --check, clippy -D warnings, tidy, every test
+          (unit, doc, integration, Python oracle). What CI runs.
+  tidy    The rules a reviewer would check by hand (xtask/src/tidy): crate
+          layering and who links libtorch, file and function sizes, cited
+          paths exist, commands documented, no string-typed kinds, generated
+          files current, every crate packages.
+  gen     Rewrite every generated file from its generator (xtask/src/generate):
+          build scripts, the weights-only allowlist (from the oracle venv),
+          the standard-library module table.
   e2e     setup, then the end-to-end scenarios against real PyTorch; prints
           a table and fails if any scenario fails.
   bench   Benchmarks side by side with CPython/PyTorch in one run; writes
@@ -67,6 +76,8 @@ fn main() -> ExitCode {
     let result = match command {
         "setup" => setup::run().map(|_| ()),
         "test" => run_tests(),
+        "tidy" => setup::run().and_then(|_| tidy::run(rest)),
+        "gen" => setup::run().and_then(|_| generate::run(rest)),
         "e2e" => e2e::run(),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
@@ -105,6 +116,7 @@ fn run_tests() -> anyhow::Result<()> {
             "warnings",
         ])
     })?;
+    util::step("cargo xtask tidy", || tidy::run(&[]))?;
     util::step("cargo check: the CLI with libtorch (feature tch)", || {
         util::cargo(&[
             "check",
