@@ -5,6 +5,8 @@
 //! Nothing here imitates PyTorch.
 
 pub mod corpus;
+#[cfg(feature = "oracle")]
 pub mod model_scenarios;
 pub mod oracle;
+#[cfg(feature = "oracle")]
 pub mod scenarios;

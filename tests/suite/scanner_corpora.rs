@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use tpkg::audit::{AuditPolicy, Finding, Level};
+#[cfg(feature = "oracle")]
 use tpkg_tests::oracle;
 
 fn corpus_dir(part: &str) -> PathBuf {
@@ -88,6 +89,7 @@ fn manifests_list_exactly_the_corpus_files() {
 /// oracle script after it imported torch), in a fresh folder, with a
 /// timeout; the marker file must exist afterwards.
 #[test]
+#[cfg(feature = "oracle")]
 fn bypass_payloads_fire_in_pytorch() {
     let dir = corpus_dir("bypass");
     let answer = oracle::run_json("fire_scanner_corpus.py", &[dir.to_str().unwrap()])
@@ -123,6 +125,7 @@ fn bypass_payloads_fire_in_pytorch() {
 /// Every clean file loads in PyTorch with its manifest's loader, each in a
 /// process of its own: the clean corpus is what PyTorch writes and reads.
 #[test]
+#[cfg(feature = "oracle")]
 fn clean_files_load_in_pytorch() {
     let dir = corpus_dir("clean");
     let answer = oracle::run_json(

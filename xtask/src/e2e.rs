@@ -14,6 +14,8 @@ pub fn run() -> anyhow::Result<()> {
             "--quiet",
             "--package",
             "tpkg-tests",
+            "--features",
+            "oracle",
             "--bin",
             "tpkg-e2e",
         ])

@@ -67,7 +67,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "xtask: now run `cargo test -p tpkg-tests --test golden` and commit tests/data/golden"
+        "xtask: now run `cargo test -p tpkg-tests --features oracle --test golden` and commit tests/data/golden"
     );
     Ok(())
 }

@@ -100,6 +100,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// The features that turn on the suites needing the oracle Python and
+/// libtorch (off by default, so `cargo test` at the root needs neither).
+const ORACLE_FEATURES: &str = "tpkg-tests/oracle,tpkg-cli/oracle";
+
 /// `cargo xtask test`: the whole gate, in the order that fails fastest.
 fn run_tests() -> anyhow::Result<()> {
     let oracle = setup::run()?;
@@ -111,6 +115,8 @@ fn run_tests() -> anyhow::Result<()> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            ORACLE_FEATURES,
             "--",
             "-D",
             "warnings",
@@ -139,7 +145,14 @@ fn run_tests() -> anyhow::Result<()> {
     // Doc tests first: nextest does not run them, and its summary line
     // should close the output.
     util::step("cargo test --doc", || {
-        util::cargo(&["test", "--quiet", "--workspace", "--doc"])
+        util::cargo(&[
+            "test",
+            "--quiet",
+            "--workspace",
+            "--features",
+            ORACLE_FEATURES,
+            "--doc",
+        ])
     })?;
     if util::has_nextest() {
         util::step("cargo nextest (unit, integration, Python oracle)", || {
@@ -147,6 +160,8 @@ fn run_tests() -> anyhow::Result<()> {
                 "nextest",
                 "run",
                 "--workspace",
+                "--features",
+                ORACLE_FEATURES,
                 "--no-fail-fast",
                 "--status-level",
                 "fail",
@@ -157,6 +172,8 @@ fn run_tests() -> anyhow::Result<()> {
             util::cargo(&[
                 "test",
                 "--workspace",
+                "--features",
+                ORACLE_FEATURES,
                 "--no-fail-fast",
                 "--lib",
                 "--bins",

@@ -24,7 +24,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the default `tch` feature, [`tch`] is re-exported so that users and
+//! With the `tch` feature (off by default: it needs libtorch), [`tch`] is re-exported so that users and
 //! tpkg agree on one version of it (and so one libtorch).
 
 // Library code turns every input-dependent failure into a typed error.
