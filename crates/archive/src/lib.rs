@@ -45,9 +45,9 @@ mod name;
 mod reader;
 mod writer;
 
-pub use error::{ArchiveError, NameProblem, Result};
+pub use error::{ArchiveError, EntryKind, NameProblem, Result};
 pub use extract::extract;
-pub use layout::{Anomaly, zip_anomalies};
+pub use layout::{Anomaly, AnomalyKind, zip_anomalies};
 pub use metadata::PackageMetadata;
 pub use miniz::{MinizError, ZipStructure};
 pub use name::{

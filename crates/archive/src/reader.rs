@@ -63,7 +63,18 @@ pub enum PackageFormat {
 ///
 /// The defaults accept every package PyTorch writes and bound what a hostile
 /// one can make the reader do.
+///
+/// Built from [`ReadOptions::default`] and the `with_*` methods:
+///
+/// ```
+/// use tpkg_archive::ReadOptions;
+/// let options = ReadOptions::default()
+///     .with_max_record_size(1 << 24)
+///     .with_crc_checks();
+/// assert!(options.verify_crc);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Most entries a package may have.
     pub max_records: usize,
@@ -94,6 +105,44 @@ impl Default for ReadOptions {
             verify_crc: false,
             mmap: true,
         }
+    }
+}
+
+impl ReadOptions {
+    /// Sets [`max_records`](Self::max_records).
+    #[must_use]
+    pub fn with_max_records(mut self, max_records: usize) -> Self {
+        self.max_records = max_records;
+        self
+    }
+
+    /// Sets [`max_record_size`](Self::max_record_size).
+    #[must_use]
+    pub fn with_max_record_size(mut self, max_record_size: u64) -> Self {
+        self.max_record_size = max_record_size;
+        self
+    }
+
+    /// Sets [`max_name_len`](Self::max_name_len).
+    #[must_use]
+    pub fn with_max_name_len(mut self, max_name_len: usize) -> Self {
+        self.max_name_len = max_name_len;
+        self
+    }
+
+    /// Turns [`verify_crc`](Self::verify_crc) on: every zip record read is
+    /// checked against its CRC-32.
+    #[must_use]
+    pub fn with_crc_checks(mut self) -> Self {
+        self.verify_crc = true;
+        self
+    }
+
+    /// Turns [`mmap`](Self::mmap) off: zip files are read into memory.
+    #[must_use]
+    pub fn without_mmap(mut self) -> Self {
+        self.mmap = false;
+        self
     }
 }
 

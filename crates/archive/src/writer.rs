@@ -44,7 +44,18 @@ pub enum ArchiveLayout {
 }
 
 /// Options for [`PackageWriter`].
+///
+/// Built from [`WriteOptions::default`] and the `with_*` methods:
+///
+/// ```
+/// use tpkg_archive::{ArchiveLayout, WriteOptions};
+/// let options = WriteOptions::default()
+///     .with_layout(ArchiveLayout::TorchSave)
+///     .with_prefix("model");
+/// assert_eq!(options.prefix.as_deref(), Some("model"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// Package or `torch.save` bookkeeping.
     pub layout: ArchiveLayout,
@@ -75,6 +86,43 @@ impl Default for WriteOptions {
             serialization_id: None,
             durable: true,
         }
+    }
+}
+
+impl WriteOptions {
+    /// Sets [`layout`](Self::layout).
+    #[must_use]
+    pub fn with_layout(mut self, layout: ArchiveLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets [`prefix`](Self::prefix), the package folder.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets [`python_version`](Self::python_version).
+    #[must_use]
+    pub fn with_python_version(mut self, python_version: impl Into<String>) -> Self {
+        self.python_version = python_version.into();
+        self
+    }
+
+    /// Sets [`serialization_id`](Self::serialization_id).
+    #[must_use]
+    pub fn with_serialization_id(mut self, serialization_id: impl Into<String>) -> Self {
+        self.serialization_id = Some(serialization_id.into());
+        self
+    }
+
+    /// Turns [`durable`](Self::durable) off: no fsync before the rename.
+    #[must_use]
+    pub fn without_fsync(mut self) -> Self {
+        self.durable = false;
+        self
     }
 }
 

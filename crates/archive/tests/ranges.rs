@@ -33,10 +33,7 @@ fn forms() -> Forms {
     writer.finish().unwrap();
     let mapped = PackageReader::open(&path).unwrap();
     let folder = tpkg_archive::extract(&mapped, &dir.path().join("unzipped")).unwrap();
-    let unmapped = ReadOptions {
-        mmap: false,
-        ..ReadOptions::default()
-    };
+    let unmapped = ReadOptions::default().without_mmap();
     let readers = vec![
         ("memory map", mapped),
         (
@@ -146,10 +143,7 @@ fn a_file_that_is_not_durable_is_still_replaced_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("model.pt");
     std::fs::write(&target, b"old").unwrap();
-    let options = WriteOptions {
-        durable: false,
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().without_fsync();
     let mut writer = PackageWriter::create(&target, options.clone()).unwrap();
     writer.write_record("a.txt", b"new").unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"old");

@@ -268,10 +268,7 @@ pub fn to_torch_save(
     }
     let root = graph.add(Value::OrderedDict { items, state: None });
     graph.set_root(root);
-    let options = WriteOptions {
-        layout: ArchiveLayout::TorchSave,
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().with_layout(ArchiveLayout::TorchSave);
     let mut writer = PackageWriter::create(out, options)?;
     writer.write_record("data.pkl", &tpkg_pickle::encode(&graph, 2)?)?;
     for (storage, (bytes, key)) in encoder.storages().iter().zip(&storage_bytes) {

@@ -5,7 +5,7 @@ use std::io;
 use std::path::Path;
 
 use super::{Compression, PackageReader, ReadOptions, RecordInfo, Storage};
-use crate::error::{ArchiveError, NameProblem, Result};
+use crate::error::{ArchiveError, EntryKind, NameProblem, Result};
 use crate::name;
 
 impl PackageReader {
@@ -50,9 +50,9 @@ impl PackageReader {
                     archive: label,
                     path: entry.path().to_path_buf(),
                     kind: if file_type.is_symlink() {
-                        "a symbolic link"
+                        EntryKind::SymbolicLink
                     } else {
-                        "a special file"
+                        EntryKind::SpecialFile
                     },
                 });
             }

@@ -4,7 +4,7 @@ use std::io::{self, Read};
 
 use crate::error::ArchiveError;
 
-/// A streaming reader over one record; see [`PackageReader::open_record`].
+/// A streaming reader over one record; see [`PackageReader::open_record`](crate::PackageReader::open_record).
 pub struct RecordReader<'a> {
     pub(super) inner: Box<dyn Read + 'a>,
     pub(super) archive: &'a str,
