@@ -57,6 +57,6 @@ pub use reader::{
     Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader, release_pages,
 };
 pub use writer::{
-    ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, InMemory,
-    PackageWriter, WriteOptions,
+    ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, Durability,
+    InMemory, PackageWriter, WriteOptions,
 };

@@ -124,6 +124,29 @@ impl WriteOptions {
         self.durable = false;
         self
     }
+
+    /// [`durable`](Self::durable) as the [`Durability`] of an [`AtomicFile`].
+    pub fn durability(&self) -> Durability {
+        if self.durable {
+            Durability::Fsync
+        } else {
+            Durability::NoFsync
+        }
+    }
+}
+
+/// Whether an [`AtomicFile`] reaches the disk before it replaces its
+/// target (see [`WriteOptions::durable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// [`AtomicFile::commit`] fsyncs the data and the folder around the
+    /// rename, so the new file survives a power loss as well as a crash.
+    #[default]
+    Fsync,
+    /// No fsync: the replacement is still atomic for every reader and
+    /// against this process dying; the data's trip to the disk is left to
+    /// the kernel, as `cp` leaves it.
+    NoFsync,
 }
 
 mod sealed {
@@ -151,11 +174,11 @@ pub trait Destination: Write + sealed::Sealed {
 /// ```
 /// # fn main() -> std::io::Result<()> {
 /// use std::io::Write;
-/// use tpkg_archive::AtomicFile;
+/// use tpkg_archive::{AtomicFile, Durability};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let target = dir.path().join("out.bin");
-/// let mut file = AtomicFile::create(&target, true)?;
+/// let mut file = AtomicFile::create(&target, Durability::Fsync)?;
 /// file.write_all(b"header")?;
 /// assert!(!target.exists());
 /// file.commit()?;
@@ -184,10 +207,10 @@ impl Write for AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts a file that will replace `target`. `durable` makes
+    /// Starts a file that will replace `target`. [`Durability::Fsync`] makes
     /// [`commit`](Self::commit) fsync the data and the folder (see
     /// [`WriteOptions::durable`]).
-    pub fn create(target: impl AsRef<Path>, durable: bool) -> io::Result<Self> {
+    pub fn create(target: impl AsRef<Path>, durability: Durability) -> io::Result<Self> {
         let target = target.as_ref().to_path_buf();
         let parent = match target.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -200,7 +223,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             file: BufWriter::with_capacity(1 << 20, temp),
             target,
-            durable,
+            durable: durability == Durability::Fsync,
         })
     }
 
@@ -368,7 +391,7 @@ impl PackageWriter<AtomicFile> {
             Some(prefix) => prefix.clone(),
             None => name::prefix_for_path(&target)?,
         };
-        let destination = AtomicFile::create(&target, options.durable).map_err(|e| {
+        let destination = AtomicFile::create(&target, options.durability()).map_err(|e| {
             let parent = target.parent().filter(|p| !p.as_os_str().is_empty());
             ArchiveError::io(parent.unwrap_or(Path::new(".")), e)
         })?;

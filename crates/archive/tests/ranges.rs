@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use proptest::prelude::*;
 use tpkg_archive::{
-    ArchiveError, AtomicFile, PackageReader, PackageWriter, ReadOptions, WriteOptions,
+    ArchiveError, AtomicFile, Durability, PackageReader, PackageWriter, ReadOptions, WriteOptions,
 };
 
 const RECORD: &str = ".data/0.storage";
@@ -55,7 +55,7 @@ fn forms() -> Forms {
 
 fn copied(reader: &PackageReader, offset: u64, len: u64) -> Vec<u8> {
     let out_dir = tempfile::tempdir().unwrap();
-    let mut out = AtomicFile::create(out_dir.path().join("out.bin"), false).unwrap();
+    let mut out = AtomicFile::create(out_dir.path().join("out.bin"), Durability::NoFsync).unwrap();
     use std::io::Write;
     out.write_all(b"prefix").unwrap();
     reader
@@ -151,7 +151,7 @@ fn a_file_that_is_not_durable_is_still_replaced_atomically() {
     let reader = PackageReader::open(&target).unwrap();
     assert_eq!(&reader.read("a.txt").unwrap()[..], b"new");
 
-    let mut dropped = AtomicFile::create(&target, false).unwrap();
+    let mut dropped = AtomicFile::create(&target, Durability::NoFsync).unwrap();
     std::io::Write::write_all(&mut dropped, b"never committed").unwrap();
     drop(dropped);
     assert_eq!(
