@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
