@@ -201,10 +201,8 @@ fn main() -> anyhow::Result<()> {
         }
         // Write the package's tensors (1 GiB) and pickle as a new package.
         "write_package" | "write_package_nosync" | "write_small" => {
-            let options = tpkg::archive::WriteOptions {
-                durable: benchmark != "write_package_nosync",
-                ..Default::default()
-            };
+            let mut options = tpkg::archive::WriteOptions::default();
+            options.durable = benchmark != "write_package_nosync";
             let reader = tpkg::archive::PackageReader::open(input)?;
             let tensors = tpkg::tensors::PackageTensors::load(&reader, "model/state_dict.pkl")?;
             let pickle = reader.read("model/state_dict.pkl")?;

@@ -6,11 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use tpkg_archive::{PackageMetadata, PackageReader, ReadOptions};
 
 fuzz_target!(|data: &[u8]| {
-    let options = ReadOptions {
-        // Keep each run cheap; the limits themselves are under test too.
-        max_record_size: 1 << 24,
-        ..ReadOptions::default()
-    };
+    // Keep each run cheap; the limits themselves are under test too.
+    let options = ReadOptions::default().with_max_record_size(1 << 24);
     let Ok(reader) = PackageReader::from_bytes_with(data.to_vec(), options) else {
         return;
     };

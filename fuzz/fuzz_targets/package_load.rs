@@ -9,10 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use tpkg::archive::{PackageReader, ReadOptions};
 
 fuzz_target!(|data: &[u8]| {
-    let options = ReadOptions {
-        max_record_size: 1 << 24,
-        ..ReadOptions::default()
-    };
+    let options = ReadOptions::default().with_max_record_size(1 << 24);
     // The container audit never needs a valid package.
     let _ = tpkg::audit::container_findings(data);
     let Ok(reader) = PackageReader::from_bytes_with(data.to_vec(), options) else {

@@ -300,8 +300,8 @@ pub enum ArchiveError {
         archive: String,
         /// The offending entry.
         path: PathBuf,
-        /// What it is ("a symbolic link", ...).
-        kind: &'static str,
+        /// What it is (shown as "a symbolic link", ...).
+        kind: EntryKind,
     },
 
     /// A metadata record exists but cannot be understood.
@@ -388,6 +388,26 @@ pub enum ArchiveError {
         /// The existing path.
         path: PathBuf,
     },
+}
+
+/// What a package folder holds that is neither a file nor a folder
+/// ([`ArchiveError::UnsupportedEntry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A symbolic link (shown as "a symbolic link").
+    SymbolicLink,
+    /// A device, socket, FIFO... (shown as "a special file").
+    SpecialFile,
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EntryKind::SymbolicLink => "a symbolic link",
+            EntryKind::SpecialFile => "a special file",
+        })
+    }
 }
 
 fn at_central_offset(offset: Option<u64>) -> String {

@@ -9,6 +9,9 @@
 //! with its byte offset. It never fails: damage is an anomaly too.
 
 use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -19,10 +22,90 @@ pub struct Anomaly {
     pub offset: u64,
     /// The entry's name, when it concerns one.
     pub record: Option<String>,
-    /// A short, stable name (`local-header-mismatch`, `overlap`, ...).
-    pub kind: &'static str,
+    /// What kind of oddity; [`AnomalyKind::as_str`] gives its short, stable
+    /// name (`local-header-mismatch`, `overlap`, ...).
+    pub kind: AnomalyKind,
     /// What exactly.
     pub detail: String,
+}
+
+/// The kinds of [`Anomaly`]. Serialized (and shown) as the short, stable
+/// kebab-case names [`as_str`](Self::as_str) gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum AnomalyKind {
+    /// `no-end-record`: no end-of-central-directory record.
+    NoEndRecord,
+    /// `data-after-end-record`: bytes after the end record and its comment.
+    DataAfterEndRecord,
+    /// `truncated`: a record or an entry's data runs past where it may.
+    Truncated,
+    /// `bad-zip64-record`: the zip64 locator points at no zip64 end record.
+    BadZip64Record,
+    /// `prepended-data`: the central directory is not where the end record
+    /// says (bytes were put before the zip).
+    PrependedData,
+    /// `bad-central-directory`: an entry has no central header signature.
+    BadCentralDirectory,
+    /// `unreferenced-bytes`: bytes no entry or directory accounts for.
+    UnreferencedBytes,
+    /// `unsafe-name`: extracting the entry could write outside the folder.
+    UnsafeName,
+    /// `duplicate-name`: two entries with one name.
+    DuplicateName,
+    /// `names-differ-by-normalisation`: names that are the same file on
+    /// some systems (case, Unicode normalisation, separators).
+    NamesDifferByNormalisation,
+    /// `encrypted`: flag bits for encryption or masking.
+    Encrypted,
+    /// `unusual-compression`: neither stored nor deflated.
+    UnusualCompression,
+    /// `bad-local-header`: no local header where the central directory points.
+    BadLocalHeader,
+    /// `local-header-mismatch`: the local header says something else than
+    /// the central directory.
+    LocalHeaderMismatch,
+    /// `overlap`: two entries' bytes overlap.
+    Overlap,
+    /// `data-before-first-entry`: bytes before the first entry.
+    DataBeforeFirstEntry,
+}
+
+impl AnomalyKind {
+    /// The short, stable name, as in reports (`local-header-mismatch`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::NoEndRecord => "no-end-record",
+            AnomalyKind::DataAfterEndRecord => "data-after-end-record",
+            AnomalyKind::Truncated => "truncated",
+            AnomalyKind::BadZip64Record => "bad-zip64-record",
+            AnomalyKind::PrependedData => "prepended-data",
+            AnomalyKind::BadCentralDirectory => "bad-central-directory",
+            AnomalyKind::UnreferencedBytes => "unreferenced-bytes",
+            AnomalyKind::UnsafeName => "unsafe-name",
+            AnomalyKind::DuplicateName => "duplicate-name",
+            AnomalyKind::NamesDifferByNormalisation => "names-differ-by-normalisation",
+            AnomalyKind::Encrypted => "encrypted",
+            AnomalyKind::UnusualCompression => "unusual-compression",
+            AnomalyKind::BadLocalHeader => "bad-local-header",
+            AnomalyKind::LocalHeaderMismatch => "local-header-mismatch",
+            AnomalyKind::Overlap => "overlap",
+            AnomalyKind::DataBeforeFirstEntry => "data-before-first-entry",
+        }
+    }
+}
+
+impl fmt::Display for AnomalyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for AnomalyKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 const EOCD: u32 = 0x0605_4b50;
@@ -71,6 +154,33 @@ struct Entry {
     local_offset: u64,
 }
 
+/// Where the central directory is, as the end records say.
+struct Directory {
+    /// Entries the end record (or its zip64 twin) counts.
+    entries: u64,
+    /// Where the central directory actually starts.
+    start: u64,
+    /// Where it must end: the zip64 end record, or the end record.
+    end_limit: u64,
+    /// How far prepended data shifts every offset.
+    shift: u64,
+}
+
+/// The anomalies found so far.
+#[derive(Default)]
+struct Anomalies(Vec<Anomaly>);
+
+impl Anomalies {
+    fn push(&mut self, offset: u64, record: Option<&str>, kind: AnomalyKind, detail: String) {
+        self.0.push(Anomaly {
+            offset,
+            record: record.map(str::to_owned),
+            kind,
+            detail,
+        });
+    }
+}
+
 /// Every structural anomaly of the zip file `data`: what makes two zip
 /// parsers see different files in the same bytes. The end record, the
 /// central directory and every local header are walked without trusting
@@ -78,62 +188,70 @@ struct Entry {
 /// offset. It never fails: damage is an anomaly too.
 ///
 /// ```
-/// use tpkg_archive::{PackageWriter, WriteOptions, zip_anomalies};
+/// use tpkg_archive::{AnomalyKind, PackageWriter, WriteOptions, zip_anomalies};
 /// let mut writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
 /// writer.write_record("a.txt", b"hi").unwrap();
 /// let mut bytes = writer.finish().unwrap();
 /// assert!(zip_anomalies(&bytes).is_empty());
 /// bytes.extend_from_slice(b"trailing"); // data after the end record
-/// assert_eq!(zip_anomalies(&bytes)[0].kind, "data-after-end-record");
+/// assert_eq!(zip_anomalies(&bytes)[0].kind, AnomalyKind::DataAfterEndRecord);
+/// assert_eq!(zip_anomalies(&bytes)[0].kind.as_str(), "data-after-end-record");
 /// ```
 pub fn zip_anomalies(data: &[u8]) -> Vec<Anomaly> {
-    let mut out = Vec::new();
-    let anomaly = |offset: u64, record: Option<&str>, kind: &'static str, detail: String| Anomaly {
-        offset,
-        record: record.map(str::to_owned),
-        kind,
-        detail,
+    let mut out = Anomalies::default();
+    let Some(eocd) = find_end_record(data) else {
+        out.push(
+            0,
+            None,
+            AnomalyKind::NoEndRecord,
+            "no end-of-central-directory record".into(),
+        );
+        return out.0;
     };
+    let directory = read_end_records(data, eocd, &mut out);
+    let parsed = central_entries(data, &directory, &mut out);
+    check_names(&parsed, &mut out);
+    let spans = check_local_headers(data, &parsed, directory.start, &mut out);
+    check_coverage(spans, directory.start, &mut out);
+    out.0
+}
+
+/// The end record: the last signature whose comment reaches the end.
+fn find_end_record(data: &[u8]) -> Option<u64> {
     let len = data.len() as u64;
-    // The end record: the last signature whose comment reaches the end.
     let search_from = len.saturating_sub(22 + 0xFFFF);
-    let mut eocd = None;
     let mut at = len.saturating_sub(22);
     loop {
         if u32_at(data, at) == Some(EOCD) {
-            eocd = Some(at);
-            break;
+            return Some(at);
         }
         if at == search_from || at == 0 {
-            break;
+            return None;
         }
         at -= 1;
     }
-    let Some(eocd) = eocd else {
-        out.push(anomaly(
-            0,
-            None,
-            "no-end-record",
-            "no end-of-central-directory record".into(),
-        ));
-        return out;
-    };
+}
+
+/// The end record at `eocd` and its zip64 twin: where the central directory
+/// is, and what lies around them.
+fn read_end_records(data: &[u8], eocd: u64, out: &mut Anomalies) -> Directory {
+    let len = data.len() as u64;
     let comment_len = u64::from(u16_at(data, eocd + 20).unwrap_or(0));
     let end = eocd + 22 + comment_len;
     if end < len {
-        out.push(anomaly(
+        out.push(
             end,
             None,
-            "data-after-end-record",
+            AnomalyKind::DataAfterEndRecord,
             format!("{} bytes after the end record and its comment", len - end),
-        ));
+        );
     } else if end > len {
-        out.push(anomaly(
+        out.push(
             eocd,
             None,
-            "truncated",
+            AnomalyKind::Truncated,
             "the end record's comment runs past the file".into(),
-        ));
+        );
     }
     let mut entries = u64::from(u16_at(data, eocd + 10).unwrap_or(0));
     let mut cd_size = u64::from(u32_at(data, eocd + 12).unwrap_or(0));
@@ -147,106 +265,135 @@ pub fn zip_anomalies(data: &[u8]) -> Vec<Anomaly> {
             cd_offset = u64_at(data, zip64_at + 48).unwrap_or(cd_offset);
             cd_end_limit = zip64_at;
         } else {
-            out.push(anomaly(
+            out.push(
                 eocd - 20,
                 None,
-                "bad-zip64-record",
+                AnomalyKind::BadZip64Record,
                 "the zip64 locator points at no zip64 end record".into(),
-            ));
+            );
         }
     }
     // Prepended data shifts every offset by the same amount.
     let cd_start = cd_end_limit.saturating_sub(cd_size);
-    let shift = cd_start.saturating_sub(cd_offset);
     if cd_start != cd_offset {
-        out.push(anomaly(
+        out.push(
             0,
             None,
-            "prepended-data",
+            AnomalyKind::PrependedData,
             format!("the central directory is at {cd_start}, the end record says {cd_offset}"),
-        ));
+        );
     }
+    Directory {
+        entries,
+        start: cd_start,
+        end_limit: cd_end_limit,
+        shift: cd_start.saturating_sub(cd_offset),
+    }
+}
 
+/// The central directory's entries, as far as they can be read.
+fn central_entries(data: &[u8], directory: &Directory, out: &mut Anomalies) -> Vec<Entry> {
     let mut parsed = Vec::new();
-    let mut pos = cd_start;
-    for index in 0..entries.min(1 << 20) {
+    let mut pos = directory.start;
+    for index in 0..directory.entries.min(1 << 20) {
         if u32_at(data, pos) != Some(CENTRAL) {
-            out.push(anomaly(
+            out.push(
                 pos,
                 None,
-                "bad-central-directory",
+                AnomalyKind::BadCentralDirectory,
                 format!("entry {index} has no central header signature"),
-            ));
+            );
             break;
         }
-        let (Some(flags), Some(method), Some(crc)) = (
-            u16_at(data, pos + 8),
-            u16_at(data, pos + 10),
-            u32_at(data, pos + 16),
-        ) else {
+        let Some((entry, next)) = central_entry(data, pos, directory.shift, out) else {
             break;
         };
-        let mut compressed = u64::from(u32_at(data, pos + 20).unwrap_or(0));
-        let mut uncompressed = u64::from(u32_at(data, pos + 24).unwrap_or(0));
-        let name_len = u64::from(u16_at(data, pos + 28).unwrap_or(0));
-        let extra_len = u64::from(u16_at(data, pos + 30).unwrap_or(0));
-        let comment_len = u64::from(u16_at(data, pos + 32).unwrap_or(0));
-        let mut local_offset = u64::from(u32_at(data, pos + 42).unwrap_or(0));
-        let Some(name_bytes) = bytes_at(data, pos + 46, name_len) else {
-            out.push(anomaly(
-                pos,
-                None,
-                "truncated",
-                "a central entry's name runs past the file".into(),
-            ));
-            break;
-        };
-        let name = String::from_utf8_lossy(name_bytes).into_owned();
-        // zip64 extended information: the fields whose 32-bit value is all ones.
-        let mut extra_at = pos + 46 + name_len;
-        let extra_end = extra_at + extra_len;
-        while extra_at + 4 <= extra_end {
-            let id = u16_at(data, extra_at).unwrap_or(0);
-            let size = u64::from(u16_at(data, extra_at + 2).unwrap_or(0));
-            if id == 1 {
-                let mut field = extra_at + 4;
-                for value in [&mut uncompressed, &mut compressed, &mut local_offset] {
-                    if *value == u64::from(u32::MAX) && field + 8 <= extra_at + 4 + size {
-                        *value = u64_at(data, field).unwrap_or(*value);
-                        field += 8;
-                    }
-                }
-            }
-            extra_at += 4 + size;
-        }
-        parsed.push(Entry {
-            central_offset: pos,
-            name,
-            flags,
-            method,
-            crc,
-            compressed,
-            uncompressed,
-            local_offset: local_offset.saturating_add(shift),
-        });
-        pos += 46 + name_len + extra_len + comment_len;
+        parsed.push(entry);
+        pos = next;
     }
-    if pos < cd_end_limit && (parsed.len() as u64) == entries {
-        out.push(anomaly(
+    if pos < directory.end_limit && (parsed.len() as u64) == directory.entries {
+        out.push(
             pos,
             None,
-            "unreferenced-bytes",
+            AnomalyKind::UnreferencedBytes,
             format!(
                 "{} bytes after the central directory's entries",
-                cd_end_limit - pos
+                directory.end_limit - pos
             ),
-        ));
+        );
     }
+    parsed
+}
 
-    // Names: duplicates, and names other tools would take as the same file.
+/// The central entry at `pos` (its signature checked), and where the next
+/// one starts; `None` when it runs past the file.
+fn central_entry(data: &[u8], pos: u64, shift: u64, out: &mut Anomalies) -> Option<(Entry, u64)> {
+    let (Some(flags), Some(method), Some(crc)) = (
+        u16_at(data, pos + 8),
+        u16_at(data, pos + 10),
+        u32_at(data, pos + 16),
+    ) else {
+        return None;
+    };
+    let mut compressed = u64::from(u32_at(data, pos + 20).unwrap_or(0));
+    let mut uncompressed = u64::from(u32_at(data, pos + 24).unwrap_or(0));
+    let name_len = u64::from(u16_at(data, pos + 28).unwrap_or(0));
+    let extra_len = u64::from(u16_at(data, pos + 30).unwrap_or(0));
+    let comment_len = u64::from(u16_at(data, pos + 32).unwrap_or(0));
+    let mut local_offset = u64::from(u32_at(data, pos + 42).unwrap_or(0));
+    let Some(name_bytes) = bytes_at(data, pos + 46, name_len) else {
+        out.push(
+            pos,
+            None,
+            AnomalyKind::Truncated,
+            "a central entry's name runs past the file".into(),
+        );
+        return None;
+    };
+    let name = String::from_utf8_lossy(name_bytes).into_owned();
+    let extra_at = pos + 46 + name_len;
+    let fields = [&mut uncompressed, &mut compressed, &mut local_offset];
+    apply_zip64_extra(data, extra_at, extra_at + extra_len, fields);
+    let entry = Entry {
+        central_offset: pos,
+        name,
+        flags,
+        method,
+        crc,
+        compressed,
+        uncompressed,
+        local_offset: local_offset.saturating_add(shift),
+    };
+    Some((entry, pos + 46 + name_len + extra_len + comment_len))
+}
+
+/// zip64 extended information in the extra fields `extra_at..extra_end`:
+/// replaces the `fields` (uncompressed size, compressed size, local header
+/// offset) whose 32-bit value is all ones.
+fn apply_zip64_extra(data: &[u8], mut extra_at: u64, extra_end: u64, fields: [&mut u64; 3]) {
+    let mut fields = fields;
+    while extra_at + 4 <= extra_end {
+        let id = u16_at(data, extra_at).unwrap_or(0);
+        let size = u64::from(u16_at(data, extra_at + 2).unwrap_or(0));
+        if id == 1 {
+            let mut field = extra_at + 4;
+            for value in fields.iter_mut() {
+                if **value == u64::from(u32::MAX) && field + 8 <= extra_at + 4 + size {
+                    **value = u64_at(data, field).unwrap_or(**value);
+                    field += 8;
+                }
+            }
+        }
+        extra_at += 4 + size;
+    }
+}
+
+/// Names: unsafe ones, duplicates, and names other tools would take as the
+/// same file.
+fn check_names(parsed: &[Entry], out: &mut Anomalies) {
     let mut seen: HashMap<String, &str> = HashMap::new();
     let mut seen_exact: HashMap<&str, u64> = HashMap::new();
-    for entry in &parsed {
+    for entry in parsed {
         // PyTorch reads any name; a tool that extracts it could write
         // outside its folder ("zip slip").
         // Folder entries (`pkg/`, `pkg/.data/`) end with `/`.
@@ -259,181 +406,205 @@ pub fn zip_anomalies(data: &[u8]) -> Vec<Anomaly> {
                 Err(problem)
             }
         }) {
-            out.push(anomaly(
+            out.push(
                 entry.central_offset,
                 Some(&entry.name),
-                "unsafe-name",
+                AnomalyKind::UnsafeName,
                 format!("{problem}: extracting it could write outside the target folder"),
-            ));
+            );
         }
         if let Some(first) = seen_exact.insert(&entry.name, entry.central_offset) {
-            out.push(anomaly(
+            out.push(
                 entry.central_offset,
                 Some(&entry.name),
-                "duplicate-name",
+                AnomalyKind::DuplicateName,
                 format!("also at central offset {first}; parsers disagree on which one wins"),
-            ));
+            );
             continue;
         }
-        let normal: String = entry
-            .name
-            .replace('\\', "/")
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect::<Vec<_>>()
-            .join("/")
-            .nfc()
-            .collect::<String>()
-            .to_lowercase();
-        if let Some(other) = seen.insert(normal, &entry.name) {
-            out.push(anomaly(
+        if let Some(other) = seen.insert(normalised(&entry.name), &entry.name) {
+            out.push(
                 entry.central_offset,
                 Some(&entry.name),
-                "names-differ-by-normalisation",
+                AnomalyKind::NamesDifferByNormalisation,
                 format!(
                     "{:?} and {other:?} are the same file on some systems",
                     entry.name
                 ),
-            ));
+            );
         }
     }
+}
 
-    // Each entry against its local header, and where its bytes lie.
-    let mut spans: Vec<(u64, u64, &str)> = Vec::new();
-    for entry in &parsed {
+/// A name as a tool that folds separators, `.` parts, Unicode
+/// normalisation and case sees it.
+fn normalised(name: &str) -> String {
+    name.replace('\\', "/")
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// Each entry against its local header; returns where each entry's bytes
+/// lie (start, end, name), cut at the central directory.
+fn check_local_headers<'e>(
+    data: &[u8],
+    parsed: &'e [Entry],
+    cd_start: u64,
+    out: &mut Anomalies,
+) -> Vec<(u64, u64, &'e str)> {
+    let mut spans = Vec::new();
+    for entry in parsed {
         let name = Some(entry.name.as_str());
         let at = entry.local_offset;
         if entry.flags & 0x0001 != 0 || entry.flags & 0x0040 != 0 || entry.flags & 0x2000 != 0 {
-            out.push(anomaly(
+            out.push(
                 entry.central_offset,
                 name,
-                "encrypted",
+                AnomalyKind::Encrypted,
                 format!("flag bits {:#06x}: encrypted or masked", entry.flags),
-            ));
+            );
         }
         if !matches!(entry.method, 0 | 8) {
-            out.push(anomaly(
+            out.push(
                 entry.central_offset,
                 name,
-                "unusual-compression",
+                AnomalyKind::UnusualCompression,
                 format!("compression method {}", entry.method),
-            ));
+            );
         }
         if u32_at(data, at) != Some(LOCAL) {
-            out.push(anomaly(
+            out.push(
                 at,
                 name,
-                "bad-local-header",
+                AnomalyKind::BadLocalHeader,
                 "no local header where the central directory points".into(),
-            ));
+            );
             continue;
         }
-        let local_flags = u16_at(data, at + 6).unwrap_or(0);
-        let local_method = u16_at(data, at + 8).unwrap_or(0);
-        let local_crc = u32_at(data, at + 14).unwrap_or(0);
-        let local_compressed = u64::from(u32_at(data, at + 18).unwrap_or(0));
-        let local_uncompressed = u64::from(u32_at(data, at + 22).unwrap_or(0));
-        let name_len = u64::from(u16_at(data, at + 26).unwrap_or(0));
-        let extra_len = u64::from(u16_at(data, at + 28).unwrap_or(0));
-        let local_name = bytes_at(data, at + 30, name_len).map(String::from_utf8_lossy);
-        let mut mismatches = Vec::new();
-        if local_name.as_deref() != Some(entry.name.as_str()) {
-            mismatches.push(format!(
-                "name {:?}",
-                local_name.as_deref().unwrap_or("<truncated>")
-            ));
-        }
-        if local_method != entry.method {
-            mismatches.push(format!("compression {local_method} vs {}", entry.method));
-        }
-        if (local_flags ^ entry.flags) & !0x0008 != 0 {
-            mismatches.push(format!("flags {local_flags:#06x} vs {:#06x}", entry.flags));
-        }
-        let descriptor = local_flags & 0x0008 != 0;
-        if !descriptor || local_crc != 0 {
-            if local_crc != entry.crc {
-                mismatches.push(format!("crc {local_crc:#010x} vs {:#010x}", entry.crc));
-            }
-            let sizes_are_zip64 = local_compressed == u64::from(u32::MAX);
-            if !sizes_are_zip64
-                && (local_compressed != entry.compressed
-                    || local_uncompressed != entry.uncompressed)
-            {
-                mismatches.push(format!(
-                    "sizes {local_compressed}/{local_uncompressed} vs {}/{}",
-                    entry.compressed, entry.uncompressed
-                ));
-            }
-        }
-        if !mismatches.is_empty() {
-            out.push(anomaly(
-                at,
-                name,
-                "local-header-mismatch",
-                mismatches.join(", "),
-            ));
-        }
-        let data_start = at + 30 + name_len + extra_len;
-        let mut span_end = data_start.saturating_add(entry.compressed);
-        if descriptor {
-            // Optional signature, crc, then 32- or 64-bit sizes.
-            let sig = u64::from(u32_at(data, span_end) == Some(DESCRIPTOR)) * 4;
-            let wide = entry.compressed >= u64::from(u32::MAX)
-                || entry.uncompressed >= u64::from(u32::MAX);
-            span_end += sig + 4 + if wide { 16 } else { 8 };
-        }
+        let span_end = check_local_header(data, entry, out);
         if span_end > cd_start {
-            out.push(anomaly(
+            out.push(
                 at,
                 name,
-                "truncated",
+                AnomalyKind::Truncated,
                 "the entry's data runs into the central directory or past the file".into(),
+            );
+        }
+        spans.push((at, span_end.min(cd_start), entry.name.as_str()));
+    }
+    spans
+}
+
+/// Compares the local header of `entry` (its signature checked) with the
+/// central entry, and returns where the entry's bytes end (data and data
+/// descriptor).
+fn check_local_header(data: &[u8], entry: &Entry, out: &mut Anomalies) -> u64 {
+    let at = entry.local_offset;
+    let local_flags = u16_at(data, at + 6).unwrap_or(0);
+    let local_method = u16_at(data, at + 8).unwrap_or(0);
+    let local_crc = u32_at(data, at + 14).unwrap_or(0);
+    let local_compressed = u64::from(u32_at(data, at + 18).unwrap_or(0));
+    let local_uncompressed = u64::from(u32_at(data, at + 22).unwrap_or(0));
+    let name_len = u64::from(u16_at(data, at + 26).unwrap_or(0));
+    let extra_len = u64::from(u16_at(data, at + 28).unwrap_or(0));
+    let local_name = bytes_at(data, at + 30, name_len).map(String::from_utf8_lossy);
+    let mut mismatches = Vec::new();
+    if local_name.as_deref() != Some(entry.name.as_str()) {
+        mismatches.push(format!(
+            "name {:?}",
+            local_name.as_deref().unwrap_or("<truncated>")
+        ));
+    }
+    if local_method != entry.method {
+        mismatches.push(format!("compression {local_method} vs {}", entry.method));
+    }
+    if (local_flags ^ entry.flags) & !0x0008 != 0 {
+        mismatches.push(format!("flags {local_flags:#06x} vs {:#06x}", entry.flags));
+    }
+    let descriptor = local_flags & 0x0008 != 0;
+    if !descriptor || local_crc != 0 {
+        if local_crc != entry.crc {
+            mismatches.push(format!("crc {local_crc:#010x} vs {:#010x}", entry.crc));
+        }
+        let sizes_are_zip64 = local_compressed == u64::from(u32::MAX);
+        if !sizes_are_zip64
+            && (local_compressed != entry.compressed || local_uncompressed != entry.uncompressed)
+        {
+            mismatches.push(format!(
+                "sizes {local_compressed}/{local_uncompressed} vs {}/{}",
+                entry.compressed, entry.uncompressed
             ));
         }
-        spans.push((at, span_end.min(cd_start), &entry.name));
     }
+    if !mismatches.is_empty() {
+        out.push(
+            at,
+            Some(&entry.name),
+            AnomalyKind::LocalHeaderMismatch,
+            mismatches.join(", "),
+        );
+    }
+    let data_start = at + 30 + name_len + extra_len;
+    let mut span_end = data_start.saturating_add(entry.compressed);
+    if descriptor {
+        // Optional signature, crc, then 32- or 64-bit sizes.
+        let sig = u64::from(u32_at(data, span_end) == Some(DESCRIPTOR)) * 4;
+        let wide =
+            entry.compressed >= u64::from(u32::MAX) || entry.uncompressed >= u64::from(u32::MAX);
+        span_end += sig + 4 + if wide { 16 } else { 8 };
+    }
+    span_end
+}
+
+/// Where the entries' bytes lie: overlaps, and bytes before, between and
+/// after them that no entry accounts for.
+fn check_coverage(mut spans: Vec<(u64, u64, &str)>, cd_start: u64, out: &mut Anomalies) {
     spans.sort();
     let mut covered = 0u64;
     let mut previous: Option<&str> = None;
     for (start, end, name) in &spans {
         if *start < covered {
-            out.push(anomaly(
+            out.push(
                 *start,
                 Some(name),
-                "overlap",
+                AnomalyKind::Overlap,
                 format!(
                     "its bytes overlap {:?}'s",
                     previous.unwrap_or("another entry")
                 ),
-            ));
+            );
         } else if *start > covered {
             let kind = if covered == 0 {
-                "data-before-first-entry"
+                AnomalyKind::DataBeforeFirstEntry
             } else {
-                "unreferenced-bytes"
+                AnomalyKind::UnreferencedBytes
             };
-            out.push(anomaly(
+            out.push(
                 covered,
                 None,
                 kind,
                 format!("{} bytes no entry accounts for", start - covered),
-            ));
+            );
         }
         covered = covered.max(*end);
         previous = Some(name);
     }
     if !spans.is_empty() && covered < cd_start {
-        out.push(anomaly(
+        out.push(
             covered,
             None,
-            "unreferenced-bytes",
+            AnomalyKind::UnreferencedBytes,
             format!(
                 "{} bytes between the last entry and the central directory",
                 cd_start - covered
             ),
-        ));
+        );
     }
-    out
 }
 
 #[cfg(test)]
@@ -449,7 +620,37 @@ mod tests {
     }
 
     fn kinds(data: &[u8]) -> Vec<&'static str> {
-        zip_anomalies(data).into_iter().map(|a| a.kind).collect()
+        zip_anomalies(data)
+            .into_iter()
+            .map(|a| a.kind.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn kinds_serialize_as_their_names() {
+        use AnomalyKind::*;
+        for kind in [
+            NoEndRecord,
+            DataAfterEndRecord,
+            Truncated,
+            BadZip64Record,
+            PrependedData,
+            BadCentralDirectory,
+            UnreferencedBytes,
+            UnsafeName,
+            DuplicateName,
+            NamesDifferByNormalisation,
+            Encrypted,
+            UnusualCompression,
+            BadLocalHeader,
+            LocalHeaderMismatch,
+            Overlap,
+            DataBeforeFirstEntry,
+        ] {
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -45,9 +46,9 @@ mod name;
 mod reader;
 mod writer;
 
-pub use error::{ArchiveError, NameProblem, Result};
+pub use error::{ArchiveError, EntryKind, NameProblem, Result};
 pub use extract::extract;
-pub use layout::{Anomaly, zip_anomalies};
+pub use layout::{Anomaly, AnomalyKind, zip_anomalies};
 pub use metadata::PackageMetadata;
 pub use miniz::{MinizError, ZipStructure};
 pub use name::{
@@ -57,6 +58,6 @@ pub use reader::{
     Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader, release_pages,
 };
 pub use writer::{
-    ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, InMemory,
-    PackageWriter, WriteOptions,
+    ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, Durability,
+    InMemory, PackageWriter, WriteOptions,
 };

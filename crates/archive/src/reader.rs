@@ -1,5 +1,9 @@
 //! Reading packages: zip files (memory-mapped) and PyTorch's directory form.
 
+mod directory;
+mod pages;
+mod record;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
@@ -9,9 +13,16 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 
-use crate::error::{ArchiveError, NameProblem, Result};
+#[cfg(unix)]
+use self::pages::MappedRecord;
+#[cfg(target_os = "linux")]
+use self::pages::kernel_copy;
+pub use self::pages::release_pages;
+use self::pages::{Backing, Bytes};
+pub use self::record::RecordReader;
+use crate::error::{ArchiveError, Result};
 use crate::listing::{ZipIndex, list_zip};
-use crate::name::{self, DEFAULT_MAX_NAME_LEN};
+use crate::name::DEFAULT_MAX_NAME_LEN;
 
 /// How a record's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +63,18 @@ pub enum PackageFormat {
 ///
 /// The defaults accept every package PyTorch writes and bound what a hostile
 /// one can make the reader do.
+///
+/// Built from [`ReadOptions::default`] and the `with_*` methods:
+///
+/// ```
+/// use tpkg_archive::ReadOptions;
+/// let options = ReadOptions::default()
+///     .with_max_record_size(1 << 24)
+///     .with_crc_checks();
+/// assert!(options.verify_crc);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Most entries a package may have.
     pub max_records: usize,
@@ -83,6 +105,44 @@ impl Default for ReadOptions {
             verify_crc: false,
             mmap: true,
         }
+    }
+}
+
+impl ReadOptions {
+    /// Sets [`max_records`](Self::max_records).
+    #[must_use]
+    pub fn with_max_records(mut self, max_records: usize) -> Self {
+        self.max_records = max_records;
+        self
+    }
+
+    /// Sets [`max_record_size`](Self::max_record_size).
+    #[must_use]
+    pub fn with_max_record_size(mut self, max_record_size: u64) -> Self {
+        self.max_record_size = max_record_size;
+        self
+    }
+
+    /// Sets [`max_name_len`](Self::max_name_len).
+    #[must_use]
+    pub fn with_max_name_len(mut self, max_name_len: usize) -> Self {
+        self.max_name_len = max_name_len;
+        self
+    }
+
+    /// Turns [`verify_crc`](Self::verify_crc) on: every zip record read is
+    /// checked against its CRC-32.
+    #[must_use]
+    pub fn with_crc_checks(mut self) -> Self {
+        self.verify_crc = true;
+        self
+    }
+
+    /// Turns [`mmap`](Self::mmap) off: zip files are read into memory.
+    #[must_use]
+    pub fn without_mmap(mut self) -> Self {
+        self.mmap = false;
+        self
     }
 }
 
@@ -123,44 +183,6 @@ pub struct PackageReader {
 enum Storage {
     Zip(Bytes),
     Directory(PathBuf),
-}
-
-/// The bytes of a zip archive: a memory map or an owned buffer, shared so the
-/// zip parser and the reader can both hold them.
-#[derive(Debug, Clone)]
-struct Bytes(Arc<Backing>);
-
-#[derive(Debug)]
-enum Backing {
-    /// The map, and the file it maps (for kernel copies that leave the
-    /// map's pages alone).
-    Mapped {
-        map: Mmap,
-        file: File,
-    },
-    Owned(Vec<u8>),
-}
-
-impl Bytes {
-    /// Drops this process's pages of `offset..offset + len` when the bytes
-    /// are a memory map ([`release_pages`]); nothing otherwise.
-    fn release(&self, offset: u64, len: u64) {
-        #[cfg(unix)]
-        if let Backing::Mapped { map, .. } = &*self.0 {
-            release_pages(map, offset, len);
-        }
-        #[cfg(not(unix))]
-        let _ = (offset, len);
-    }
-}
-
-impl AsRef<[u8]> for Bytes {
-    fn as_ref(&self) -> &[u8] {
-        match &*self.0 {
-            Backing::Mapped { map, .. } => map,
-            Backing::Owned(bytes) => bytes,
-        }
-    }
 }
 
 impl PackageReader {
@@ -227,105 +249,6 @@ impl PackageReader {
             options,
         })
     }
-
-    /// Opens PyTorch's directory form: `root` is the package folder itself
-    /// (what unzipping a package creates), and its name is the prefix.
-    ///
-    /// Unlike PyTorch's `DirectoryReader`, hidden records (`.data/...`) are
-    /// listed too, so both forms of one package list the same records.
-    /// Symbolic links and special files are refused: they could point
-    /// outside the package.
-    pub fn open_directory(root: impl AsRef<Path>, options: ReadOptions) -> Result<Self> {
-        let root = root.as_ref();
-        let label = root.display().to_string();
-        let prefix = root
-            .file_name()
-            .and_then(|name| name.to_str())
-            .ok_or_else(|| ArchiveError::BadPrefix {
-                prefix: label.clone(),
-                reason: "the folder has no UTF-8 name",
-            })?
-            .to_owned();
-        name::validate_prefix(&prefix)?;
-        let mut records = Vec::new();
-        let walk = walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .sort_by_file_name()
-            .min_depth(1);
-        for entry in walk {
-            let entry = entry.map_err(|error| {
-                let path = error.path().unwrap_or(root).to_path_buf();
-                let source = error
-                    .into_io_error()
-                    .unwrap_or_else(|| io::Error::other("file system loop"));
-                ArchiveError::io(path, source)
-            })?;
-            let file_type = entry.file_type();
-            if file_type.is_dir() {
-                continue;
-            }
-            if !file_type.is_file() {
-                return Err(ArchiveError::UnsupportedEntry {
-                    archive: label,
-                    path: entry.path().to_path_buf(),
-                    kind: if file_type.is_symlink() {
-                        "a symbolic link"
-                    } else {
-                        "a special file"
-                    },
-                });
-            }
-            if records.len() >= options.max_records {
-                return Err(ArchiveError::LimitExceeded {
-                    archive: label,
-                    what: "number of records".to_owned(),
-                    value: records.len() as u64 + 1,
-                    limit: options.max_records as u64,
-                });
-            }
-            let relative = entry.path().strip_prefix(root).unwrap_or(entry.path());
-            let name = relative_record_name(relative).map_err(|problem| ArchiveError::BadName {
-                archive: label.clone(),
-                name: relative.to_string_lossy().into_owned(),
-                offset: None,
-                problem,
-            })?;
-            name::validate_with_limit(&name, options.max_name_len).map_err(|problem| {
-                ArchiveError::BadName {
-                    archive: label.clone(),
-                    name: name.clone(),
-                    offset: None,
-                    problem,
-                }
-            })?;
-            let size = entry
-                .metadata()
-                .map_err(|e| ArchiveError::io(entry.path(), e.into()))?
-                .len();
-            check_size(&label, &name, size, &options)?;
-            records.push(RecordInfo {
-                name,
-                size,
-                compressed_size: size,
-                compression: Compression::Stored,
-                crc32: None,
-                data_offset: None,
-            });
-        }
-        if records.is_empty() {
-            return Err(ArchiveError::Empty { archive: label });
-        }
-        Ok(PackageReader {
-            label,
-            prefix,
-            index: index_of(&records),
-            zip_index: None,
-            records,
-            storage: Storage::Directory(root.to_path_buf()),
-            options,
-        })
-    }
-
     /// The whole zip file's bytes (the memory map), for tools that inspect
     /// the container itself (see [`zip_anomalies`](crate::zip_anomalies));
     /// `None` for the directory form.
@@ -678,237 +601,4 @@ impl PackageReader {
             },
         })
     }
-}
-
-/// A stored record of a mapped package, read front to back. Every 8 MiB
-/// read, the pages behind are released ([`release_pages`]), so streaming a
-/// large archive (verify, repack, extract) does not leave all of it
-/// resident in the process.
-#[cfg(unix)]
-struct MappedRecord<'a> {
-    map: &'a Mmap,
-    /// The record's bytes in the map.
-    data: &'a [u8],
-    /// Where `data` starts in the map.
-    start: usize,
-    /// Bytes of `data` read so far.
-    read: usize,
-    /// Bytes of `data` whose pages were released.
-    released: usize,
-}
-
-#[cfg(unix)]
-impl Read for MappedRecord<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        const RELEASE_STEP: usize = 8 << 20;
-        let rest = self.data.get(self.read..).unwrap_or(&[]);
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.read += n;
-        let done = self.read == self.data.len();
-        if self.read - self.released >= RELEASE_STEP || (done && self.read > self.released) {
-            let from = (self.start + self.released) as u64;
-            release_pages(self.map, from, (self.read - self.released) as u64);
-            self.released = self.read;
-        }
-        Ok(n)
-    }
-}
-
-/// Tells the kernel this process no longer needs the mapped pages of
-/// `offset..offset + len` (they stay in the page cache), so a process
-/// copying a whole archive out holds the copies, not the copies plus the
-/// map. Best effort, and only for ranges of 1 MiB or more: for small
-/// records the system call costs more than the pages.
-///
-/// Public for the other readers of memory-mapped PyTorch files (the legacy
-/// `torch.save` stream), which release storages the same way.
-#[cfg(unix)]
-pub fn release_pages(map: &Mmap, offset: u64, len: u64) {
-    const RELEASE_MIN: u64 = 1 << 20;
-    let (Ok(offset), Ok(len)) = (usize::try_from(offset), usize::try_from(len)) else {
-        return;
-    };
-    if (len as u64) < RELEASE_MIN {
-        return;
-    }
-    // SAFETY: the map is a read-only shared mapping of a file. Dropping its
-    // pages only makes the next access (through any slice of it) fault
-    // them in again from the file, with the same content; unlike a private
-    // mapping there are no modified pages whose loss a reader could see.
-    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
-}
-
-/// [`release_pages`] where pages cannot be released: nothing.
-#[cfg(not(unix))]
-pub fn release_pages(_map: &Mmap, _offset: u64, _len: u64) {}
-
-/// Copies `len` bytes at `offset` of `from` to `to`'s position with
-/// `copy_file_range`. Returns how many bytes were copied before the kernel
-/// said it cannot (different file systems on old kernels, special files):
-/// the caller writes the rest itself.
-#[cfg(target_os = "linux")]
-const KERNEL_COPY_CHUNK: usize = 1 << 20;
-
-#[cfg(target_os = "linux")]
-fn kernel_copy(from: &File, offset: u64, to: &File, len: u64) -> io::Result<u64> {
-    use rustix::io::Errno;
-    let mut source_offset = offset;
-    let mut copied = 0;
-    while copied < len {
-        let chunk = usize::try_from(len - copied)
-            .unwrap_or(usize::MAX)
-            .min(KERNEL_COPY_CHUNK);
-        match rustix::fs::copy_file_range(from, Some(&mut source_offset), to, None, chunk) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => copied += n as u64,
-            Err(Errno::INTR) => {}
-            Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL | Errno::PERM) => {
-                return Ok(copied);
-            }
-            Err(errno) => return Err(errno.into()),
-        }
-    }
-    Ok(copied)
-}
-
-/// A streaming reader over one record; see [`PackageReader::open_record`].
-pub struct RecordReader<'a> {
-    inner: Box<dyn Read + 'a>,
-    archive: &'a str,
-    record: &'a str,
-    declared: u64,
-    produced: u64,
-    hasher: Option<(crc32fast::Hasher, u32)>,
-    /// Whether data past the declared size is an error. PyTorch stops at
-    /// the declared size (a deflate stream that goes on is cut short), so
-    /// only verification complains.
-    strict: bool,
-    finished: bool,
-}
-
-impl std::fmt::Debug for RecordReader<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordReader")
-            .field("archive", &self.archive)
-            .field("record", &self.record)
-            .field("declared", &self.declared)
-            .field("produced", &self.produced)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RecordReader<'_> {
-    /// The record's declared size in bytes.
-    pub fn len(&self) -> u64 {
-        self.declared
-    }
-
-    /// Whether the record is empty.
-    pub fn is_empty(&self) -> bool {
-        self.declared == 0
-    }
-
-    fn size_mismatch(&self, actual: u64, at_least: bool) -> io::Error {
-        ArchiveError::SizeMismatch {
-            archive: self.archive.to_owned(),
-            record: self.record.to_owned(),
-            declared: self.declared,
-            actual,
-            at_least,
-        }
-        .into_io()
-    }
-
-    /// Called at the declared end: the source must be exhausted too, and the
-    /// checksum must match.
-    fn finish(&mut self) -> io::Result<()> {
-        self.finished = true;
-        let mut probe = [0u8; 1];
-        if self.strict && read_retrying(&mut self.inner, &mut probe)? != 0 {
-            return Err(self.size_mismatch(self.declared + 1, true));
-        }
-        if let Some((hasher, expected)) = self.hasher.take() {
-            let actual = hasher.finalize();
-            if actual != expected {
-                return Err(ArchiveError::CrcMismatch {
-                    archive: self.archive.to_owned(),
-                    record: self.record.to_owned(),
-                    expected,
-                    actual,
-                }
-                .into_io());
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Read for RecordReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let remaining = self.declared - self.produced;
-        if remaining == 0 {
-            if !self.finished {
-                self.finish()?;
-            }
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
-        let got = read_retrying(&mut self.inner, &mut buf[..want])?;
-        if got == 0 && want > 0 {
-            return Err(self.size_mismatch(self.produced, false));
-        }
-        if let Some((hasher, _)) = &mut self.hasher {
-            hasher.update(&buf[..got]);
-        }
-        self.produced += got as u64;
-        Ok(got)
-    }
-}
-
-fn read_retrying(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match reader.read(buf) {
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            result => return result,
-        }
-    }
-}
-
-fn check_size(label: &str, record: &str, size: u64, options: &ReadOptions) -> Result<()> {
-    if size > options.max_record_size {
-        return Err(ArchiveError::LimitExceeded {
-            archive: label.to_owned(),
-            what: format!("size of record {record:?}"),
-            value: size,
-            limit: options.max_record_size,
-        });
-    }
-    Ok(())
-}
-
-fn index_of(records: &[RecordInfo]) -> HashMap<String, usize> {
-    records
-        .iter()
-        .enumerate()
-        .map(|(i, record)| (record.name.clone(), i))
-        .collect()
-}
-
-/// `a/b/c` from a relative file system path, refusing non-UTF-8 components.
-fn relative_record_name(relative: &Path) -> Result<String, NameProblem> {
-    let mut name = String::new();
-    for component in relative.components() {
-        let std::path::Component::Normal(part) = component else {
-            return Err(NameProblem::ParentDirectory);
-        };
-        let part = part.to_str().ok_or(NameProblem::NotUtf8)?;
-        if !name.is_empty() {
-            name.push('/');
-        }
-        name.push_str(part);
-    }
-    Ok(name)
 }

@@ -44,7 +44,18 @@ pub enum ArchiveLayout {
 }
 
 /// Options for [`PackageWriter`].
+///
+/// Built from [`WriteOptions::default`] and the `with_*` methods:
+///
+/// ```
+/// use tpkg_archive::{ArchiveLayout, WriteOptions};
+/// let options = WriteOptions::default()
+///     .with_layout(ArchiveLayout::TorchSave)
+///     .with_prefix("model");
+/// assert_eq!(options.prefix.as_deref(), Some("model"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// Package or `torch.save` bookkeeping.
     pub layout: ArchiveLayout,
@@ -78,6 +89,66 @@ impl Default for WriteOptions {
     }
 }
 
+impl WriteOptions {
+    /// Sets [`layout`](Self::layout).
+    #[must_use]
+    pub fn with_layout(mut self, layout: ArchiveLayout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets [`prefix`](Self::prefix), the package folder.
+    #[must_use]
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+
+    /// Sets [`python_version`](Self::python_version).
+    #[must_use]
+    pub fn with_python_version(mut self, python_version: impl Into<String>) -> Self {
+        self.python_version = python_version.into();
+        self
+    }
+
+    /// Sets [`serialization_id`](Self::serialization_id).
+    #[must_use]
+    pub fn with_serialization_id(mut self, serialization_id: impl Into<String>) -> Self {
+        self.serialization_id = Some(serialization_id.into());
+        self
+    }
+
+    /// Turns [`durable`](Self::durable) off: no fsync before the rename.
+    #[must_use]
+    pub fn without_fsync(mut self) -> Self {
+        self.durable = false;
+        self
+    }
+
+    /// [`durable`](Self::durable) as the [`Durability`] of an [`AtomicFile`].
+    pub fn durability(&self) -> Durability {
+        if self.durable {
+            Durability::Fsync
+        } else {
+            Durability::NoFsync
+        }
+    }
+}
+
+/// Whether an [`AtomicFile`] reaches the disk before it replaces its
+/// target (see [`WriteOptions::durable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// [`AtomicFile::commit`] fsyncs the data and the folder around the
+    /// rename, so the new file survives a power loss as well as a crash.
+    #[default]
+    Fsync,
+    /// No fsync: the replacement is still atomic for every reader and
+    /// against this process dying; the data's trip to the disk is left to
+    /// the kernel, as `cp` leaves it.
+    NoFsync,
+}
+
 mod sealed {
     pub trait Sealed {}
 }
@@ -103,11 +174,11 @@ pub trait Destination: Write + sealed::Sealed {
 /// ```
 /// # fn main() -> std::io::Result<()> {
 /// use std::io::Write;
-/// use tpkg_archive::AtomicFile;
+/// use tpkg_archive::{AtomicFile, Durability};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let target = dir.path().join("out.bin");
-/// let mut file = AtomicFile::create(&target, true)?;
+/// let mut file = AtomicFile::create(&target, Durability::Fsync)?;
 /// file.write_all(b"header")?;
 /// assert!(!target.exists());
 /// file.commit()?;
@@ -136,10 +207,10 @@ impl Write for AtomicFile {
 }
 
 impl AtomicFile {
-    /// Starts a file that will replace `target`. `durable` makes
+    /// Starts a file that will replace `target`. [`Durability::Fsync`] makes
     /// [`commit`](Self::commit) fsync the data and the folder (see
     /// [`WriteOptions::durable`]).
-    pub fn create(target: impl AsRef<Path>, durable: bool) -> io::Result<Self> {
+    pub fn create(target: impl AsRef<Path>, durability: Durability) -> io::Result<Self> {
         let target = target.as_ref().to_path_buf();
         let parent = match target.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -152,7 +223,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             file: BufWriter::with_capacity(1 << 20, temp),
             target,
-            durable,
+            durable: durability == Durability::Fsync,
         })
     }
 
@@ -320,7 +391,7 @@ impl PackageWriter<AtomicFile> {
             Some(prefix) => prefix.clone(),
             None => name::prefix_for_path(&target)?,
         };
-        let destination = AtomicFile::create(&target, options.durable).map_err(|e| {
+        let destination = AtomicFile::create(&target, options.durability()).map_err(|e| {
             let parent = target.parent().filter(|p| !p.as_os_str().is_empty());
             ArchiveError::io(parent.unwrap_or(Path::new(".")), e)
         })?;

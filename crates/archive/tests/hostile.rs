@@ -116,10 +116,7 @@ fn a_flipped_data_byte_reads_as_pytorch_reads_it_and_fails_verification() {
         assert!(error.to_string().contains("\"pkg/sub.py\""), "{error}");
     }
     // Asked for, reads check CRC-32s too.
-    let checking = ReadOptions {
-        verify_crc: true,
-        ..ReadOptions::default()
-    };
+    let checking = ReadOptions::default().with_crc_checks();
     let reader = PackageReader::from_bytes_with(bytes, checking).unwrap();
     let error = reader.read("pkg/sub.py").unwrap_err();
     assert!(matches!(error, ArchiveError::CrcMismatch { .. }), "{error}");
@@ -272,10 +269,7 @@ fn a_damaged_local_header_fails_when_its_record_is_read() {
 #[test]
 fn sizes_and_counts_beyond_limits_are_refused() {
     let bytes = package(&[("pkg/a.txt", &[0u8; 100]), ("pkg/b.txt", b"x")]);
-    let small_records = ReadOptions {
-        max_record_size: 99,
-        ..ReadOptions::default()
-    };
+    let small_records = ReadOptions::default().with_max_record_size(99);
     let reader = PackageReader::from_bytes_with(bytes.clone(), small_records).unwrap();
     let error = reader.read("a.txt").unwrap_err();
     assert!(
@@ -291,10 +285,7 @@ fn sizes_and_counts_beyond_limits_are_refused() {
     );
     assert!(reader.read("b.txt").is_ok());
 
-    let few_records = ReadOptions {
-        max_records: 1,
-        ..ReadOptions::default()
-    };
+    let few_records = ReadOptions::default().with_max_records(1);
     let error = PackageReader::from_bytes_with(bytes, few_records).unwrap_err();
     assert!(
         matches!(error, ArchiveError::LimitExceeded { value: 3, .. }),

@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 
 use proptest::prelude::*;
 use tpkg_archive::{
-    ArchiveError, AtomicFile, PackageReader, PackageWriter, ReadOptions, WriteOptions,
+    ArchiveError, AtomicFile, Durability, PackageReader, PackageWriter, ReadOptions, WriteOptions,
 };
 
 const RECORD: &str = ".data/0.storage";
@@ -33,10 +33,7 @@ fn forms() -> Forms {
     writer.finish().unwrap();
     let mapped = PackageReader::open(&path).unwrap();
     let folder = tpkg_archive::extract(&mapped, &dir.path().join("unzipped")).unwrap();
-    let unmapped = ReadOptions {
-        mmap: false,
-        ..ReadOptions::default()
-    };
+    let unmapped = ReadOptions::default().without_mmap();
     let readers = vec![
         ("memory map", mapped),
         (
@@ -58,7 +55,7 @@ fn forms() -> Forms {
 
 fn copied(reader: &PackageReader, offset: u64, len: u64) -> Vec<u8> {
     let out_dir = tempfile::tempdir().unwrap();
-    let mut out = AtomicFile::create(out_dir.path().join("out.bin"), false).unwrap();
+    let mut out = AtomicFile::create(out_dir.path().join("out.bin"), Durability::NoFsync).unwrap();
     use std::io::Write;
     out.write_all(b"prefix").unwrap();
     reader
@@ -146,10 +143,7 @@ fn a_file_that_is_not_durable_is_still_replaced_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("model.pt");
     std::fs::write(&target, b"old").unwrap();
-    let options = WriteOptions {
-        durable: false,
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().without_fsync();
     let mut writer = PackageWriter::create(&target, options.clone()).unwrap();
     writer.write_record("a.txt", b"new").unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"old");
@@ -157,7 +151,7 @@ fn a_file_that_is_not_durable_is_still_replaced_atomically() {
     let reader = PackageReader::open(&target).unwrap();
     assert_eq!(&reader.read("a.txt").unwrap()[..], b"new");
 
-    let mut dropped = AtomicFile::create(&target, false).unwrap();
+    let mut dropped = AtomicFile::create(&target, Durability::NoFsync).unwrap();
     std::io::Write::write_all(&mut dropped, b"never committed").unwrap();
     drop(dropped);
     assert_eq!(

@@ -114,10 +114,7 @@ fn serialization_id_follows_content_unless_set() {
     assert_ne!(id(other.finish().unwrap()), derived);
 
     let chosen = "1234567890123456789012345678901234567890".to_owned();
-    let options = WriteOptions {
-        serialization_id: Some(chosen.clone()),
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().with_serialization_id(chosen.clone());
     assert_eq!(id(sample(options)), chosen);
 }
 
@@ -141,17 +138,11 @@ fn the_package_folder_is_the_file_stem_or_the_given_prefix() {
         .unwrap();
     assert_eq!(PackageReader::open(&path).unwrap().prefix(), "my.model");
 
-    let options = WriteOptions {
-        prefix: Some("custom".to_owned()),
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().with_prefix("custom");
     let bytes = PackageWriter::in_memory(options).unwrap().finish().unwrap();
     assert_eq!(PackageReader::from_bytes(bytes).unwrap().prefix(), "custom");
 
-    let bad = WriteOptions {
-        prefix: Some("a/b".to_owned()),
-        ..WriteOptions::default()
-    };
+    let bad = WriteOptions::default().with_prefix("a/b");
     assert!(matches!(
         PackageWriter::in_memory(bad).unwrap_err(),
         ArchiveError::BadPrefix { .. }

@@ -29,10 +29,8 @@ use tpkg::archive::{PackageReader, ReadOptions};
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
 fn outcome(path: &str) -> Value {
-    let options = ReadOptions {
-        verify_crc: false,
-        ..ReadOptions::default()
-    };
+    let mut options = ReadOptions::default();
+    options.verify_crc = false;
     let reader = match PackageReader::open_zip(path, options) {
         Ok(reader) => reader,
         Err(error) => return refused(&error),

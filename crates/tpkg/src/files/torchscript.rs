@@ -178,10 +178,7 @@ pub fn write_standalone(
     } else {
         None
     };
-    let options = WriteOptions {
-        layout: ArchiveLayout::TorchScript,
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().with_layout(ArchiveLayout::TorchScript);
     let mut writer = PackageWriter::create(out, options)?;
     writer.write_record("data.pkl", &data)?;
     for record in reader.records() {

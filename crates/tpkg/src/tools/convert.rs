@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tpkg_archive::{ArchiveError, ArchiveLayout, AtomicFile, PackageWriter, WriteOptions};
+use tpkg_archive::{
+    ArchiveError, ArchiveLayout, AtomicFile, Durability, PackageWriter, WriteOptions,
+};
 use tpkg_pickle::{PyStr, Value, ValueGraph};
 use tpkg_tensors::{DType, TensorEncoder, TensorError, TensorView};
 
@@ -206,7 +208,12 @@ pub fn to_safetensors_with(
         path: out.to_path_buf(),
         source,
     };
-    let mut file = AtomicFile::create(out, options.durable).map_err(io_error)?;
+    let durability = if options.durable {
+        Durability::Fsync
+    } else {
+        Durability::NoFsync
+    };
+    let mut file = AtomicFile::create(out, durability).map_err(io_error)?;
     file.write_all(&header).map_err(io_error)?;
     for index in order {
         let len = entries[index].1.len as u64;
@@ -268,10 +275,7 @@ pub fn to_torch_save(
     }
     let root = graph.add(Value::OrderedDict { items, state: None });
     graph.set_root(root);
-    let options = WriteOptions {
-        layout: ArchiveLayout::TorchSave,
-        ..WriteOptions::default()
-    };
+    let options = WriteOptions::default().with_layout(ArchiveLayout::TorchSave);
     let mut writer = PackageWriter::create(out, options)?;
     writer.write_record("data.pkl", &tpkg_pickle::encode(&graph, 2)?)?;
     for (storage, (bytes, key)) in encoder.storages().iter().zip(&storage_bytes) {

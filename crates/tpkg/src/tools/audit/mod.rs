@@ -196,7 +196,7 @@ fn add_container_findings(bytes: &[u8], findings: &mut Findings) {
                 offset: usize::try_from(anomaly.offset).ok(),
                 line: None,
             },
-            anomaly.kind.to_owned(),
+            anomaly.kind.as_str().to_owned(),
             anomaly.detail,
         );
     }
