@@ -15,6 +15,10 @@
 //! graph order, as PyTorch does. The archive is atomic: nothing appears at
 //! the target path unless `close` succeeds.
 //!
+//! PyTorch's keyword arguments have their defaults in the simple calls
+//! (`intern(patterns)`, `save_module(name)`, ...); the `_with` calls take
+//! them as [`PatternOptions`], [`SourceOptions`] and [`Dependencies`].
+//!
 //! ```
 //! use tpkg::exporter::PackageExporter;
 //! use tpkg::pysource::ModuleFinder;
@@ -24,8 +28,8 @@
 //! std::fs::write(dir.path().join("helpers.py"), "import json\n")?;
 //! let finder = ModuleFinder::new(vec![dir.path().to_owned()], ["sys"]);
 //! let mut exporter = PackageExporter::create(dir.path().join("pkg.pt"), finder)?;
-//! exporter.intern("helpers", (), false)?;
-//! exporter.save_source_string("model", "import os\nimport helpers\n", false, true)?;
+//! exporter.intern("helpers")?;
+//! exporter.save_source_string("model", "import os\nimport helpers\n")?;
 //! exporter.save_text("model", "config.json", "{}")?;
 //! assert_eq!(exporter.interned_modules(), ["helpers", "model"]);
 //! assert_eq!(exporter.externed_modules(), ["json", "os"]); // implicitly
@@ -48,6 +52,7 @@ use crate::api::prefetch::Prefetcher;
 pub use crate::files::records::{MOCK_IMPL, MOCK_MODULE_SOURCE, source_record};
 
 mod error;
+mod options;
 mod records;
 mod resolve;
 mod save;
@@ -56,6 +61,7 @@ mod storages;
 mod tests;
 
 pub use error::{BrokenModule, ExportError, PackagingError};
+pub use options::{Dependencies, PatternOptions, SourceKind, SourceOptions};
 pub(crate) use records::read_source;
 use records::write_new_record;
 
@@ -71,6 +77,7 @@ struct PatternRule {
     allow_empty: bool,
     was_matched: bool,
 }
+
 /// A registered hook's handle, for [`PackageExporter::remove_hook`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookHandle(u64);
@@ -88,7 +95,7 @@ pub struct PackageExporter<D: Destination = AtomicFile> {
     next_hook: u64,
     unique_id: u64,
     debug: bool,
-    mock_kinds: std::collections::HashMap<String, bool>,
+    mock_kinds: std::collections::HashMap<String, SourceKind>,
     storages_written: u64,
 }
 
@@ -142,69 +149,91 @@ impl<D: Destination> PackageExporter<D> {
         }
     }
 
-    /// PyTorch's `debug=True`: errors show the path to each broken module.
-    pub fn set_debug(&mut self, debug: bool) {
-        self.debug = debug;
+    /// PyTorch's `debug=True`: errors show the path to each broken module
+    /// (off by default).
+    pub fn enable_debug(&mut self) {
+        self.debug = true;
     }
 
     fn add_pattern(
         &mut self,
         action: Action,
         include: Patterns,
-        exclude: Patterns,
-        allow_empty: bool,
+        options: PatternOptions,
     ) -> Result<(), ExportError> {
-        let group = GlobGroup::new(include, exclude, Separator::Dot)?;
+        let group = GlobGroup::new(include, options.exclude, Separator::Dot)?;
         self.patterns.push(PatternRule {
             group,
             action,
-            allow_empty,
+            allow_empty: options.allow_empty,
             was_matched: false,
         });
         Ok(())
     }
 
-    /// `intern(include, exclude=..., allow_empty=...)`: matching modules are
-    /// packaged as source, and their dependencies scanned. Patterns are a
-    /// string or a list, as in PyTorch; `()` is "none".
-    pub fn intern(
-        &mut self,
-        include: impl Into<Patterns>,
-        exclude: impl Into<Patterns>,
-        allow_empty: bool,
-    ) -> Result<(), ExportError> {
-        self.add_pattern(Action::Intern, include.into(), exclude.into(), allow_empty)
+    /// `intern(include)`: matching modules are packaged as source, and
+    /// their dependencies added. `include` is a pattern or a list of them,
+    /// as in PyTorch; nothing is excluded and the pattern may match nothing
+    /// (PyTorch's defaults; see [`intern_with`](Self::intern_with)).
+    pub fn intern(&mut self, include: impl Into<Patterns>) -> Result<(), ExportError> {
+        self.intern_with(include, PatternOptions::default())
     }
 
-    /// `extern(...)`: matching modules are imported from the loading
-    /// environment (listed in `.data/extern_modules`).
-    pub fn extern_modules(
+    /// `intern(include, exclude=..., allow_empty=...)`.
+    pub fn intern_with(
         &mut self,
         include: impl Into<Patterns>,
-        exclude: impl Into<Patterns>,
-        allow_empty: bool,
+        options: PatternOptions,
     ) -> Result<(), ExportError> {
-        self.add_pattern(Action::Extern, include.into(), exclude.into(), allow_empty)
+        self.add_pattern(Action::Intern, include.into(), options)
     }
 
-    /// `mock(...)`: matching modules are replaced by stubs whose attributes
-    /// are `MockedObject`s.
-    pub fn mock(
-        &mut self,
-        include: impl Into<Patterns>,
-        exclude: impl Into<Patterns>,
-        allow_empty: bool,
-    ) -> Result<(), ExportError> {
-        self.add_pattern(Action::Mock, include.into(), exclude.into(), allow_empty)
+    /// `extern(include)`: matching modules are imported from the loading
+    /// environment (listed in `.data/extern_modules`). PyTorch's defaults,
+    /// as for [`intern`](Self::intern).
+    pub fn extern_modules(&mut self, include: impl Into<Patterns>) -> Result<(), ExportError> {
+        self.extern_modules_with(include, PatternOptions::default())
     }
 
-    /// `deny(...)`: depending on a matching module is an error.
-    pub fn deny(
+    /// `extern(include, exclude=..., allow_empty=...)`.
+    pub fn extern_modules_with(
+        &mut self,
+        include: impl Into<Patterns>,
+        options: PatternOptions,
+    ) -> Result<(), ExportError> {
+        self.add_pattern(Action::Extern, include.into(), options)
+    }
+
+    /// `mock(include)`: matching modules are replaced by stubs whose
+    /// attributes are `MockedObject`s. PyTorch's defaults, as for
+    /// [`intern`](Self::intern).
+    pub fn mock(&mut self, include: impl Into<Patterns>) -> Result<(), ExportError> {
+        self.mock_with(include, PatternOptions::default())
+    }
+
+    /// `mock(include, exclude=..., allow_empty=...)`.
+    pub fn mock_with(
+        &mut self,
+        include: impl Into<Patterns>,
+        options: PatternOptions,
+    ) -> Result<(), ExportError> {
+        self.add_pattern(Action::Mock, include.into(), options)
+    }
+
+    /// `deny(include)`: depending on a matching module is an error.
+    pub fn deny(&mut self, include: impl Into<Patterns>) -> Result<(), ExportError> {
+        self.deny_with(include, ())
+    }
+
+    /// `deny(include, exclude=...)` (PyTorch's `deny` has no
+    /// `allow_empty`: a deny pattern may always match nothing).
+    pub fn deny_with(
         &mut self,
         include: impl Into<Patterns>,
         exclude: impl Into<Patterns>,
     ) -> Result<(), ExportError> {
-        self.add_pattern(Action::Deny, include.into(), exclude.into(), true)
+        let options = PatternOptions::default().with_exclude(exclude);
+        self.add_pattern(Action::Deny, include.into(), options)
     }
 
     /// Registers a hook called at close for every module given `action`
@@ -228,11 +257,11 @@ impl<D: Destination> PackageExporter<D> {
     }
 
     /// Whether the stub of mocked `module` is written as a package
-    /// (`m/__init__.py`). By default it is what the module is on the search
-    /// path (PyTorch: `hasattr(module, "__path__")`); repackaging keeps what
-    /// the input package had.
-    pub fn set_mock_kind(&mut self, module: &str, is_package: bool) {
-        self.mock_kinds.insert(module.to_owned(), is_package);
+    /// (`m/__init__.py`) or a module. By default it is what the module is on
+    /// the search path (PyTorch: `hasattr(module, "__path__")`); repackaging
+    /// keeps what the input package had.
+    pub fn set_mock_kind(&mut self, module: &str, kind: SourceKind) {
+        self.mock_kinds.insert(module.to_owned(), kind);
     }
 
     /// `get_unique_id()`: "0", "1", ... per exporter.
@@ -364,12 +393,15 @@ impl<D: Destination> PackageExporter<D> {
                 Action::Extern => externs.push(module),
                 Action::Mock => {
                     if !mock_file {
-                        sources.push((source_record("_mock", false), MOCK_MODULE_SOURCE));
+                        sources.push((
+                            source_record("_mock", SourceKind::Module),
+                            MOCK_MODULE_SOURCE,
+                        ));
                         mock_file = true;
                     }
-                    let is_package = match mock_kinds.get(module) {
-                        Some(&is_package) => is_package,
-                        None => matches!(
+                    let kind = match mock_kinds.get(module) {
+                        Some(&kind) => kind,
+                        None => SourceKind::of(matches!(
                             finder.find(module),
                             Some(
                                 Found::Source {
@@ -377,17 +409,20 @@ impl<D: Destination> PackageExporter<D> {
                                     ..
                                 } | Found::Namespace { .. }
                             )
-                        ),
+                        )),
                     };
-                    sources.push((source_record(module, is_package), MOCK_IMPL));
+                    sources.push((source_record(module, kind), MOCK_IMPL));
                 }
                 Action::Intern if attributes.is_pickle != Some(true) => {
-                    let is_package = attributes.is_package.unwrap_or(false);
+                    let kind = SourceKind::of(attributes.is_package.unwrap_or(false));
                     let source = attributes.source.as_deref().unwrap_or_default();
-                    sources.push((source_record(module, is_package), source));
+                    sources.push((source_record(module, kind), source));
                 }
                 Action::RepackagedMockModule if !mock_file => {
-                    sources.push((source_record("_mock", false), MOCK_MODULE_SOURCE));
+                    sources.push((
+                        source_record("_mock", SourceKind::Module),
+                        MOCK_MODULE_SOURCE,
+                    ));
                     mock_file = true;
                 }
                 _ => {}

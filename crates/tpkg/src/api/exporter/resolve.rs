@@ -6,11 +6,22 @@ use tpkg_digraph::{Action, ErrorReason, NodeAttributes};
 use tpkg_pysource::{Found, ScanError, is_stdlib_module};
 
 use super::records::read_source;
-use super::{DISALLOWED_MODULES, ExportError, PackageExporter};
+use super::{DISALLOWED_MODULES, Dependencies, ExportError, PackageExporter};
 
 impl<D: Destination> PackageExporter<D> {
     /// `add_dependency(name)`: applies the patterns to a module.
-    pub fn add_dependency(&mut self, module: &str, dependencies: bool) -> Result<(), ExportError> {
+    /// The module's dependencies are added in turn, if it is interned
+    /// (PyTorch's default; see [`add_dependency_with`](Self::add_dependency_with)).
+    pub fn add_dependency(&mut self, module: &str) -> Result<(), ExportError> {
+        self.add_dependency_with(module, Dependencies::Add)
+    }
+
+    /// `add_dependency(name, dependencies=...)`.
+    pub fn add_dependency_with(
+        &mut self,
+        module: &str,
+        dependencies: Dependencies,
+    ) -> Result<(), ExportError> {
         if self
             .graph
             .node(module)
@@ -74,7 +85,7 @@ impl<D: Destination> PackageExporter<D> {
     pub(super) fn intern_module(
         &mut self,
         module: &str,
-        dependencies: bool,
+        dependencies: Dependencies,
     ) -> Result<(), ExportError> {
         let module = tpkg_mangling::demangle(module).to_owned();
         let broken = |reason, is_package, context: Option<String>| NodeAttributes {
@@ -137,7 +148,7 @@ impl<D: Destination> PackageExporter<D> {
             }
         };
         // Scanning reads the source only; then the graph owns it.
-        let deps = dependencies.then(|| match scanned_deps {
+        let deps = dependencies.added().then(|| match scanned_deps {
             Some(deps) => deps,
             None => self
                 .finder
@@ -205,7 +216,7 @@ impl<D: Destination> PackageExporter<D> {
         self.prefetch_interned(&deps);
         for dep in deps {
             self.graph.add_edge(module, &dep);
-            self.add_dependency(&dep, true)?;
+            self.add_dependency(&dep)?;
         }
         Ok(())
     }

@@ -10,17 +10,24 @@ use super::records::{
     check_new_record, collect_py_files, read_source, record_name, write_new_record,
 };
 use super::storages::{renumber_storages, renumbered};
-use super::{ExportError, PackageExporter};
+use super::{Dependencies, ExportError, PackageExporter, SourceKind, SourceOptions};
 
 impl<D: Destination> PackageExporter<D> {
-    /// `save_source_string(module, src, is_package, dependencies)`.
-    pub fn save_source_string(
+    /// `save_source_string(module, src)`: interns `source` as `module`
+    /// (`module.py`) and adds its dependencies (PyTorch's defaults; see
+    /// [`save_source_string_with`](Self::save_source_string_with)).
+    pub fn save_source_string(&mut self, module: &str, source: &str) -> Result<(), ExportError> {
+        self.save_source_string_with(module, source, SourceOptions::default())
+    }
+
+    /// `save_source_string(module, src, is_package=..., dependencies=...)`.
+    pub fn save_source_string_with(
         &mut self,
         module: &str,
         source: &str,
-        is_package: bool,
-        dependencies: bool,
+        options: SourceOptions,
     ) -> Result<(), ExportError> {
+        let is_package = options.kind.is_package();
         self.graph.add_node(
             module,
             NodeAttributes {
@@ -31,7 +38,7 @@ impl<D: Destination> PackageExporter<D> {
                 ..Default::default()
             },
         );
-        if dependencies {
+        if options.dependencies.added() {
             self.add_dependencies_of(module, source, is_package)?;
         }
         Ok(())
@@ -39,17 +46,29 @@ impl<D: Destination> PackageExporter<D> {
 
     /// `save_source_file(module, path)`: a file is that module (a package
     /// if it is named `__init__.py`); a folder gives every `**/*.py` under
-    /// it, all registered before any is scanned.
-    pub fn save_source_file(
+    /// it, all registered before any is scanned. Their dependencies are
+    /// added (PyTorch's default; see
+    /// [`save_source_file_with`](Self::save_source_file_with)).
+    pub fn save_source_file(&mut self, module: &str, path: &Path) -> Result<(), ExportError> {
+        self.save_source_file_with(module, path, Dependencies::Add)
+    }
+
+    /// `save_source_file(module, path, dependencies=...)`.
+    pub fn save_source_file_with(
         &mut self,
         module: &str,
         path: &Path,
-        dependencies: bool,
+        dependencies: Dependencies,
     ) -> Result<(), ExportError> {
+        let options = |kind| SourceOptions { kind, dependencies };
         if !path.is_dir() {
             let is_package = path.file_name().is_some_and(|n| n == "__init__.py");
             let source = read_source(path)?;
-            return self.save_source_string(module, &source, is_package, dependencies);
+            return self.save_source_string_with(
+                module,
+                &source,
+                options(SourceKind::of(is_package)),
+            );
         }
         let module_path = module.replace('.', "/");
         let mut to_save = Vec::new();
@@ -67,27 +86,37 @@ impl<D: Destination> PackageExporter<D> {
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect();
             let archive_name = format!("{module_path}/{}", relative.join("/"));
-            let (name, is_package) = match archive_name.strip_suffix("/__init__.py") {
-                Some(package) => (package.replace('/', "."), true),
+            let (name, kind) = match archive_name.strip_suffix("/__init__.py") {
+                Some(package) => (package.replace('/', "."), SourceKind::Package),
                 None => (
                     archive_name
                         .strip_suffix(".py")
                         .unwrap_or(&archive_name)
                         .replace('/', "."),
-                    false,
+                    SourceKind::Module,
                 ),
             };
-            to_save.push((name, read_source(&file)?, is_package));
+            to_save.push((name, read_source(&file)?, kind));
         }
-        for (name, source, is_package) in to_save {
-            self.save_source_string(&name, &source, is_package, dependencies)?;
+        for (name, source, kind) in to_save {
+            self.save_source_string_with(&name, &source, options(kind))?;
         }
         Ok(())
     }
 
     /// `save_module(name)`: interns the module's source, found on the
-    /// search path, whatever the patterns say.
-    pub fn save_module(&mut self, module: &str, dependencies: bool) -> Result<(), ExportError> {
+    /// search path, whatever the patterns say, and adds its dependencies
+    /// (PyTorch's default; see [`save_module_with`](Self::save_module_with)).
+    pub fn save_module(&mut self, module: &str) -> Result<(), ExportError> {
+        self.save_module_with(module, Dependencies::Add)
+    }
+
+    /// `save_module(name, dependencies=...)`.
+    pub fn save_module_with(
+        &mut self,
+        module: &str,
+        dependencies: Dependencies,
+    ) -> Result<(), ExportError> {
         if self.finder.find(module).is_none() {
             return Err(ExportError::ModuleNotFound {
                 module: module.to_owned(),
@@ -95,6 +124,7 @@ impl<D: Destination> PackageExporter<D> {
         }
         self.intern_module(module, dependencies)
     }
+
     /// `save_pickle` for an already encoded pickle: writes
     /// `<package>/<resource>` and adds the modules its globals come from
     /// (PyTorch's opcode scan; a global from a mocked module is
@@ -105,7 +135,19 @@ impl<D: Destination> PackageExporter<D> {
         package: &str,
         resource: &str,
         pickle: &[u8],
-        dependencies: bool,
+    ) -> Result<(), ExportError> {
+        self.save_pickle_bytes_with(package, resource, pickle, Dependencies::Add)
+    }
+
+    /// [`save_pickle_bytes`](Self::save_pickle_bytes) with PyTorch's
+    /// `dependencies=` keyword: [`Dependencies::Skip`] writes the pickle
+    /// without adding the modules of its globals.
+    pub fn save_pickle_bytes_with(
+        &mut self,
+        package: &str,
+        resource: &str,
+        pickle: &[u8],
+        dependencies: Dependencies,
     ) -> Result<(), ExportError> {
         let protocol = match pickle {
             [0x80, protocol, ..] => *protocol,
@@ -125,7 +167,7 @@ impl<D: Destination> PackageExporter<D> {
                 ..Default::default()
             },
         );
-        if dependencies {
+        if dependencies.added() {
             let mut modules: Vec<String> = Vec::new();
             let mut mocked: Vec<(String, Vec<String>)> = Vec::new();
             for global in tpkg_pickle::scan_globals(pickle) {
@@ -165,7 +207,7 @@ impl<D: Destination> PackageExporter<D> {
                             },
                         );
                     }
-                    None => self.add_dependency(&module, true)?,
+                    None => self.add_dependency(&module)?,
                 }
             }
         }
@@ -210,7 +252,7 @@ impl<D: Destination> PackageExporter<D> {
             self.write(&crate::tensors::storage_record(&key), data.as_ref())?;
         }
         self.storages_written += storages.len() as u64;
-        self.save_pickle_bytes(package, resource, &pickle, true)
+        self.save_pickle_bytes(package, resource, &pickle)
     }
 
     /// Writes a record as is, under its full name (repackaging copies

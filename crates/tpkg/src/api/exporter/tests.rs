@@ -26,11 +26,10 @@ fn recorder() -> (Rc<RefCell<Vec<String>>>, impl FnMut(&str) + 'static) {
 fn single_hook_sees_only_modules_reached() {
     let (seen, hook) = recorder();
     let mut e = exporter();
-    e.extern_modules(vec!["package_a.subpackage", "module_a"], (), true)
+    e.extern_modules(vec!["package_a.subpackage", "module_a"])
         .unwrap();
     e.register_hook(Action::Extern, hook);
-    e.save_source_string("foo", "import module_a", false, true)
-        .unwrap();
+    e.save_source_string("foo", "import module_a").unwrap();
     e.close().unwrap();
     assert_eq!(*seen.borrow(), ["module_a"]);
 }
@@ -39,7 +38,7 @@ fn single_hook_sees_only_modules_reached() {
 fn multiple_hooks_run_in_registration_order() {
     let order = Rc::new(RefCell::new(Vec::new()));
     let mut e = exporter();
-    e.extern_modules(vec!["package_a.subpackage", "module_a"], (), true)
+    e.extern_modules(vec!["package_a.subpackage", "module_a"])
         .unwrap();
     for tag in ["first", "second"] {
         let order = Rc::clone(&order);
@@ -47,8 +46,7 @@ fn multiple_hooks_run_in_registration_order() {
             order.borrow_mut().push(format!("{tag}:{m}"))
         });
     }
-    e.save_source_string("foo", "import module_a", false, true)
-        .unwrap();
+    e.save_source_string("foo", "import module_a").unwrap();
     e.close().unwrap();
     assert_eq!(*order.borrow(), ["first:module_a", "second:module_a"]);
 }
@@ -58,14 +56,13 @@ fn removed_hooks_do_not_run() {
     let (seen, hook) = recorder();
     let (kept, kept_hook) = recorder();
     let mut e = exporter();
-    e.extern_modules(vec!["package_a.subpackage", "module_a"], (), true)
+    e.extern_modules(vec!["package_a.subpackage", "module_a"])
         .unwrap();
     let handle = e.register_hook(Action::Extern, hook);
     e.register_hook(Action::Extern, kept_hook);
     assert!(e.remove_hook(handle));
     assert!(!e.remove_hook(handle));
-    e.save_source_string("foo", "import module_a", false, true)
-        .unwrap();
+    e.save_source_string("foo", "import module_a").unwrap();
     e.close().unwrap();
     assert!(seen.borrow().is_empty());
     assert_eq!(*kept.borrow(), ["module_a"]);
@@ -77,18 +74,13 @@ fn extern_and_mock_hooks_are_independent() {
     let (mocks, mock_hook) = recorder();
     let (interns, intern_hook) = recorder();
     let mut e = exporter();
-    e.extern_modules("module_a", (), true).unwrap();
-    e.mock("package_a", (), true).unwrap();
+    e.extern_modules("module_a").unwrap();
+    e.mock("package_a").unwrap();
     e.register_hook(Action::Extern, extern_hook);
     e.register_hook(Action::Mock, mock_hook);
     e.register_hook(Action::Intern, intern_hook);
-    e.save_source_string(
-        "foo",
-        "import module_a\nimport package_a\nimport os\n",
-        false,
-        true,
-    )
-    .unwrap();
+    e.save_source_string("foo", "import module_a\nimport package_a\nimport os\n")
+        .unwrap();
     e.close().unwrap();
     // Implicit externs fire extern hooks too; save_source_string interns.
     assert_eq!(*externs.borrow(), ["module_a", "os"]);
@@ -100,7 +92,7 @@ fn extern_and_mock_hooks_are_independent() {
 fn unsupported_protocols_and_duplicate_records_are_refused() {
     let mut e = exporter();
     assert_eq!(
-        e.save_pickle_bytes("a", "b.pkl", b"\x80\x02N.", true)
+        e.save_pickle_bytes("a", "b.pkl", b"\x80\x02N.")
             .unwrap_err()
             .to_string(),
         "torch.package only supports pickle protocols 3 and 4, got 2"
