@@ -107,3 +107,42 @@ fn unsupported_protocols_and_duplicate_records_are_refused() {
         Err(ExportError::MangledName(_))
     ));
 }
+
+#[test]
+fn options_carry_pytorchs_keywords() {
+    // exclude=: the excluded module falls through to no action.
+    let mut e = exporter();
+    e.extern_modules_with(
+        "package_a.**",
+        PatternOptions::default().with_exclude("package_a.subpackage"),
+    )
+    .unwrap();
+    e.save_source_string("foo", "import package_a.subpackage\nimport package_a\n")
+        .unwrap();
+    assert_eq!(e.externed_modules(), ["package_a"]);
+    let error = e.packaging_error().unwrap();
+    assert_eq!(error.groups.len(), 1);
+    assert_eq!(error.groups[0].1[0].module, "package_a.subpackage");
+
+    // deny(exclude=...): only the rest is denied.
+    let mut e = exporter();
+    e.deny_with("package_a.**", "package_a.subpackage").unwrap();
+    e.extern_modules("package_a.subpackage").unwrap();
+    e.save_source_string("foo", "import package_a.subpackage")
+        .unwrap();
+    assert_eq!(e.externed_modules(), ["package_a.subpackage"]);
+    assert!(e.packaging_error().is_none());
+
+    // dependencies=False and is_package=True.
+    let mut e = exporter();
+    let options = SourceOptions::default()
+        .with_kind(SourceKind::Package)
+        .with_dependencies(Dependencies::Skip);
+    e.save_source_string_with("foo", "import module_a", options)
+        .unwrap();
+    assert!(e.externed_modules().is_empty());
+    assert!(e.packaging_error().is_none());
+    let bytes = e.close().unwrap();
+    let reader = tpkg_archive::PackageReader::from_bytes(bytes).unwrap();
+    assert!(reader.has_record("foo/__init__.py"));
+}
