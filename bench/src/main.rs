@@ -109,9 +109,9 @@ fn main() -> anyhow::Result<()> {
                 }
                 let mut exporter =
                     tpkg::exporter::PackageExporter::create_with(&out, finder, options)?;
-                exporter.intern(format!("{top}.**"), (), true)?;
-                exporter.extern_modules("**", (), true)?;
-                exporter.save_module(top, true)?;
+                exporter.intern(format!("{top}.**"))?;
+                exporter.extern_modules("**")?;
+                exporter.save_module(top)?;
                 exporter.close()?;
                 seconds.push(start.elapsed().as_secs_f64());
             }

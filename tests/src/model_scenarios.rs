@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, ensure};
 use serde_json::Value;
-use tpkg::exporter::PackageExporter;
+use tpkg::exporter::{PackageExporter, PatternOptions, SourceKind, SourceOptions};
 use tpkg::importer::PackageImporter;
 use tpkg::pysource::ModuleFinder;
 
@@ -164,7 +164,7 @@ pub fn tch_resnet18_package_runs_in_pytorch() -> anyhow::Result<Checked> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("tch_resnet18.pt");
     let mut exporter = PackageExporter::create(&path, host_finder()?)?;
-    exporter.extern_modules("torchvision.**", (), false)?;
+    exporter.extern_modules_with("torchvision.**", PatternOptions::default().disallow_empty())?;
     exporter.save_pickle(
         "model",
         "state_dict.pkl",
@@ -181,7 +181,11 @@ pub fn tch_resnet18_package_runs_in_pytorch() -> anyhow::Result<Checked> {
         &io_storages,
         3,
     )?;
-    exporter.save_source_string("model", MODEL_SOURCE, true, true)?;
+    exporter.save_source_string_with(
+        "model",
+        MODEL_SOURCE,
+        SourceOptions::default().with_kind(SourceKind::Package),
+    )?;
     let externs = exporter.externed_modules();
     exporter.close()?;
 
@@ -282,9 +286,9 @@ pub fn networkx_package_runs_in_pytorch() -> anyhow::Result<Checked> {
     }
     let start = std::time::Instant::now();
     let mut exporter = PackageExporter::create_with(&ours_path, finder, options)?;
-    exporter.intern("networkx.**", (), true)?;
-    exporter.extern_modules("**", (), true)?;
-    exporter.save_module("networkx", true)?;
+    exporter.intern("networkx.**")?;
+    exporter.extern_modules("**")?;
+    exporter.save_module("networkx")?;
     exporter.close()?;
     let seconds = start.elapsed().as_secs_f64();
 

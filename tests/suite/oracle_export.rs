@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tpkg::exporter::{ExportError, PackageExporter};
+use tpkg::exporter::{ExportError, PackageExporter, PatternOptions};
 use tpkg::pysource::ModuleFinder;
 use tpkg_tests::oracle;
 
@@ -28,128 +28,109 @@ struct Fixtures {
     obj2_pickle4: Vec<u8>,
 }
 
-fn none() -> tpkg::glob::Patterns {
-    tpkg::glob::Patterns::none()
-}
-
 /// The cases of `export_oracle.py`, in Rust.
 fn cases() -> Vec<(&'static str, Case)> {
     vec![
         ("extern", |e, _| {
-            e.extern_modules(vec!["package_a.subpackage", "module_a"], none(), true)?;
-            e.save_source_string(
-                "foo",
-                "import package_a.subpackage; import module_a",
-                false,
-                true,
-            )
+            e.extern_modules(vec!["package_a.subpackage", "module_a"])?;
+            e.save_source_string("foo", "import package_a.subpackage; import module_a")
         }),
         ("extern_glob", |e, _| {
-            e.extern_modules(vec!["package_a.*", "module_*"], none(), true)?;
-            e.save_module("package_a", true)?;
+            e.extern_modules(vec!["package_a.*", "module_*"])?;
+            e.save_module("package_a")?;
             e.save_source_string(
                 "test_module",
                 "import package_a.subpackage\nimport module_a\n",
-                false,
-                true,
             )
         }),
         ("extern_glob_allow_empty", |e, _| {
-            e.extern_modules(vec!["package_b.*"], none(), false)?;
-            e.save_module("package_a.subpackage", true)
+            e.extern_modules_with(
+                vec!["package_b.*"],
+                PatternOptions::default().disallow_empty(),
+            )?;
+            e.save_module("package_a.subpackage")
         }),
         ("deny", |e, _| {
-            e.deny(vec!["package_a.subpackage", "module_a"], none())?;
-            e.save_source_string("foo", "import package_a.subpackage", false, true)
+            e.deny(vec!["package_a.subpackage", "module_a"])?;
+            e.save_source_string("foo", "import package_a.subpackage")
         }),
         ("deny_glob", |e, _| {
-            e.deny(vec!["package_a.*", "module_*"], none())?;
+            e.deny(vec!["package_a.*", "module_*"])?;
             e.save_source_string(
                 "test_module",
                 "import package_a.subpackage\nimport module_a\n",
-                false,
-                true,
             )
         }),
         ("mock", |e, _| {
-            e.mock(vec!["package_a.subpackage", "module_a"], none(), true)?;
-            e.save_source_string("foo", "import package_a.subpackage", false, true)
+            e.mock(vec!["package_a.subpackage", "module_a"])?;
+            e.save_source_string("foo", "import package_a.subpackage")
         }),
         ("mock_glob", |e, _| {
-            e.mock(vec!["package_a.*", "module*"], none(), true)?;
-            e.save_module("package_a", true)?;
+            e.mock(vec!["package_a.*", "module*"])?;
+            e.save_module("package_a")?;
             e.save_source_string(
                 "test_module",
                 "import package_a.subpackage\nimport module_a\n",
-                false,
-                true,
             )
         }),
         ("mock_glob_allow_empty", |e, _| {
-            e.mock(vec!["package_b.*"], none(), false)?;
-            e.save_module("package_a.subpackage", true)
+            e.mock_with(
+                vec!["package_b.*"],
+                PatternOptions::default().disallow_empty(),
+            )?;
+            e.save_module("package_a.subpackage")
         }),
         ("pickle_mocked", |e, f| {
-            e.mock("package_a.subpackage", none(), true)?;
-            e.intern("**", none(), true)?;
-            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
+            e.mock("package_a.subpackage")?;
+            e.intern("**")?;
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle)
         }),
         ("allow_empty_with_error", |e, _| {
-            e.extern_modules("foo", none(), false)?;
-            e.save_module("aodoifjodisfj", true)
+            e.extern_modules_with("foo", PatternOptions::default().disallow_empty())?;
+            e.save_module("aodoifjodisfj")
         }),
-        ("implicit_intern", |e, _| e.save_module("package_a", true)),
+        ("implicit_intern", |e, _| e.save_module("package_a")),
         ("intern_error", |e, f| {
-            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle)
         }),
         ("intern_pickle", |e, f| {
-            e.intern(vec!["package_a", "package_a.subpackage"], none(), true)?;
-            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle, true)
+            e.intern(vec!["package_a", "package_a.subpackage"])?;
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle)
         }),
         ("intern_pickle_protocol_4", |e, f| {
-            e.intern(vec!["package_a", "package_a.subpackage"], none(), true)?;
-            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle4, true)
+            e.intern(vec!["package_a", "package_a.subpackage"])?;
+            e.save_pickle_bytes("obj", "obj.pkl", &f.obj2_pickle4)
         }),
         ("invalid_import", |e, _| {
-            e.save_source_string("foo", "from ........ import lol", false, true)
+            e.save_source_string("foo", "from ........ import lol")
         }),
         ("first_pattern_wins", |e, _| {
-            e.extern_modules("package_a.*", none(), true)?;
-            e.intern("package_a.**", none(), true)?;
-            e.intern("package_a", none(), true)?;
-            e.mock("module_a", none(), true)?;
+            e.extern_modules("package_a.*")?;
+            e.intern("package_a.**")?;
+            e.intern("package_a")?;
+            e.mock("module_a")?;
             e.save_source_string(
                 "main",
                 "import package_a.subpackage\nimport module_a\nimport package_a\n",
-                false,
-                true,
             )
         }),
         ("sys_and_io", |e, _| {
-            e.save_source_string("foo", "import sys\nimport io\n", false, true)
+            e.save_source_string("foo", "import sys\nimport io\n")
         }),
         ("implicit_externs", |e, _| {
             e.save_source_string(
                 "foo",
                 "import os\nimport torch.nn\nimport json.decoder\nfrom collections import abc\n",
-                false,
-                true,
             )
         }),
-        ("invalid_pattern", |e, _| {
-            e.intern("package_**", none(), true)
-        }),
+        ("invalid_pattern", |e, _| e.intern("package_**")),
         ("from_package_import", |e, _| {
-            e.intern(
-                vec!["package_a", "package_a.**", "package_b.**"],
-                none(),
-                true,
-            )?;
-            e.save_module("package_b", true)
+            e.intern(vec!["package_a", "package_a.**", "package_b.**"])?;
+            e.save_module("package_b")
         }),
         ("resources_and_source_tree", |e, f| {
-            e.intern("package_a.**", none(), true)?;
-            e.save_source_file("foodir", &f.root.join("package_b"), true)?;
+            e.intern("package_a.**")?;
+            e.save_source_file("foodir", &f.root.join("package_b"))?;
             e.save_text("res", "a.txt", "hello")?;
             e.save_binary("res.deep", "b.bin", b"\x00\x01\xff")
         }),
@@ -302,11 +283,11 @@ fn extension_modules_and_debug_paths_are_reported_like_pytorch() {
     let finder = ModuleFinder::new(vec![dir.path().to_owned()], ["sys"]);
     let out = dir.path().join("out.pt");
     let mut exporter = PackageExporter::create(&out, finder).unwrap();
-    exporter.intern(vec!["foo", "bar"], none(), true).unwrap();
+    exporter.intern(vec!["foo", "bar"]).unwrap();
     exporter
-        .save_source_string("my_module", "import foo; import bar", false, true)
+        .save_source_string("my_module", "import foo; import bar")
         .unwrap();
-    exporter.set_debug(true);
+    exporter.enable_debug();
     let error = exporter.close().unwrap_err();
     assert_eq!(
         error.to_string(),
@@ -343,11 +324,9 @@ fn pack_library(top: &str, out: &Path) -> Packed {
         options.python_version = release.to_owned();
     }
     let mut exporter = PackageExporter::create_with(out, finder, options).unwrap();
-    exporter
-        .intern(format!("{top}.**").as_str(), none(), true)
-        .unwrap();
-    exporter.extern_modules("**", none(), true).unwrap();
-    exporter.save_module(top, true).unwrap();
+    exporter.intern(format!("{top}.**").as_str()).unwrap();
+    exporter.extern_modules("**").unwrap();
+    exporter.save_module(top).unwrap();
     let externs = exporter.externed_modules();
     let rdeps = exporter
         .externed_modules()
@@ -553,7 +532,7 @@ fn tpkg_encoded_pickles_with_tensors_load_in_pytorch() {
 
     let out = dir.path().join("tpkg_pickle.pt");
     let mut exporter = PackageExporter::create(&out, finder).unwrap();
-    exporter.intern("package_a.**", none(), true).unwrap();
+    exporter.intern("package_a.**").unwrap();
     exporter
         .save_pickle(
             "data",

@@ -49,19 +49,21 @@ pub fn run(job: PackJob<'_>) -> anyhow::Result<()> {
     progress.enable_steady_tick(Duration::from_millis(100));
     let modules = expand_modules(&finder, job.modules)?;
     let mut exporter = PackageExporter::create_with(job.output, finder, options)?;
-    exporter.set_debug(job.debug);
+    if job.debug {
+        exporter.enable_debug();
+    }
     for rule in &job.rules {
         match rule {
-            Rule::Intern(p) => exporter.intern(p.as_str(), (), true)?,
-            Rule::Extern(p) => exporter.extern_modules(p.as_str(), (), true)?,
-            Rule::Mock(p) => exporter.mock(p.as_str(), (), true)?,
-            Rule::Deny(p) => exporter.deny(p.as_str(), ())?,
+            Rule::Intern(p) => exporter.intern(p.as_str())?,
+            Rule::Extern(p) => exporter.extern_modules(p.as_str())?,
+            Rule::Mock(p) => exporter.mock(p.as_str())?,
+            Rule::Deny(p) => exporter.deny(p.as_str())?,
         }
     }
     for module in &modules {
         progress.set_message(format!("packaging {module}"));
         exporter
-            .save_module(module, true)
+            .save_module(module)
             .with_context(|| format!("saving module {module}"))?;
     }
     let report = serde_json::json!({
@@ -147,17 +149,15 @@ pub fn repack(
 
     let finder = finder(paths, python)?;
     let importer = tpkg::importer::PackageImporter::open(input)?;
-    let rules = tpkg::repackage::Rules {
-        rules: rules
-            .into_iter()
-            .map(|rule| match rule {
-                Rule::Intern(p) => (Action::Intern, p),
-                Rule::Extern(p) => (Action::Extern, p),
-                Rule::Mock(p) => (Action::Mock, p),
-                Rule::Deny(p) => (Action::Deny, p),
-            })
-            .collect(),
-    };
+    let rules = rules.into_iter().fold(
+        tpkg::repackage::Rules::default(),
+        |rules, rule| match rule {
+            Rule::Intern(p) => rules.with_rule(Action::Intern, p),
+            Rule::Extern(p) => rules.with_rule(Action::Extern, p),
+            Rule::Mock(p) => rules.with_rule(Action::Mock, p),
+            Rule::Deny(p) => rules.with_rule(Action::Deny, p),
+        },
+    );
     let report = match tpkg::repackage::repackage(&importer, output, finder, &rules) {
         Ok(report) => report,
         Err(tpkg::repackage::RepackError::Export(ExportError::Packaging(error))) => {

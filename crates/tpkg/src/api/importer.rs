@@ -16,7 +16,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("pkg.pt");
 //! let mut exporter = PackageExporter::create(&path, ModuleFinder::default())?;
-//! exporter.save_source_string("model", "import os\n", false, true)?;
+//! exporter.save_source_string("model", "import os\n")?;
 //! exporter.save_text("res", "notes.txt", "hi")?;
 //! exporter.close()?;
 //!
@@ -38,7 +38,7 @@ use tpkg_mangling::Mangler;
 use crate::files::records::MOCK_IMPL;
 
 use crate::api::file_structure::{Directory, FileStructureError};
-pub use crate::files::records::module_of_record;
+pub use crate::files::records::{SourceKind, module_of_record};
 use crate::tensors::{LoadTensorsError, PackageTensors};
 
 /// Why a read from a package failed.
@@ -166,7 +166,7 @@ impl PackageImporter {
 
     /// `get_source(module)`: the interned source (a mangled name of this
     /// package is accepted), and whether the module is a package.
-    pub fn get_source_with_kind(&self, module: &str) -> Result<(String, bool), ImportError> {
+    pub fn get_source_with_kind(&self, module: &str) -> Result<(String, SourceKind), ImportError> {
         let module = self.mangler.demangle(module);
         let record = self
             .source_record(module)
@@ -174,8 +174,8 @@ impl PackageImporter {
                 module: module.to_owned(),
                 archive: self.reader.label().to_owned(),
             })?;
-        let is_package = record.ends_with("/__init__.py");
-        Ok((self.text(&record)?, is_package))
+        let kind = SourceKind::of(record.ends_with("/__init__.py"));
+        Ok((self.text(&record)?, kind))
     }
 
     /// `get_source(module)`.

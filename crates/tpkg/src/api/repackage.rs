@@ -22,7 +22,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let first = dir.path().join("first.pt");
 //! let mut exporter = PackageExporter::create(&first, ModuleFinder::default())?;
-//! exporter.save_source_string("model", "import os\n", false, true)?;
+//! exporter.save_source_string("model", "import os\n")?;
 //! exporter.close()?;
 //!
 //! let second = dir.path().join("second.pt");
@@ -40,7 +40,7 @@ use tpkg_glob::Patterns;
 use tpkg_pickle::{DecodeOptions, Symbolic, Value};
 use tpkg_pysource::ModuleFinder;
 
-use crate::exporter::{ExportError, PackageExporter};
+use crate::exporter::{ExportError, PackageExporter, SourceOptions};
 use crate::files::records::{self, MOCK_IMPL, module_of_record};
 use crate::importer::{ImportError, PackageImporter};
 
@@ -71,12 +71,32 @@ pub enum RepackError {
 }
 
 /// The caller's patterns, applied before the input's own decisions (first
-/// match wins, as in the exporter).
+/// match wins, as in the exporter). None by default.
+///
+/// ```
+/// use tpkg::digraph::Action;
+/// use tpkg::repackage::Rules;
+///
+/// let rules = Rules::default()
+///     .with_rule(Action::Extern, "numpy.**")
+///     .with_rule(Action::Mock, "matplotlib.**");
+/// assert_eq!(rules.rules.len(), 2);
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Rules {
     /// `(action, pattern)` in order; actions are `intern`, `extern`,
-    /// `mock`, `deny`.
+    /// `mock`, `deny` (any other action denies).
     pub rules: Vec<(tpkg_digraph::Action, String)>,
+}
+
+impl Rules {
+    /// These rules, then `action` for the modules `pattern` matches.
+    #[must_use]
+    pub fn with_rule(mut self, action: tpkg_digraph::Action, pattern: impl Into<String>) -> Self {
+        self.rules.push((action, pattern.into()));
+        self
+    }
 }
 
 /// What a repackaging wrote.
@@ -109,12 +129,10 @@ pub fn repackage(
     // Each source is read once: staged, kept for re-saving, or (a mock
     // stub) noted with its form.
     let mut mocked: Vec<String> = Vec::new();
-    let mut mock_kinds: Vec<bool> = Vec::new();
+    let mut mock_kinds = Vec::new();
     for module in importer.interned_modules() {
-        let (source, is_package) = importer.get_source_with_kind(&module)?;
-        let path = staging
-            .path()
-            .join(records::source_record(&module, is_package));
+        let (source, kind) = importer.get_source_with_kind(&module)?;
+        let path = staging.path().join(records::source_record(&module, kind));
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -123,9 +141,9 @@ pub fn repackage(
         std::fs::write(&path, &source)?;
         if source == MOCK_IMPL {
             mocked.push(module);
-            mock_kinds.push(is_package);
+            mock_kinds.push(kind);
         } else {
-            sources.push((module, source, is_package));
+            sources.push((module, source, kind));
         }
     }
     let mut search = vec![staging.path().to_owned()];
@@ -142,22 +160,22 @@ pub fn repackage(
     for (action, pattern) in &rules.rules {
         let pattern = pattern.as_str();
         match action {
-            tpkg_digraph::Action::Intern => exporter.intern(pattern, (), true)?,
-            tpkg_digraph::Action::Extern => exporter.extern_modules(pattern, (), true)?,
-            tpkg_digraph::Action::Mock => exporter.mock(pattern, (), true)?,
-            _ => exporter.deny(pattern, ())?,
+            tpkg_digraph::Action::Intern => exporter.intern(pattern)?,
+            tpkg_digraph::Action::Extern => exporter.extern_modules(pattern)?,
+            tpkg_digraph::Action::Mock => exporter.mock(pattern)?,
+            _ => exporter.deny(pattern)?,
         }
     }
     if !externs.is_empty() {
-        exporter.extern_modules(Patterns::List(externs.clone()), (), true)?;
+        exporter.extern_modules(Patterns::List(externs.clone()))?;
     }
     if !mocked.is_empty() {
-        exporter.mock(Patterns::List(mocked.clone()), (), true)?;
+        exporter.mock(Patterns::List(mocked.clone()))?;
     }
-    for (module, is_package) in mocked.iter().zip(mock_kinds) {
-        exporter.set_mock_kind(module, is_package);
+    for (module, kind) in mocked.iter().zip(mock_kinds) {
+        exporter.set_mock_kind(module, kind);
     }
-    exporter.intern("**", (), true)?;
+    exporter.intern("**")?;
 
     let mut report = RepackReport::default();
     let bookkeeping = [
@@ -176,8 +194,9 @@ pub fn repackage(
             if mocked.contains(&module) {
                 continue;
             }
-            if let Some((_, source, is_package)) = sources.iter().find(|(m, _, _)| *m == module) {
-                exporter.save_source_string(&module, source, *is_package, true)?;
+            if let Some((_, source, kind)) = sources.iter().find(|(m, _, _)| *m == module) {
+                let options = SourceOptions::default().with_kind(*kind);
+                exporter.save_source_string_with(&module, source, options)?;
                 continue;
             }
         }
@@ -205,7 +224,7 @@ pub fn repackage(
             }
             None => bytes.into_owned(),
         };
-        exporter.save_pickle_bytes(&package, resource, &pickle, true)?;
+        exporter.save_pickle_bytes(&package, resource, &pickle)?;
     }
     report.interned = exporter.interned_modules();
     report.externed = exporter.externed_modules();

@@ -78,13 +78,45 @@ pub const MOCK_MODULE_SOURCE: &str = include_str!("_mock.py");
 /// The stub source of every mocked module (PyTorch's `_MOCK_IMPL`).
 pub const MOCK_IMPL: &str = "from _mock import MockedObject\ndef __getattr__(attr: str):\n    return MockedObject(__name__ + '.' + attr, _suppress_err=True)\n";
 
+/// What a module's source is: a plain module (`a/b.py`) or a package
+/// (`a/b/__init__.py`; PyTorch's `is_package=True`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceKind {
+    /// `a/b.py`.
+    #[default]
+    Module,
+    /// `a/b/__init__.py`.
+    Package,
+}
+
+impl SourceKind {
+    /// [`Package`](Self::Package) if `is_package`.
+    pub(crate) fn of(is_package: bool) -> Self {
+        if is_package {
+            SourceKind::Package
+        } else {
+            SourceKind::Module
+        }
+    }
+
+    /// Whether this is [`Package`](Self::Package).
+    pub fn is_package(self) -> bool {
+        self == SourceKind::Package
+    }
+}
+
 /// `a/b.py`, or `a/b/__init__.py` for a package.
-pub fn source_record(module: &str, is_package: bool) -> String {
+///
+/// ```
+/// use tpkg::exporter::{SourceKind, source_record};
+/// assert_eq!(source_record("a.b", SourceKind::Module), "a/b.py");
+/// assert_eq!(source_record("a.b", SourceKind::Package), "a/b/__init__.py");
+/// ```
+pub fn source_record(module: &str, kind: SourceKind) -> String {
     let path = module.replace('.', "/");
-    if is_package {
-        format!("{path}/__init__.py")
-    } else {
-        format!("{path}.py")
+    match kind {
+        SourceKind::Package => format!("{path}/__init__.py"),
+        SourceKind::Module => format!("{path}.py"),
     }
 }
 
