@@ -33,7 +33,7 @@ pub const FORMAT_VERSION: u64 = 6;
 pub struct PackageMetadata {
     /// Modules a load imports from the host, exactly as PyTorch's importer
     /// reads them (`str.splitlines()`): a package without externs reads as
-    /// `[""]`, a PyTorch quirk kept on purpose (conformance §1).
+    /// `[""]`, a PyTorch quirk kept on purpose (`crates/archive/tests/writer.rs`).
     pub extern_modules: Option<Vec<String>>,
     /// The writer's Python version, e.g. `3.11.7`.
     pub python_version: Option<String>,

@@ -123,7 +123,7 @@ fn package_without_externs_writes_a_lone_newline_read_as_one_empty_name() {
     let writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
     let reader = PackageReader::from_bytes(writer.finish().unwrap()).unwrap();
     assert_eq!(&reader.read(".data/extern_modules").unwrap()[..], b"\n");
-    // PyTorch's importer reads this as [''] (conformance §1).
+    // PyTorch's importer reads this as [''] (`str.splitlines()` of one newline).
     let metadata = PackageMetadata::read(&reader).unwrap();
     assert_eq!(metadata.extern_modules, Some(vec![String::new()]));
 }

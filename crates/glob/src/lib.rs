@@ -35,7 +35,7 @@
 //! ancestors), and only the rest are matched segment by segment. Matching
 //! never allocates for literal and prefix patterns and never fails.
 //!
-//! Semantics are PyTorch's `torch/package/glob_group.py` (conformance §2);
+//! Semantics are PyTorch's `torch/package/glob_group.py`;
 //! the tests compare with PyTorch's own `GlobGroup` on generated inputs.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]

@@ -19,7 +19,7 @@
 //! assert_eq!(demangle(&mangled), "resnet.model");
 //! ```
 //!
-//! Semantics follow PyTorch's `torch/package/_mangling.py` (conformance §3).
+//! Semantics follow PyTorch's `torch/package/_mangling.py`.
 //! One deliberate difference: PyTorch's `is_mangled` uses the regex `\d`,
 //! which also accepts non-ASCII decimal digits; tpkg accepts ASCII digits
 //! only. No mangler ever produces other digits.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// The reference packages written by real PyTorch (copied from shared/corpus).
+/// The reference packages written by real PyTorch (`tests/data/corpus`, see its README).
 pub fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/corpus")
 }
