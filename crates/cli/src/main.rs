@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use commands::{
-    audit, cat, convert, diff, extract, imports, inspect, pack, repack, show, tensors, tree,
-    verify,
+    audit, cat, convert, diff, extract, imports, inspect, pack, repack, show, tensors, tree, verify,
 };
 
 mod commands;

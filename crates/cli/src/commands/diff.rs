@@ -9,8 +9,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use tpkg::diff::{DiffReport, ObjectDiff, ValuesStatus};
 use tpkg::archive::PackageReader;
+use tpkg::diff::{DiffReport, ObjectDiff, ValuesStatus};
 use tpkg::formats::PyTorchFile;
 
 use super::write_json;

@@ -22,11 +22,7 @@ pub fn run(package: &Path, resource: Option<&str>, json: bool) -> anyhow::Result
     Ok(())
 }
 
-fn print(
-    tensors: &PackageTensors<'_>,
-    as_json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+fn print(tensors: &PackageTensors<'_>, as_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let mut rows = Vec::with_capacity(tensors.len());
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;

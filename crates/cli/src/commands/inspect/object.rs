@@ -295,4 +295,3 @@ impl ObjectSummary {
         write_errors(out, &self.errors)
     }
 }
-

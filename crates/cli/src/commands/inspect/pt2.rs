@@ -128,4 +128,3 @@ impl Pt2Summary {
         write_errors(out, &self.errors)
     }
 }
-

@@ -72,4 +72,3 @@ impl TorchScriptSummary {
         write_errors(out, &self.errors)
     }
 }
-
