@@ -150,11 +150,6 @@ fn sorted_names(reader: &PackageReader) -> Vec<String> {
     names
 }
 
-/// Every package real PyTorch 2.13.0 and 2.0.1 wrote opens in tpkg, in zip
-/// and directory form, with the records, folder, externs and Python version
-/// its manifest lists, every CRC intact, and every pickle decoding (without
-/// running anything) to the value image the manifest gives.
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
