@@ -273,93 +273,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let mut sides = vec![("tpkg".to_owned(), ours.clone())];
         for &(baseline, target) in bench.baselines {
             warm(&input)?;
-            let theirs = match baseline {
-                Baseline::Python(mode) => measure(
-                    Command::new(&oracle.python)
-                        .arg(root.join("bench/baseline.py"))
-                        .args([mode, input_text, &reps]),
-                )
-                .with_context(|| format!("baseline {mode} of {}", bench.name))?,
-                Baseline::Cat => {
-                    time_command("cat (page cache to /dev/null)", bench.repetitions, || {
-                        let start = std::time::Instant::now();
-                        let status = Command::new("cat")
-                            .arg(&input)
-                            .stdout(std::process::Stdio::null())
-                            .status()?;
-                        Ok((start.elapsed(), status))
-                    })?
-                }
-                Baseline::Cp | Baseline::CpSync => {
-                    let copy = out.join("cp-out.pt");
-                    let durable = matches!(baseline, Baseline::CpSync);
-                    let name = if durable { "cp + sync FILE" } else { "cp" };
-                    let timed = time_command(name, bench.repetitions, || {
-                        // Like tpkg's side: start each copy from a quiet disk.
-                        settle_disk(&copy)?;
-                        let start = std::time::Instant::now();
-                        let status = Command::new("cp").arg(&input).arg(&copy).status()?;
-                        if !status.success() || !durable {
-                            return Ok((start.elapsed(), status));
-                        }
-                        let status = Command::new("sync").arg(&copy).status()?;
-                        Ok((start.elapsed(), status))
-                    })?;
-                    let _ = std::fs::remove_file(&copy);
-                    timed
-                }
-            };
+            let theirs = run_baseline(baseline, bench, &input, &oracle.python, &out)?;
             let label = theirs["baseline"].as_str().unwrap_or_default().to_owned();
             sides.push((label, theirs.clone()));
-            let tpkg_median = median(&ours["seconds"]);
-            // A baseline PyTorch refuses (torch.load(mmap=True) of a legacy
-            // file) has no time: its row says why.
-            let not_applicable = theirs.get("not_applicable").cloned();
-            let baseline_median = match not_applicable {
-                Some(_) => None,
-                None => Some(median(&theirs["seconds"])),
-            };
-            let ratio = baseline_median.map(|theirs| tpkg_median / theirs);
-            let (target_text, target_met) = match (target, ratio) {
-                (Target::None, _) | (_, None) => (Value::Null, Value::Null),
-                (Target::Within(limit), Some(ratio)) => {
-                    (json!(format!("≤ {limit}x")), json!(ratio <= limit))
-                }
-                (Target::Under(limit), Some(_)) => {
-                    (json!(format!("< {limit} s")), json!(tpkg_median < limit))
-                }
-            };
-            let memory_met = match (
-                bench.memory_target,
-                ours["working_bytes"].as_u64(),
-                ours["largest_storage_bytes"].as_u64(),
-            ) {
-                (true, Some(working), Some(largest)) => {
-                    json!(working <= WORKING_MEMORY_LIMIT * largest)
-                }
-                _ => Value::Null,
-            };
-            results.push(json!({
-                "name": bench.name,
-                "what": bench.what,
-                "tpkg_seconds": tpkg_median,
-                "tpkg_spread": spread(&ours["seconds"]),
-                "tpkg_runs": ours["seconds"],
-                "baseline": theirs["baseline"],
-                "baseline_seconds": baseline_median,
-                "baseline_spread": spread(&theirs["seconds"]),
-                "baseline_runs": theirs["seconds"],
-                "not_applicable": not_applicable,
-                "ratio": ratio,
-                "target": target_text,
-                "target_met": target_met,
-                "tpkg_peak_rss_bytes": ours["peak_rss_bytes"],
-                "tpkg_working_bytes": ours["working_bytes"],
-                "largest_storage_bytes": ours["largest_storage_bytes"],
-                "memory_target_met": memory_met,
-                "baseline_peak_rss_bytes": theirs["peak_rss_bytes"],
-                "repetitions": bench.repetitions,
-            }));
+            results.push(row_json(bench, &ours, &theirs, target));
         }
         if let Some(floor) = floor(bench, &sides) {
             floors.push(floor);
@@ -403,6 +320,107 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         )
     })?;
     Ok(())
+}
+
+/// One baseline's side of a row: its times (and `not_applicable` when
+/// PyTorch refuses the input).
+fn run_baseline(
+    baseline: Baseline,
+    bench: &Benchmark,
+    input: &Path,
+    python: &Path,
+    out: &Path,
+) -> anyhow::Result<Value> {
+    let root = util::root();
+    let input_text = path_str(input)?;
+    let reps = bench.repetitions.to_string();
+    Ok(match baseline {
+        Baseline::Python(mode) => measure(
+            Command::new(python)
+                .arg(root.join("bench/baseline.py"))
+                .args([mode, input_text, &reps]),
+        )
+        .with_context(|| format!("baseline {mode} of {}", bench.name))?,
+        Baseline::Cat => time_command("cat (page cache to /dev/null)", bench.repetitions, || {
+            let start = std::time::Instant::now();
+            let status = Command::new("cat")
+                .arg(input)
+                .stdout(std::process::Stdio::null())
+                .status()?;
+            Ok((start.elapsed(), status))
+        })?,
+        Baseline::Cp | Baseline::CpSync => {
+            let copy = out.join("cp-out.pt");
+            let durable = matches!(baseline, Baseline::CpSync);
+            let name = if durable { "cp + sync FILE" } else { "cp" };
+            let timed = time_command(name, bench.repetitions, || {
+                // Like tpkg's side: start each copy from a quiet disk.
+                settle_disk(&copy)?;
+                let start = std::time::Instant::now();
+                let status = Command::new("cp").arg(input).arg(&copy).status()?;
+                if !status.success() || !durable {
+                    return Ok((start.elapsed(), status));
+                }
+                let status = Command::new("sync").arg(&copy).status()?;
+                Ok((start.elapsed(), status))
+            })?;
+            let _ = std::fs::remove_file(&copy);
+            timed
+        }
+    })
+}
+
+/// `report.json`'s row of one benchmark against one baseline.
+fn row_json(bench: &Benchmark, ours: &Value, theirs: &Value, target: Target) -> Value {
+    let tpkg_median = median(&ours["seconds"]);
+    // A baseline PyTorch refuses (torch.load(mmap=True) of a legacy
+    // file) has no time: its row says why.
+    let not_applicable = theirs.get("not_applicable").cloned();
+    let baseline_median = match not_applicable {
+        Some(_) => None,
+        None => Some(median(&theirs["seconds"])),
+    };
+    let ratio = baseline_median.map(|theirs| tpkg_median / theirs);
+    let (target_text, target_met) = match (target, ratio) {
+        (Target::None, _) | (_, None) => (Value::Null, Value::Null),
+        (Target::Within(limit), Some(ratio)) => {
+            (json!(format!("≤ {limit}x")), json!(ratio <= limit))
+        }
+        (Target::Under(limit), Some(_)) => {
+            (json!(format!("< {limit} s")), json!(tpkg_median < limit))
+        }
+    };
+    let memory_met = match (
+        bench.memory_target,
+        ours["working_bytes"].as_u64(),
+        ours["largest_storage_bytes"].as_u64(),
+    ) {
+        (true, Some(working), Some(largest)) => {
+            json!(working <= WORKING_MEMORY_LIMIT * largest)
+        }
+        _ => Value::Null,
+    };
+    json!({
+        "name": bench.name,
+        "what": bench.what,
+        "tpkg_seconds": tpkg_median,
+        "tpkg_spread": spread(&ours["seconds"]),
+        "tpkg_runs": ours["seconds"],
+        "baseline": theirs["baseline"],
+        "baseline_seconds": baseline_median,
+        "baseline_spread": spread(&theirs["seconds"]),
+        "baseline_runs": theirs["seconds"],
+        "not_applicable": not_applicable,
+        "ratio": ratio,
+        "target": target_text,
+        "target_met": target_met,
+        "tpkg_peak_rss_bytes": ours["peak_rss_bytes"],
+        "tpkg_working_bytes": ours["working_bytes"],
+        "largest_storage_bytes": ours["largest_storage_bytes"],
+        "memory_target_met": memory_met,
+        "baseline_peak_rss_bytes": theirs["peak_rss_bytes"],
+        "repetitions": bench.repetitions,
+    })
 }
 
 /// The rows `names` selects (all when empty); an unknown name is an error

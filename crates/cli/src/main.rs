@@ -1,21 +1,17 @@
 //! `tpkg`: inspect, extract and write PyTorch `torch.package` archives
 //! without Python.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
-use tpkg::glob::Patterns;
 
-mod audit;
-mod check;
-mod diff;
-mod imports;
-mod inspect;
-mod pack;
-mod tensors;
+use commands::{
+    audit, cat, convert, diff, extract, imports, inspect, pack, repack, show, tensors, tree, verify,
+};
+
+mod commands;
 
 /// mimalloc: parsing Python sources allocates many small syntax-tree nodes;
 /// glibc's malloc spent about 10% of `tpkg pack` in malloc/free.
@@ -382,14 +378,12 @@ fn ordered_rules(matches: &ArgMatches) -> Vec<pack::Rule> {
     rules.into_iter().map(|(_, rule)| rule).collect()
 }
 
-/// Writes `value` as pretty JSON and a newline: every `--json` output.
-pub(crate) fn write_json(
-    out: &mut impl Write,
-    value: &impl serde::Serialize,
-) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
-    writeln!(out)?;
-    Ok(())
+/// The `pack` or `repack` subcommand's patterns, in command-line order.
+fn subcommand_rules(matches: &ArgMatches, subcommand: &str) -> Vec<pack::Rule> {
+    matches
+        .subcommand_matches(subcommand)
+        .map(ordered_rules)
+        .unwrap_or_default()
 }
 
 fn main() -> ExitCode {
@@ -412,137 +406,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Calls the command's `run` (in `commands`) with its arguments.
 fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
+    let done = |()| ExitCode::SUCCESS;
     match cli.command {
-        Command::Inspect { package, json } => {
-            let report = inspect::Report::of(&package)?;
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            if json {
-                write_json(&mut out, &report)?;
-            } else {
-                report.write_text(&mut out)?;
-            }
-            out.flush()?;
-        }
+        Command::Inspect { package, json } => inspect::run(&package, json).map(done),
         Command::Tree {
             package,
             include,
             exclude,
-        } => {
-            require_zip(&package, "tree")?;
-            let reader = tpkg::archive::PackageReader::open(&package)?;
-            let include = match include.len() {
-                0 => Patterns::from("**"),
-                1 => Patterns::from(include[0].clone()),
-                _ => Patterns::from(include),
-            };
-            let exclude = match exclude.len() {
-                0 => Patterns::none(),
-                1 => Patterns::from(exclude[0].clone()),
-                _ => Patterns::from(exclude),
-            };
-            let name = package.display().to_string();
-            let tree = tpkg::Directory::of_package(&reader, &name, include, exclude)?;
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            write!(out, "{tree}")?;
-            out.flush()?;
-        }
+        } => tree::run(&package, include, exclude).map(done),
         Command::Show {
             package,
             resource,
             json,
-        } => {
-            if let Some(graphs) = stream_pickles(&package)? {
-                let stdout = io::stdout();
-                let mut out = stdout.lock();
-                for graph in &graphs {
-                    if json {
-                        serde_json::to_writer_pretty(&mut out, &tpkg::show::image(graph)?)?;
-                    } else {
-                        out.write_all(tpkg::show::pretty(graph, 100).as_bytes())?;
-                    }
-                    writeln!(out)?;
-                }
-                out.flush()?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let reader = tpkg::archive::PackageReader::open(&package)?;
-            let resource = main_pickle(&reader, resource)?;
-            let graph = tpkg::show::decode_record(&reader, &resource)?;
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            if json {
-                serde_json::to_writer_pretty(&mut out, &tpkg::show::image(&graph)?)?;
-            } else {
-                out.write_all(tpkg::show::pretty(&graph, 100).as_bytes())?;
-            }
-            writeln!(out)?;
-            out.flush()?;
-        }
+        } => show::run(&package, resource, json).map(done),
         Command::Tensors {
             package,
             resource,
             json,
-        } => {
-            let file = tpkg::formats::PyTorchFile::open(&package)?;
-            let tensors = file.tensors(resource.as_deref())?;
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            tensors::print(&tensors, json, &mut out)?;
-            out.flush()?;
-        }
-        Command::Convert { package, paths, to } => {
-            let (resource, out) = match paths.as_slice() {
-                [out] => (None, PathBuf::from(out)),
-                [resource, out] => (Some(resource.clone()), PathBuf::from(out)),
-                _ => anyhow::bail!("convert takes [RESOURCE] OUT"),
-            };
-            let file = tpkg::formats::PyTorchFile::open(&package)?;
-            if to == Format::Torchscript {
-                let tpkg::formats::PyTorchFile::Zip { reader, .. } = &file else {
-                    anyhow::bail!(
-                        "{}: --to torchscript reads a ScriptModule pickled into a package",
-                        package.display()
-                    );
-                };
-                let resource = main_pickle(reader, resource)?;
-                let ids = tpkg::torchscript::script_modules(reader, &resource)?;
-                let [ts_id] = ids.as_slice() else {
-                    anyhow::bail!(
-                        "{resource} holds {} TorchScript modules ({ids:?}); expected exactly one",
-                        ids.len()
-                    );
-                };
-                tpkg::torchscript::write_standalone(reader, ts_id, &out)?;
-                println!("wrote TorchScript module {ts_id} to {}", out.display());
-                return Ok(ExitCode::SUCCESS);
-            }
-            let tensors = file.tensors(resource.as_deref())?;
-            let report = match to {
-                Format::Safetensors => tpkg::convert::to_safetensors(&tensors, &out)?,
-                Format::Pt | Format::Torchscript => tpkg::convert::to_torch_save(&tensors, &out)?,
-            };
-            println!(
-                "wrote {} tensors ({} storages) to {}",
-                report.tensors,
-                report.storages,
-                out.display()
-            );
-            if !report.copied_contiguous.is_empty() {
-                println!(
-                    "note: {} views were copied contiguous (safetensors has no views): {}",
-                    report.copied_contiguous.len(),
-                    report.copied_contiguous.join(", ")
-                );
-            }
-        }
+        } => tensors::run(&package, resource.as_deref(), json).map(done),
+        Command::Convert { package, paths, to } => convert::run(&package, &paths, to).map(done),
         Command::Imports {
             modules,
             search,
             json,
-        } => imports::run(&modules, search.paths, search.python.as_deref(), json)?,
+        } => imports::run(&modules, search.paths, search.python.as_deref(), json).map(done),
         Command::Pack {
             output,
             modules,
@@ -550,21 +439,16 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             debug,
             json,
             ..
-        } => {
-            let rules = matches
-                .subcommand_matches("pack")
-                .map(ordered_rules)
-                .unwrap_or_default();
-            pack::run(pack::PackJob {
-                output: &output,
-                paths,
-                python: python.as_deref(),
-                rules,
-                modules: &modules,
-                debug,
-                json,
-            })?
-        }
+        } => pack::run(pack::PackJob {
+            output: &output,
+            paths,
+            python: python.as_deref(),
+            rules: subcommand_rules(matches, "pack"),
+            modules: &modules,
+            debug,
+            json,
+        })
+        .map(done),
         Command::Repack {
             input,
             output,
@@ -572,14 +456,11 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             json,
             ..
         } => {
-            let rules = matches
-                .subcommand_matches("repack")
-                .map(ordered_rules)
-                .unwrap_or_default();
-            pack::repack(&input, &output, &paths, python.as_deref(), rules, json)?
+            let rules = subcommand_rules(matches, "repack");
+            repack::run(&input, &output, &paths, python.as_deref(), rules, json).map(done)
         }
-        Command::Verify { package, json } => return check::verify(&package, json),
-        Command::Diff { a, b, json } => return diff::run(&a, &b, json),
+        Command::Verify { package, json } => verify::run(&package, json),
+        Command::Diff { a, b, json } => diff::run(&a, &b, json),
         Command::Audit {
             paths,
             format,
@@ -587,99 +468,23 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             policy,
             fail_on,
             all,
-        } => {
-            return audit::run(audit::AuditArgs {
-                paths,
-                format: if json {
-                    audit::OutputFormat::Json
-                } else {
-                    format
-                },
-                policy,
-                fail_on: match fail_on {
-                    FailOn::Review => tpkg::audit::Level::Review,
-                    FailOn::Unsafe => tpkg::audit::Level::Unsafe,
-                },
-                all,
-            });
-        }
-        Command::Cat { package, record } => {
-            require_zip(&package, "cat")?;
-            let reader = tpkg::archive::PackageReader::open(&package)?;
-            let mut source = reader.open_record(&record)?;
-            let stdout = io::stdout();
-            let mut out = stdout.lock();
-            io::copy(&mut source, &mut out)
-                .with_context(|| format!("copying record {record:?} to standard output"))?;
-            out.flush()?;
-        }
-        Command::Extract { package, dir } => {
-            require_zip(&package, "extract")?;
-            let reader = tpkg::archive::PackageReader::open(&package)?;
-            let folder = tpkg::archive::extract(&reader, &dir)?;
-            println!("{}", folder.display());
-        }
+        } => audit::run(audit::AuditArgs {
+            paths,
+            format: if json {
+                audit::OutputFormat::Json
+            } else {
+                format
+            },
+            policy,
+            fail_on: match fail_on {
+                FailOn::Review => tpkg::audit::Level::Review,
+                FailOn::Unsafe => tpkg::audit::Level::Unsafe,
+            },
+            all,
+        }),
+        Command::Cat { package, record } => cat::run(&package, &record).map(done),
+        Command::Extract { package, dir } => extract::run(&package, &dir).map(done),
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Refuses, with a clear reason, a file that is not a zip for a command
-/// that works on records (`tree`, `cat`, `extract`).
-fn require_zip(path: &std::path::Path, command: &str) -> anyhow::Result<()> {
-    use tpkg::formats::{FileFormat, Sniffed};
-    // An unreadable path is left to the command, which says so its way.
-    let format = match tpkg::formats::sniff_path(path) {
-        Ok(Sniffed::Zip) | Err(_) => return Ok(()),
-        Ok(Sniffed::LegacyStream | Sniffed::Tar) => FileFormat::TorchSaveLegacy,
-        Ok(Sniffed::Pickle) => FileFormat::Pickle,
-    };
-    anyhow::bail!(
-        "{}: a {format} file has no records; `{command}` works on zip files (packages, torch.save, TorchScript, .pt2). `tpkg show`, `tensors` and `audit` read it",
-        path.display()
-    )
-}
-
-/// The pickles of a file that is not a zip, decoded as data: a legacy
-/// `torch.save`'s object, or every pickle of a pickle file in order.
-fn stream_pickles(path: &std::path::Path) -> anyhow::Result<Option<Vec<tpkg::pickle::ValueGraph>>> {
-    use tpkg::formats::Sniffed;
-    match tpkg::formats::sniff_path(path).with_context(|| path.display().to_string())? {
-        Sniffed::LegacyStream | Sniffed::Tar => {
-            let legacy = tpkg::legacy::LegacyFile::open(path)?;
-            Ok(Some(vec![legacy.graph().clone()]))
-        }
-        Sniffed::Pickle => {
-            let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-            let options = tpkg::pickle::DecodeOptions::default();
-            tpkg::pickle::decode_stream(&bytes, &options, &tpkg::pickle::Symbolic)
-                .map(|pickle| {
-                    pickle.map(|(_, graph)| graph).map_err(|(at, error)| {
-                        anyhow::Error::new(error)
-                            .context(format!("{}: pickle at byte {at}", path.display()))
-                    })
-                })
-                .collect::<anyhow::Result<_>>()
-                .map(Some)
-        }
-        Sniffed::Zip => Ok(None),
-    }
-}
-
-/// The pickle a command reads: the one named, else the file's main one.
-fn main_pickle(
-    reader: &tpkg::archive::PackageReader,
-    named: Option<String>,
-) -> anyhow::Result<String> {
-    if let Some(named) = named {
-        return Ok(named);
-    }
-    let format = tpkg::formats::zip_format(reader);
-    tpkg::formats::main_pickle(reader, format).with_context(|| {
-        format!(
-            "{}: this {format} file has no pickle to read by default; name one (see `tpkg inspect`)",
-            reader.label()
-        )
-    })
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

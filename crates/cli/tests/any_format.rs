@@ -500,6 +500,13 @@ fn diff_and_inspect_across_every_format_pytorch_writes() {
         2
     );
 
+    inspect_across_every_format(dir);
+}
+
+/// The inspect half of [`diff_and_inspect_across_every_format_pytorch_writes`],
+/// over the files its script wrote in `dir`.
+fn inspect_across_every_format(dir: &Path) {
+    let file = |name: &str| dir.join(name);
     // inspect: a pickle file of two pickles.
     let summary_two = summary(&file("two.pkl"), "pickle", "stream");
     assert_eq!(summary_two["pickles"], 2);

@@ -11,7 +11,7 @@ use tpkg::exporter::{ExportError, PackageExporter};
 use tpkg::glob::{GlobGroup, Patterns, Separator};
 use tpkg::pysource::ModuleFinder;
 
-use crate::write_json;
+use super::write_json;
 
 /// One `--intern/--extern/--mock/--deny PATTERN`, in command-line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,58 +134,4 @@ pub fn expand_modules(finder: &ModuleFinder, patterns: &[String]) -> anyhow::Res
         );
     }
     Ok(modules)
-}
-
-/// `tpkg repack IN OUT`.
-pub fn repack(
-    input: &Path,
-    output: &Path,
-    paths: &[PathBuf],
-    python: Option<&Path>,
-    rules: Vec<Rule>,
-    json: bool,
-) -> anyhow::Result<()> {
-    use tpkg::digraph::Action;
-
-    let finder = finder(paths, python)?;
-    let importer = tpkg::importer::PackageImporter::open(input)?;
-    let rules = rules.into_iter().fold(
-        tpkg::repackage::Rules::default(),
-        |rules, rule| match rule {
-            Rule::Intern(p) => rules.with_rule(Action::Intern, p),
-            Rule::Extern(p) => rules.with_rule(Action::Extern, p),
-            Rule::Mock(p) => rules.with_rule(Action::Mock, p),
-            Rule::Deny(p) => rules.with_rule(Action::Deny, p),
-        },
-    );
-    let report = match tpkg::repackage::repackage(&importer, output, finder, &rules) {
-        Ok(report) => report,
-        Err(tpkg::repackage::RepackError::Export(ExportError::Packaging(error))) => {
-            bail!("repackaging {} failed:{error}", input.display())
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if json {
-        let value = serde_json::json!({
-            "output": output,
-            "interned": report.interned,
-            "externed": report.externed,
-            "mocked": report.mocked,
-            "reencoded_pickles": report.reencoded_pickles,
-        });
-        write_json(&mut out, &value)?;
-    } else {
-        writeln!(
-            out,
-            "wrote {}: {} interned, {} extern, {} mocked modules; {} pickles re-encoded",
-            output.display(),
-            report.interned.len(),
-            report.externed.len(),
-            report.mocked.len(),
-            report.reencoded_pickles.len()
-        )?;
-    }
-    Ok(())
 }

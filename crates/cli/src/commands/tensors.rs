@@ -4,17 +4,25 @@
 //! `{path, dtype, shape, stride, storage_offset, requires_grad, parameter,
 //! sha256}`, as in the corpus manifests; `storage` is added.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::path::Path;
 
 use tpkg::tensors::{PackageTensors, tensor_json};
 
-use crate::write_json;
+use super::write_json;
 
-pub fn print(
-    tensors: &PackageTensors<'_>,
-    as_json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+/// `tpkg tensors PACKAGE [RESOURCE] [--json]`.
+pub fn run(package: &Path, resource: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let file = tpkg::formats::PyTorchFile::open(package)?;
+    let tensors = file.tensors(resource)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    print(&tensors, json, &mut out)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn print(tensors: &PackageTensors<'_>, as_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let mut rows = Vec::with_capacity(tensors.len());
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;

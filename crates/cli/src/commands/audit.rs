@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use tpkg::audit::{AuditPolicy, AuditReport, Finding, Level, audit_path};
 
-use crate::write_json;
+use super::write_json;
 
 /// How `tpkg audit` prints its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

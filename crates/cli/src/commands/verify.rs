@@ -1,5 +1,5 @@
-//! `tpkg verify` and `tpkg diff`: analysis commands with diff(1)-style exit
-//! codes — 0 nothing found, 1 something found, 2 an input is unreadable.
+//! `tpkg verify`: an analysis command with diff(1)-style exit codes — 0
+//! nothing found, 1 something found, 2 the input is unreadable.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use tpkg::archive::PackageReader;
 
-use crate::write_json;
+use super::write_json;
 
 /// Exit code: the input could not be read at all.
 const UNREADABLE: u8 = 2;
@@ -20,7 +20,8 @@ fn open(path: &Path) -> Result<PackageReader, ExitCode> {
     })
 }
 
-pub fn verify(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
+/// `tpkg verify PACKAGE [--json]`.
+pub fn run(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let report = match tpkg::formats::sniff_path(package) {
         Ok(
             tpkg::formats::Sniffed::LegacyStream
@@ -59,45 +60,6 @@ pub fn verify(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(if report.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-pub fn diff(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let (reader_a, reader_b) = match (open(a), open(b)) {
-        (Ok(x), Ok(y)) => (x, y),
-        (Err(code), _) | (_, Err(code)) => return Ok(code),
-    };
-    let report = tpkg::diff::diff(&reader_a, &reader_b);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if json {
-        write_json(&mut out, &report)?;
-    } else {
-        for name in &report.only_in_a {
-            writeln!(out, "only in {}: {name}", a.display())?;
-        }
-        for name in &report.only_in_b {
-            writeln!(out, "only in {}: {name}", b.display())?;
-        }
-        for difference in &report.differ {
-            writeln!(
-                out,
-                "differs ({}): {}: {}",
-                difference.kind, difference.record, difference.detail
-            )?;
-        }
-        writeln!(
-            out,
-            "{} records identical, {} differ, {} only in one package",
-            report.same,
-            report.differ.len(),
-            report.only_in_a.len() + report.only_in_b.len()
-        )?;
-    }
-    Ok(if report.is_same() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

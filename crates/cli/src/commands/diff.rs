@@ -1,18 +1,19 @@
 //! `tpkg diff`: any two PyTorch files, in any formats. Exit codes as
 //! diff(1): 0 the same, 1 different, 2 an input is unreadable.
 //!
-//! Two zips of one format are compared record by record (`check::diff`,
-//! unchanged); otherwise the files' main objects are compared
+//! Two zips of one format are compared record by record
+//! ([`tpkg::diff::diff`]); otherwise the files' main objects are compared
 //! ([`tpkg::diff::diff_files`]), and decide.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use tpkg::archive::PackageReader;
 use tpkg::diff::{DiffReport, ObjectDiff, ValuesStatus};
 use tpkg::formats::PyTorchFile;
 
-use crate::write_json;
+use super::write_json;
 
 /// Exit code: an input could not be read.
 const UNREADABLE: u8 = 2;
@@ -24,29 +25,15 @@ fn unreadable(error: &dyn std::error::Error) -> ExitCode {
     ExitCode::from(UNREADABLE)
 }
 
-/// Opens `path` as [`PyTorchFile::open`] does, except that a pickle
-/// file's pickles are decoded as data (`TorchData`), as every other
-/// format's pickles are: a pickled state dict (an `OrderedDict`) is then a
-/// dict of tensors, as in its `torch.save` twin, not a call.
+/// Opens `path` by content, as every command does; a pickle file's
+/// pickles are decoded as data (`TorchData`), as every other format's
+/// pickles are: a pickled state dict (an `OrderedDict`) is then a dict of
+/// tensors, as in its `torch.save` twin, not a call.
 fn open(path: &Path) -> anyhow::Result<PyTorchFile> {
-    use tpkg::formats::Sniffed;
-    if !matches!(tpkg::formats::sniff_path(path), Ok(Sniffed::Pickle)) {
-        return PyTorchFile::open(path).map_err(|error| anyhow::anyhow!(tpkg::error_chain(&error)));
-    }
-    let bytes =
-        std::fs::read(path).map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
-    let options = tpkg::pickle::DecodeOptions::default();
-    let pickles = tpkg::pickle::decode_stream(&bytes, &options, &tpkg::pickle::TorchData)
-        .map(|pickle| {
-            pickle.map(|(_, graph)| graph).map_err(|(offset, error)| {
-                anyhow::Error::new(error)
-                    .context(format!("{}: pickle at byte {offset}", path.display()))
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(PyTorchFile::Pickle(pickles))
+    PyTorchFile::open(path).map_err(|error| anyhow::anyhow!(tpkg::error_chain(&error)))
 }
 
+/// `tpkg diff A B [--json]`.
 pub fn run(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let (file_a, file_b) = match (open(a), open(b)) {
         (Ok(x), Ok(y)) => (x, y),
@@ -56,10 +43,20 @@ pub fn run(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(UNREADABLE));
         }
     };
-    if file_a.format().is_zip() && file_a.format() == file_b.format() {
+    if let (
+        PyTorchFile::Zip {
+            reader: reader_a,
+            format: format_a,
+        },
+        PyTorchFile::Zip {
+            reader: reader_b,
+            format: format_b,
+        },
+    ) = (&file_a, &file_b)
+        && format_a == format_b
+    {
         // Records alone, as ever.
-        drop((file_a, file_b));
-        return crate::check::diff(a, b, json);
+        return records(a, b, reader_a, reader_b, json);
     }
     let report = match tpkg::diff::diff_files(&file_a, &file_b) {
         Ok(report) => report,
@@ -73,11 +70,65 @@ pub fn run(a: &Path, b: &Path, json: bool) -> anyhow::Result<ExitCode> {
         write_text(&mut out, a, b, &report)?;
     }
     out.flush()?;
-    Ok(if report.is_same() {
+    Ok(exit_status(report.is_same()))
+}
+
+/// Two zips of one format, record by record: records only in one, and
+/// which sources, pickled values and tensors differ.
+fn records(
+    a: &Path,
+    b: &Path,
+    reader_a: &PackageReader,
+    reader_b: &PackageReader,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = tpkg::diff::diff(reader_a, reader_b);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if json {
+        write_json(&mut out, &report)?;
+    } else {
+        write_only_in(&mut out, "", (a, &report.only_in_a), (b, &report.only_in_b))?;
+        for difference in &report.differ {
+            writeln!(
+                out,
+                "differs ({}): {}: {}",
+                difference.kind, difference.record, difference.detail
+            )?;
+        }
+        writeln!(
+            out,
+            "{} records identical, {} differ, {} only in one package",
+            report.same,
+            report.differ.len(),
+            report.only_in_a.len() + report.only_in_b.len()
+        )?;
+    }
+    Ok(exit_status(report.is_same()))
+}
+
+/// diff(1)'s exit status: 0 the same, 1 different.
+fn exit_status(same: bool) -> ExitCode {
+    if same {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
+}
+
+/// `{what}only in A: NAME` for each name only in A, then the same for B.
+fn write_only_in(
+    out: &mut impl Write,
+    what: &str,
+    a: (&Path, &[String]),
+    b: (&Path, &[String]),
+) -> std::io::Result<()> {
+    for (path, names) in [a, b] {
+        for name in names {
+            writeln!(out, "{what}only in {}: {name}", path.display())?;
+        }
+    }
+    Ok(())
 }
 
 fn write_text(
@@ -119,12 +170,12 @@ fn write_object(
     object: &ObjectDiff,
 ) -> std::io::Result<()> {
     let tensors = &object.tensors;
-    for path in &tensors.only_in_a {
-        writeln!(out, "tensor only in {}: {path}", a.display())?;
-    }
-    for path in &tensors.only_in_b {
-        writeln!(out, "tensor only in {}: {path}", b.display())?;
-    }
+    write_only_in(
+        out,
+        "tensor ",
+        (a, &tensors.only_in_a),
+        (b, &tensors.only_in_b),
+    )?;
     for difference in &tensors.differ {
         writeln!(
             out,

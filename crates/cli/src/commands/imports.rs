@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use tpkg::pysource::Found;
 
-use crate::write_json;
+use super::write_json;
 
 pub fn run(
     patterns: &[String],
@@ -16,8 +16,8 @@ pub fn run(
     python: Option<&Path>,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let finder = crate::pack::finder(&paths, python)?;
-    let modules = crate::pack::expand_modules(&finder, patterns)?;
+    let finder = super::pack::finder(&paths, python)?;
+    let modules = super::pack::expand_modules(&finder, patterns)?;
     let mut report = serde_json::Map::new();
     for module in modules {
         let deps = match finder.find(&module) {

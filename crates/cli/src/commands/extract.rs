@@ -1,0 +1,12 @@
+//! `tpkg extract`: a package unzipped into PyTorch's directory form.
+
+use std::path::Path;
+
+/// `tpkg extract PACKAGE DIR`: prints the folder it created.
+pub fn run(package: &Path, dir: &Path) -> anyhow::Result<()> {
+    super::require_zip(package, "extract")?;
+    let reader = tpkg::archive::PackageReader::open(package)?;
+    let folder = tpkg::archive::extract(&reader, dir)?;
+    println!("{}", folder.display());
+    Ok(())
+}
