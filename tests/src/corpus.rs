@@ -1,5 +1,5 @@
 //! The reference packages written by real PyTorch and their manifests:
-//! the corpus (`tests/data/corpus`, a copy of `shared/corpus`) and the golden
+//! the corpus (`tests/data/corpus`, PyTorch-written packages with manifests) and the golden
 //! files of old PyTorch versions (`tests/data/golden`, written once by
 //! `cargo xtask golden`). Both use one manifest format and one checker.
 
