@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
         "pickle_decode" => bench_pickle_decode(input, repetitions, &mut seconds)?,
         "glob_match" => bench_glob_match(input, repetitions, &mut seconds)?,
         "scan_imports" => bench_scan_imports(input, repetitions, &mut seconds)?,
-        "pack_networkx" | "pack_sympy" => bench_pack_networkx(input, repetitions, &mut seconds)?,
+        "pack_networkx" | "pack_sympy" => bench_pack_library(input, repetitions, &mut seconds)?,
         "convert_safetensors" | "convert_safetensors_nosync" => {
             bench_convert_safetensors(benchmark, input, repetitions, &mut seconds, &mut memory)?
         }
@@ -53,10 +53,10 @@ fn main() -> anyhow::Result<()> {
         }
         "load_mmap" => bench_load_mmap(input, repetitions, &mut seconds, &mut memory)?,
         "torchsave_zip_load_copy" | "torchsave_legacy_load_copy" => {
-            bench_torchsave_zip_load_copy(input, repetitions, &mut seconds, &mut memory)?
+            bench_torchsave_load_copy(input, repetitions, &mut seconds, &mut memory)?
         }
         "torchsave_zip_load_mmap" | "torchsave_legacy_load_mmap" => {
-            bench_torchsave_zip_load_mmap(input, repetitions, &mut seconds, &mut memory)?
+            bench_torchsave_load_mmap(input, repetitions, &mut seconds, &mut memory)?
         }
         "write_package" | "write_package_nosync" | "write_small" => {
             bench_write_package(benchmark, input, repetitions, &mut seconds, &mut memory)?
@@ -238,7 +238,7 @@ fn bench_scan_imports(
 
 /// Package a whole library as `tpkg pack` does, from the
 /// interpreter's sys.path (asking it included).
-fn bench_pack_networkx(
+fn bench_pack_library(
     input: &Path,
     repetitions: usize,
     seconds: &mut Vec<f64>,
@@ -335,7 +335,7 @@ fn bench_load_mmap(
 /// the one public entry point: every storage copied into memory
 /// this process owns, as load_copy does for a package; then one byte
 /// of every page of the copies read, as the baselines read theirs.
-fn bench_torchsave_zip_load_copy(
+fn bench_torchsave_load_copy(
     input: &Path,
     repetitions: usize,
     seconds: &mut Vec<f64>,
@@ -357,7 +357,7 @@ fn bench_torchsave_zip_load_copy(
 /// The same file as checked zero-copy views over its memory map,
 /// then one byte of every page of every storage read, so the data
 /// really comes in (as torch.load(mmap=True) + a pass over it).
-fn bench_torchsave_zip_load_mmap(
+fn bench_torchsave_load_mmap(
     input: &Path,
     repetitions: usize,
     seconds: &mut Vec<f64>,
