@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::opcode::Opcode;
+
 /// A pickle that cannot be decoded, and where.
 ///
 /// ```
@@ -35,7 +37,7 @@ pub enum DecodeErrorKind {
     /// The data ends inside an opcode's operand.
     Truncated {
         /// The opcode.
-        opcode: &'static str,
+        opcode: Opcode,
         /// Bytes it needs.
         needed: u64,
     },
@@ -46,15 +48,15 @@ pub enum DecodeErrorKind {
     /// PROTO names a protocol newer than 5.
     UnsupportedProtocol(u8),
     /// An opcode needs more values than the stack (above the last MARK) has.
-    StackUnderflow(&'static str),
+    StackUnderflow(Opcode),
     /// An opcode needs a MARK and there is none.
-    MissingMark(&'static str),
+    MissingMark(Opcode),
     /// A memo lookup for an index never stored.
     MemoMiss(u64),
     /// An operand of the wrong kind, e.g. APPEND onto a `str`.
     WrongOperand {
         /// The opcode.
-        opcode: &'static str,
+        opcode: Opcode,
         /// What it needs.
         expected: &'static str,
         /// What it found.
@@ -68,7 +70,7 @@ pub enum DecodeErrorKind {
     /// A protocol-0 text operand that does not parse.
     InvalidText {
         /// The opcode.
-        opcode: &'static str,
+        opcode: Opcode,
         /// Why.
         reason: String,
     },

@@ -36,6 +36,7 @@
 mod decode;
 mod encode;
 mod error;
+mod opcode;
 mod policy;
 mod repr;
 mod scan;
@@ -47,6 +48,7 @@ pub use decode::{
 };
 pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use opcode::Opcode;
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};
 pub use repr::{python_float_repr, python_repr, python_repr_limited};
 pub use scan::{GlobalRef, scan_globals};
