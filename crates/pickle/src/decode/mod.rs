@@ -21,7 +21,14 @@ mod ops;
 mod tests;
 
 /// Limits and out-of-band inputs for [`decode_with`].
+///
+/// ```
+/// use tpkg_pickle::DecodeOptions;
+/// let options = DecodeOptions::default().with_max_mark_depth(100);
+/// assert_eq!(options.max_mark_depth, 100);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct DecodeOptions {
     /// Deepest MARK nesting accepted.
     pub max_mark_depth: usize,
@@ -45,6 +52,38 @@ impl Default for DecodeOptions {
             extensions: HashMap::new(),
             buffers: Vec::new(),
         }
+    }
+}
+
+impl DecodeOptions {
+    /// Sets [`DecodeOptions::max_mark_depth`].
+    pub fn with_max_mark_depth(mut self, max_mark_depth: usize) -> Self {
+        self.max_mark_depth = max_mark_depth;
+        self
+    }
+
+    /// Sets [`DecodeOptions::max_memo`].
+    pub fn with_max_memo(mut self, max_memo: usize) -> Self {
+        self.max_memo = max_memo;
+        self
+    }
+
+    /// Sets [`DecodeOptions::max_int_digits`].
+    pub fn with_max_int_digits(mut self, max_int_digits: usize) -> Self {
+        self.max_int_digits = max_int_digits;
+        self
+    }
+
+    /// Sets [`DecodeOptions::extensions`], the `copyreg` extension registry.
+    pub fn with_extensions(mut self, extensions: HashMap<u32, (String, String)>) -> Self {
+        self.extensions = extensions;
+        self
+    }
+
+    /// Sets [`DecodeOptions::buffers`], protocol 5's out-of-band buffers.
+    pub fn with_buffers(mut self, buffers: Vec<Vec<u8>>) -> Self {
+        self.buffers = buffers;
+        self
     }
 }
 
