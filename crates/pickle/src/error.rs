@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::opcode::Opcode;
+use crate::value::ValueKind;
 
 /// A pickle that cannot be decoded, and where.
 ///
@@ -60,7 +61,7 @@ pub enum DecodeErrorKind {
         /// What it needs.
         expected: &'static str,
         /// What it found.
-        found: &'static str,
+        found: ValueKind,
     },
     /// Text that is not valid UTF-8 even with surrogates allowed.
     InvalidUtf8 {
@@ -81,10 +82,35 @@ pub enum DecodeErrorKind {
     /// A configured limit was exceeded.
     Limit {
         /// What was counted.
-        what: &'static str,
+        what: DecodeLimit,
         /// The limit.
         limit: u64,
     },
+}
+
+/// What a [`DecodeErrorKind::Limit`] counted; `Display` says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DecodeLimit {
+    /// MARKs open at once ([`DecodeOptions::max_mark_depth`](crate::DecodeOptions::max_mark_depth)).
+    MarkNesting,
+    /// Memo entries ([`DecodeOptions::max_memo`](crate::DecodeOptions::max_memo)).
+    MemoEntries,
+    /// Digits of a protocol-0 int ([`DecodeOptions::max_int_digits`](crate::DecodeOptions::max_int_digits)).
+    IntDigits,
+    /// Bytes constructors and globals copied (64 per input byte plus 4096).
+    CopiedBytes,
+}
+
+impl fmt::Display for DecodeLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecodeLimit::MarkNesting => "MARK nesting",
+            DecodeLimit::MemoEntries => "memo entries",
+            DecodeLimit::IntDigits => "digits of a text int",
+            DecodeLimit::CopiedBytes => "bytes copied by constructors and globals",
+        })
+    }
 }
 
 impl fmt::Display for DecodeErrorKind {

@@ -2,7 +2,7 @@
 //! they are charged against.
 
 use super::machine::{COPY_BYTES_BASE, COPY_BYTES_PER_INPUT_BYTE, Machine};
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::{DecodeError, DecodeErrorKind, DecodeLimit};
 use crate::opcode::Opcode;
 use crate::policy::Known;
 use crate::value::{Value, ValueId};
@@ -124,7 +124,7 @@ impl Machine<'_> {
                 Ok(())
             }
             None => Err(self.error(DecodeErrorKind::Limit {
-                what: "bytes copied by constructors and globals",
+                what: DecodeLimit::CopiedBytes,
                 limit: COPY_BYTES_PER_INPUT_BYTE * self.data.len() as u64 + COPY_BYTES_BASE,
             })),
         }

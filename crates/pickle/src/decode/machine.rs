@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use num_bigint::BigInt;
 
 use super::DecodeOptions;
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::{DecodeError, DecodeErrorKind, DecodeLimit};
 use crate::opcode::Opcode;
 use crate::policy::{Known, Policy};
 use crate::text;
@@ -210,7 +210,7 @@ impl<'a> Machine<'a> {
             self.memo_count += 1;
             if self.memo_count > self.options.max_memo {
                 return Err(self.error(DecodeErrorKind::Limit {
-                    what: "memo entries",
+                    what: DecodeLimit::MemoEntries,
                     limit: self.options.max_memo as u64,
                 }));
             }
@@ -259,7 +259,7 @@ impl<'a> Machine<'a> {
         let text = std::str::from_utf8(line).map_err(|_| self.invalid_text(op, "not ASCII"))?;
         if text.len() > self.options.max_int_digits {
             return Err(self.error(DecodeErrorKind::Limit {
-                what: "digits of a text int",
+                what: DecodeLimit::IntDigits,
                 limit: self.options.max_int_digits as u64,
             }));
         }

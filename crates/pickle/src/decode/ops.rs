@@ -5,7 +5,7 @@
 use num_bigint::BigInt;
 
 use super::machine::Machine;
-use crate::error::{DecodeError, DecodeErrorKind};
+use crate::error::{DecodeError, DecodeErrorKind, DecodeLimit};
 use crate::opcode::Opcode::{self, *};
 use crate::text;
 use crate::value::{Value, ValueId};
@@ -76,7 +76,7 @@ impl Machine<'_> {
             MARK => {
                 if self.marks.len() >= self.options.max_mark_depth {
                     return Err(self.error(DecodeErrorKind::Limit {
-                        what: "MARK nesting",
+                        what: DecodeLimit::MarkNesting,
                         limit: self.options.max_mark_depth as u64,
                     }));
                 }
