@@ -21,6 +21,7 @@
 use ruff_python_ast::{self as ast, Stmt};
 
 use crate::scan::{PythonVersion, ScanError, parse_module_checked, with_parse_stack};
+use crate::visit::compound_bodies;
 use walker::Walker;
 
 mod builtins;
@@ -170,33 +171,10 @@ fn find_function<'a>(body: &'a [Stmt], path: &[&str]) -> Option<&'a ast::StmtFun
             Stmt::ClassDef(class) if !rest.is_empty() && class.name.id == *first => {
                 find_function(&class.body, rest)
             }
-            Stmt::If(if_) => std::iter::once(&if_.body[..])
-                .chain(if_.elif_else_clauses.iter().map(|c| &c.body[..]))
+            _ => compound_bodies(stmt)
+                .into_iter()
                 .filter_map(|b| find_function(b, path))
                 .last(),
-            Stmt::Try(try_) => std::iter::once(&try_.body[..])
-                .chain(try_.handlers.iter().map(|h| {
-                    let ast::ExceptHandler::ExceptHandler(h) = h;
-                    &h.body[..]
-                }))
-                .chain([&try_.orelse[..], &try_.finalbody[..]])
-                .filter_map(|b| find_function(b, path))
-                .last(),
-            Stmt::With(with) => find_function(&with.body, path),
-            Stmt::For(for_) => find_function(&for_.body, path)
-                .into_iter()
-                .chain(find_function(&for_.orelse, path))
-                .last(),
-            Stmt::While(while_) => find_function(&while_.body, path)
-                .into_iter()
-                .chain(find_function(&while_.orelse, path))
-                .last(),
-            Stmt::Match(match_) => match_
-                .cases
-                .iter()
-                .filter_map(|c| find_function(&c.body, path))
-                .last(),
-            _ => None,
         };
         if hit.is_some() {
             found = hit;

@@ -7,10 +7,11 @@
 //! package's interned source, happens as soon as a pickle that needs the
 //! module is loaded. [`import_time_code`] lists those statements.
 
-use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_python_ast::{Expr, Stmt};
 use ruff_text_size::Ranged;
 
 use crate::scan::{PythonVersion, ScanError, parse_module_checked, with_parse_stack};
+use crate::visit::compound_bodies;
 
 /// A module-level statement that runs code when the module is imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,14 +117,10 @@ fn collect(source: &str, body: &[Stmt], out: &mut Vec<ImportTimeCode>) {
             // module's name is mangled); `try:` around imports is how
             // optional dependencies are found — look inside both.
             Stmt::If(if_) if is_main_guard(&if_.test) => continue,
-            Stmt::Try(try_) => {
-                collect(source, &try_.body, out);
-                for handler in &try_.handlers {
-                    let ast::ExceptHandler::ExceptHandler(handler) = handler;
-                    collect(source, &handler.body, out);
+            Stmt::Try(_) => {
+                for body in compound_bodies(stmt) {
+                    collect(source, body, out);
                 }
-                collect(source, &try_.orelse, out);
-                collect(source, &try_.finalbody, out);
                 continue;
             }
             Stmt::Expr(_) => StatementKind::Call,

@@ -153,6 +153,29 @@ fn interpolations<'a>(out: &mut Vec<Visit<'a>>, elements: &'a [InterpolatedStrin
     }
 }
 
+/// The statement lists nested in a compound statement (`if`, `try`, `with`,
+/// `for`, `while`, `match`), in source order; none for other statements
+/// (function and class bodies are scopes of their own, not nested lists).
+pub(crate) fn compound_bodies(stmt: &Stmt) -> Vec<&[Stmt]> {
+    match stmt {
+        Stmt::If(if_) => std::iter::once(&if_.body[..])
+            .chain(if_.elif_else_clauses.iter().map(|c| &c.body[..]))
+            .collect(),
+        Stmt::Try(try_) => std::iter::once(&try_.body[..])
+            .chain(try_.handlers.iter().map(|h| {
+                let ast::ExceptHandler::ExceptHandler(h) = h;
+                &h.body[..]
+            }))
+            .chain([&try_.orelse[..], &try_.finalbody[..]])
+            .collect(),
+        Stmt::With(with) => vec![&with.body[..]],
+        Stmt::For(for_) => vec![&for_.body[..], &for_.orelse[..]],
+        Stmt::While(while_) => vec![&while_.body[..], &while_.orelse[..]],
+        Stmt::Match(match_) => match_.cases.iter().map(|c| &c.body[..]).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A statement's child nodes in CPython's `_fields` order.
 pub(crate) fn stmt_children<'a>(stmt: &'a Stmt, out: &mut Vec<Visit<'a>>) {
     match stmt {
