@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use num_bigint::BigInt;
 
 use crate::error::EncodeError;
+use crate::opcode::Opcode::{self, *};
 use crate::value::{Extra, Value, ValueGraph, ValueId};
 
 /// Deepest nesting written (CPython's pickler stops near its recursion
@@ -103,15 +104,15 @@ impl<'h> Encoder<'h> {
             hook: self.persistent_id.as_deref_mut(),
             depth: 0,
         };
-        writer.out.extend_from_slice(&[0x80, self.protocol]);
+        writer.op_u8(PROTO, self.protocol);
         let body_start = writer.out.len();
         writer.save(graph.root())?;
-        writer.out.push(b'.');
+        writer.op(STOP);
         if self.protocol >= 4 {
             // One frame around the body: valid for every protocol-4 reader,
             // which reads a frame of any length.
             let body = writer.out.split_off(body_start);
-            writer.out.push(0x95);
+            writer.op(FRAME);
             writer
                 .out
                 .extend_from_slice(&(body.len() as u64).to_le_bytes());
@@ -136,6 +137,19 @@ struct Writer<'g, 'h, 'r> {
 }
 
 impl Writer<'_, '_, '_> {
+    fn op(&mut self, op: Opcode) {
+        self.out.push(op.byte());
+    }
+
+    fn ops(&mut self, ops: &[Opcode]) {
+        self.out.extend(ops.iter().map(|op| op.byte()));
+    }
+
+    /// An opcode and its one-byte operand.
+    fn op_u8(&mut self, op: Opcode, operand: u8) {
+        self.out.extend_from_slice(&[op.byte(), operand]);
+    }
+
     fn memoize(&mut self, id: ValueId) {
         let index = self.memo_anonymous();
         self.memo.insert(id, index);
@@ -146,11 +160,11 @@ impl Writer<'_, '_, '_> {
         let index = self.memo_len;
         self.memo_len += 1;
         if self.protocol >= 4 {
-            self.out.push(0x94);
+            self.op(MEMOIZE);
         } else if index < 256 {
-            self.out.extend_from_slice(&[b'q', index as u8]);
+            self.op_u8(BINPUT, index as u8);
         } else {
-            self.out.push(b'r');
+            self.op(LONG_BINPUT);
             self.out.extend_from_slice(&index.to_le_bytes());
         }
         index
@@ -158,9 +172,9 @@ impl Writer<'_, '_, '_> {
 
     fn get(&mut self, index: u32) {
         if index < 256 {
-            self.out.extend_from_slice(&[b'h', index as u8]);
+            self.op_u8(BINGET, index as u8);
         } else {
-            self.out.push(b'j');
+            self.op(LONG_BINGET);
             self.out.extend_from_slice(&index.to_le_bytes());
         }
     }
@@ -174,7 +188,7 @@ impl Writer<'_, '_, '_> {
             let result = self.save(pid);
             self.hook = hook;
             result?;
-            self.out.push(b'Q');
+            self.op(BINPERSID);
             return Ok(());
         }
         if let Some(&index) = self.memo.get(&id) {
@@ -193,20 +207,20 @@ impl Writer<'_, '_, '_> {
     fn save_value(&mut self, id: ValueId) -> Result<(), EncodeError> {
         let graph = self.graph;
         match graph.get(id) {
-            Value::None => self.out.push(b'N'),
-            Value::Bool(true) => self.out.push(0x88),
-            Value::Bool(false) => self.out.push(0x89),
+            Value::None => self.op(NONE),
+            Value::Bool(true) => self.op(NEWTRUE),
+            Value::Bool(false) => self.op(NEWFALSE),
             Value::Int(i) => self.int(*i),
             Value::BigInt(i) => self.big_int(i),
             Value::Float(x) => {
-                self.out.push(b'G');
+                self.op(BINFLOAT);
                 self.out.extend_from_slice(&x.to_be_bytes());
             }
             Value::Complex(re, im) => {
                 self.global_named("builtins", "complex")?;
                 self.float(*re);
                 self.float(*im);
-                self.out.extend_from_slice(&[0x86, b'R']);
+                self.ops(&[TUPLE2, REDUCE]);
                 self.memoize(id);
             }
             Value::Str(text) => {
@@ -217,85 +231,34 @@ impl Writer<'_, '_, '_> {
             Value::ByteArray(bytes) => self.bytearray(id, bytes)?,
             Value::Tuple(items) => self.tuple(id, items)?,
             Value::List(items) => {
-                self.out.push(b']');
+                self.op(EMPTY_LIST);
                 self.memoize(id);
                 self.appends(items)?;
             }
             Value::Dict(items) => {
-                self.out.push(b'}');
+                self.op(EMPTY_DICT);
                 self.memoize(id);
                 self.setitems(items)?;
             }
-            Value::Set(members) => {
-                if self.protocol >= 4 {
-                    self.out.push(0x8f);
-                    self.memoize(id);
-                    for chunk in members.chunks(BATCH) {
-                        self.out.push(b'(');
-                        for member in chunk {
-                            self.save(*member)?;
-                        }
-                        self.out.push(0x90);
-                    }
-                } else {
-                    self.global_named("builtins", "set")?;
-                    self.out.push(b']');
-                    self.appends_fresh(members)?;
-                    self.out.extend_from_slice(&[0x85, b'R']);
-                    self.memoize(id);
-                }
-            }
-            Value::FrozenSet(members) => {
-                if self.protocol >= 4 {
-                    self.out.push(b'(');
-                    for member in members {
-                        self.save(*member)?;
-                    }
-                    self.out.push(0x91);
-                    self.memoize(id);
-                } else {
-                    self.global_named("builtins", "frozenset")?;
-                    self.out.push(b']');
-                    self.appends_fresh(members)?;
-                    self.out.extend_from_slice(&[0x85, b'R']);
-                    self.memoize(id);
-                }
-            }
+            Value::Set(members) => self.set(id, members)?,
+            Value::FrozenSet(members) => self.frozenset(id, members)?,
             Value::OrderedDict { items, state } => {
                 self.global_named("collections", "OrderedDict")?;
-                self.out.extend_from_slice(b")R");
+                self.ops(&[EMPTY_TUPLE, REDUCE]);
                 self.memoize(id);
                 self.setitems(items)?;
                 if let Some(state) = state {
                     self.save(*state)?;
-                    self.out.push(b'b');
+                    self.op(BUILD);
                 }
             }
             Value::TorchSize(dims) => {
                 self.global_named("torch", "Size")?;
                 self.tuple_fresh(dims)?;
-                self.out.extend_from_slice(&[0x85, b'R']);
+                self.ops(&[TUPLE1, REDUCE]);
                 self.memoize(id);
             }
-            Value::TorchDevice(device) => {
-                self.global_named("torch", "device")?;
-                match device.split_once(':') {
-                    Some((kind, index)) => {
-                        let index: i64 = index.parse().map_err(|_| EncodeError::Unencodable {
-                            what: "torch.device",
-                            reason: format!("{device:?} has no integer index"),
-                        })?;
-                        self.str_bytes(kind.as_bytes());
-                        self.int(index);
-                        self.out.extend_from_slice(&[0x86, b'R']);
-                    }
-                    None => {
-                        self.str_bytes(device.as_bytes());
-                        self.out.extend_from_slice(&[0x85, b'R']);
-                    }
-                }
-                self.memoize(id);
-            }
+            Value::TorchDevice(device) => self.device(id, device)?,
             Value::TorchDtype(name) => {
                 let index = self.global_named("torch", name)?;
                 self.memo.insert(id, index);
@@ -311,7 +274,7 @@ impl Writer<'_, '_, '_> {
             } => {
                 self.save(*callable)?;
                 self.save(*args)?;
-                self.out.push(b'R');
+                self.op(REDUCE);
                 self.memoize(id);
                 self.extra(extra)?;
             }
@@ -326,7 +289,7 @@ impl Writer<'_, '_, '_> {
                 match kwargs {
                     Some(kwargs) if self.protocol >= 4 => {
                         self.save(*kwargs)?;
-                        self.out.push(0x92);
+                        self.op(NEWOBJ_EX);
                     }
                     Some(_) => {
                         return Err(EncodeError::Unencodable {
@@ -334,16 +297,79 @@ impl Writer<'_, '_, '_> {
                             reason: "NEWOBJ_EX needs protocol 4 or later".to_owned(),
                         });
                     }
-                    None => self.out.push(0x81),
+                    None => self.op(NEWOBJ),
                 }
                 self.memoize(id);
                 self.extra(extra)?;
             }
             Value::PersistentId(pid) => {
                 self.save(*pid)?;
-                self.out.push(b'Q');
+                self.op(BINPERSID);
             }
         }
+        Ok(())
+    }
+
+    /// A set: EMPTY_SET and ADDITEMS from protocol 4, `builtins.set(list)` before.
+    fn set(&mut self, id: ValueId, members: &[ValueId]) -> Result<(), EncodeError> {
+        if self.protocol >= 4 {
+            self.op(EMPTY_SET);
+            self.memoize(id);
+            for chunk in members.chunks(BATCH) {
+                self.op(MARK);
+                for member in chunk {
+                    self.save(*member)?;
+                }
+                self.op(ADDITEMS);
+            }
+        } else {
+            self.global_named("builtins", "set")?;
+            self.op(EMPTY_LIST);
+            self.appends_fresh(members)?;
+            self.ops(&[TUPLE1, REDUCE]);
+            self.memoize(id);
+        }
+        Ok(())
+    }
+
+    /// A frozenset: FROZENSET from protocol 4, `builtins.frozenset(list)` before.
+    fn frozenset(&mut self, id: ValueId, members: &[ValueId]) -> Result<(), EncodeError> {
+        if self.protocol >= 4 {
+            self.op(MARK);
+            for member in members {
+                self.save(*member)?;
+            }
+            self.op(FROZENSET);
+            self.memoize(id);
+        } else {
+            self.global_named("builtins", "frozenset")?;
+            self.op(EMPTY_LIST);
+            self.appends_fresh(members)?;
+            self.ops(&[TUPLE1, REDUCE]);
+            self.memoize(id);
+        }
+        Ok(())
+    }
+
+    /// `torch.device(kind)` or `torch.device(kind, index)`.
+    fn device(&mut self, id: ValueId, device: &str) -> Result<(), EncodeError> {
+        self.global_named("torch", "device")?;
+        match device.split_once(':') {
+            Some((kind, index)) => {
+                let index: i64 = index.parse().map_err(|_| EncodeError::Unencodable {
+                    what: "torch.device",
+                    reason: format!("{device:?} has no integer index"),
+                })?;
+                self.str_bytes(kind.as_bytes());
+                self.int(index);
+                self.ops(&[TUPLE2, REDUCE]);
+            }
+            None => {
+                self.str_bytes(device.as_bytes());
+                self.ops(&[TUPLE1, REDUCE]);
+            }
+        }
+        self.memoize(id);
         Ok(())
     }
 
@@ -352,20 +378,20 @@ impl Writer<'_, '_, '_> {
         self.setitems(&extra.dict_items)?;
         for state in extra.state.iter().chain(&extra.more_states) {
             self.save(*state)?;
-            self.out.push(b'b');
+            self.op(BUILD);
         }
         Ok(())
     }
 
     fn int(&mut self, value: i64) {
         match value {
-            0..=0xFF => self.out.extend_from_slice(&[b'K', value as u8]),
+            0..=0xFF => self.op_u8(BININT1, value as u8),
             0x100..=0xFFFF => {
-                self.out.push(b'M');
+                self.op(BININT2);
                 self.out.extend_from_slice(&(value as u16).to_le_bytes());
             }
             _ if i32::try_from(value).is_ok() => {
-                self.out.push(b'J');
+                self.op(BININT);
                 self.out.extend_from_slice(&(value as i32).to_le_bytes());
             }
             _ => self.big_int(&BigInt::from(value)),
@@ -380,9 +406,9 @@ impl Writer<'_, '_, '_> {
         }
         let bytes = value.to_signed_bytes_le();
         if bytes.len() < 256 {
-            self.out.extend_from_slice(&[0x8a, bytes.len() as u8]);
+            self.op_u8(LONG1, bytes.len() as u8);
         } else {
-            self.out.push(0x8b);
+            self.op(LONG4);
             self.out
                 .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
         }
@@ -390,18 +416,18 @@ impl Writer<'_, '_, '_> {
     }
 
     fn float(&mut self, value: f64) {
-        self.out.push(b'G');
+        self.op(BINFLOAT);
         self.out.extend_from_slice(&value.to_be_bytes());
     }
 
     fn str_bytes(&mut self, bytes: &[u8]) {
         if self.protocol >= 4 && bytes.len() < 256 {
-            self.out.extend_from_slice(&[0x8c, bytes.len() as u8]);
+            self.op_u8(SHORT_BINUNICODE, bytes.len() as u8);
         } else if let Ok(len) = u32::try_from(bytes.len()) {
-            self.out.push(b'X');
+            self.op(BINUNICODE);
             self.out.extend_from_slice(&len.to_le_bytes());
         } else {
-            self.out.push(0x8d);
+            self.op(BINUNICODE8);
             self.out
                 .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         }
@@ -421,7 +447,7 @@ impl Writer<'_, '_, '_> {
             self.memo_anonymous();
             self.str_bytes(name.as_bytes());
             self.memo_anonymous();
-            self.out.push(0x93);
+            self.op(STACK_GLOBAL);
         } else {
             // Protocol 2 writes Python 2 names for builtins, as CPython's
             // `fix_imports` does.
@@ -435,7 +461,7 @@ impl Writer<'_, '_, '_> {
                     reason: format!("{module:?}.{name:?} contains a newline"),
                 });
             }
-            self.out.push(b'c');
+            self.op(GLOBAL);
             self.out.extend_from_slice(module.as_bytes());
             self.out.push(b'\n');
             self.out.extend_from_slice(name.as_bytes());
@@ -450,12 +476,12 @@ impl Writer<'_, '_, '_> {
     /// BINBYTES8 by length; protocol 3 and later).
     fn raw_bytes(&mut self, bytes: &[u8]) {
         if bytes.len() < 256 {
-            self.out.extend_from_slice(&[b'C', bytes.len() as u8]);
+            self.op_u8(SHORT_BINBYTES, bytes.len() as u8);
         } else if let Ok(len) = u32::try_from(bytes.len()) {
-            self.out.push(b'B');
+            self.op(BINBYTES);
             self.out.extend_from_slice(&len.to_le_bytes());
         } else {
-            self.out.push(0x8e);
+            self.op(BINBYTES8);
             self.out
                 .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         }
@@ -468,7 +494,7 @@ impl Writer<'_, '_, '_> {
         let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
         self.str_bytes(latin1.as_bytes());
         self.str_bytes(encoding);
-        self.out.extend_from_slice(&[0x86, b'R']);
+        self.ops(&[TUPLE2, REDUCE]);
     }
 
     fn bytes(&mut self, id: ValueId, bytes: &[u8]) -> Result<(), EncodeError> {
@@ -476,7 +502,7 @@ impl Writer<'_, '_, '_> {
             self.raw_bytes(bytes);
         } else if bytes.is_empty() {
             self.global_named("builtins", "bytes")?;
-            self.out.extend_from_slice(b")R");
+            self.ops(&[EMPTY_TUPLE, REDUCE]);
         } else {
             // CPython's protocol 2: _codecs.encode(latin-1 text, 'latin1').
             self.global_named("_codecs", "encode")?;
@@ -488,7 +514,7 @@ impl Writer<'_, '_, '_> {
 
     fn bytearray(&mut self, id: ValueId, bytes: &[u8]) -> Result<(), EncodeError> {
         if self.protocol >= 5 {
-            self.out.push(0x96);
+            self.op(BYTEARRAY8);
             self.out
                 .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             self.out.extend_from_slice(bytes);
@@ -496,7 +522,7 @@ impl Writer<'_, '_, '_> {
             self.global_named("builtins", "bytearray")?;
             // The inner bytes object is not a node: written unmemoized.
             self.raw_bytes(bytes);
-            self.out.extend_from_slice(&[0x85, b'R']);
+            self.ops(&[TUPLE1, REDUCE]);
         } else {
             self.global_named("builtins", "bytearray")?;
             self.latin1_call(bytes, b"latin-1");
@@ -509,12 +535,12 @@ impl Writer<'_, '_, '_> {
     /// itself (a cycle through a list or dict), drop the items and fetch it.
     fn tuple(&mut self, id: ValueId, items: &[ValueId]) -> Result<(), EncodeError> {
         if items.is_empty() {
-            self.out.push(b')');
+            self.op(EMPTY_TUPLE);
             return Ok(());
         }
         let small = items.len() <= 3;
         if !small {
-            self.out.push(b'(');
+            self.op(MARK);
         }
         for item in items {
             self.save(*item)?;
@@ -522,18 +548,22 @@ impl Writer<'_, '_, '_> {
         if let Some(&index) = self.memo.get(&id) {
             if small {
                 for _ in items {
-                    self.out.push(b'0');
+                    self.op(POP);
                 }
             } else {
-                self.out.push(b'1');
+                self.op(POP_MARK);
             }
             self.get(index);
             return Ok(());
         }
         if small {
-            self.out.push(0x84 + items.len() as u8);
+            self.op(match items.len() {
+                1 => TUPLE1,
+                2 => TUPLE2,
+                _ => TUPLE3,
+            });
         } else {
-            self.out.push(b't');
+            self.op(TUPLE);
         }
         self.memoize(id);
         Ok(())
@@ -541,11 +571,11 @@ impl Writer<'_, '_, '_> {
 
     /// A tuple that is not a node of its own (arguments we build).
     fn tuple_fresh(&mut self, items: &[ValueId]) -> Result<(), EncodeError> {
-        self.out.push(b'(');
+        self.op(MARK);
         for item in items {
             self.save(*item)?;
         }
-        self.out.push(b't');
+        self.op(TUPLE);
         Ok(())
     }
 
@@ -554,13 +584,13 @@ impl Writer<'_, '_, '_> {
         for chunk in items.chunks(BATCH) {
             if let [only] = chunk {
                 self.save(*only)?;
-                self.out.push(b'a');
+                self.op(APPEND);
             } else {
-                self.out.push(b'(');
+                self.op(MARK);
                 for item in chunk {
                     self.save(*item)?;
                 }
-                self.out.push(b'e');
+                self.op(APPENDS);
             }
         }
         Ok(())
@@ -576,14 +606,14 @@ impl Writer<'_, '_, '_> {
             if let [(key, value)] = chunk {
                 self.save(*key)?;
                 self.save(*value)?;
-                self.out.push(b's');
+                self.op(SETITEM);
             } else {
-                self.out.push(b'(');
+                self.op(MARK);
                 for (key, value) in chunk {
                     self.save(*key)?;
                     self.save(*value)?;
                 }
-                self.out.push(b'u');
+                self.op(SETITEMS);
             }
         }
         Ok(())

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::opcode::Opcode;
+use crate::value::ValueKind;
+
 /// A pickle that cannot be decoded, and where.
 ///
 /// ```
@@ -35,7 +38,7 @@ pub enum DecodeErrorKind {
     /// The data ends inside an opcode's operand.
     Truncated {
         /// The opcode.
-        opcode: &'static str,
+        opcode: Opcode,
         /// Bytes it needs.
         needed: u64,
     },
@@ -46,19 +49,19 @@ pub enum DecodeErrorKind {
     /// PROTO names a protocol newer than 5.
     UnsupportedProtocol(u8),
     /// An opcode needs more values than the stack (above the last MARK) has.
-    StackUnderflow(&'static str),
+    StackUnderflow(Opcode),
     /// An opcode needs a MARK and there is none.
-    MissingMark(&'static str),
+    MissingMark(Opcode),
     /// A memo lookup for an index never stored.
     MemoMiss(u64),
     /// An operand of the wrong kind, e.g. APPEND onto a `str`.
     WrongOperand {
         /// The opcode.
-        opcode: &'static str,
+        opcode: Opcode,
         /// What it needs.
         expected: &'static str,
         /// What it found.
-        found: &'static str,
+        found: ValueKind,
     },
     /// Text that is not valid UTF-8 even with surrogates allowed.
     InvalidUtf8 {
@@ -68,7 +71,7 @@ pub enum DecodeErrorKind {
     /// A protocol-0 text operand that does not parse.
     InvalidText {
         /// The opcode.
-        opcode: &'static str,
+        opcode: Opcode,
         /// Why.
         reason: String,
     },
@@ -79,10 +82,35 @@ pub enum DecodeErrorKind {
     /// A configured limit was exceeded.
     Limit {
         /// What was counted.
-        what: &'static str,
+        what: DecodeLimit,
         /// The limit.
         limit: u64,
     },
+}
+
+/// What a [`DecodeErrorKind::Limit`] counted; `Display` says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DecodeLimit {
+    /// MARKs open at once ([`DecodeOptions::max_mark_depth`](crate::DecodeOptions::max_mark_depth)).
+    MarkNesting,
+    /// Memo entries ([`DecodeOptions::max_memo`](crate::DecodeOptions::max_memo)).
+    MemoEntries,
+    /// Digits of a protocol-0 int ([`DecodeOptions::max_int_digits`](crate::DecodeOptions::max_int_digits)).
+    IntDigits,
+    /// Bytes constructors and globals copied (64 per input byte plus 4096).
+    CopiedBytes,
+}
+
+impl fmt::Display for DecodeLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecodeLimit::MarkNesting => "MARK nesting",
+            DecodeLimit::MemoEntries => "memo entries",
+            DecodeLimit::IntDigits => "digits of a text int",
+            DecodeLimit::CopiedBytes => "bytes copied by constructors and globals",
+        })
+    }
 }
 
 impl fmt::Display for DecodeErrorKind {

@@ -36,6 +36,7 @@
 mod decode;
 mod encode;
 mod error;
+mod opcode;
 mod policy;
 mod repr;
 mod scan;
@@ -46,8 +47,9 @@ pub use decode::{
     DecodeOptions, PickleStream, decode, decode_partial, decode_prefix, decode_stream, decode_with,
 };
 pub use encode::{Encoder, MAX_ENCODE_DEPTH, PersistentIdHook, encode};
-pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error::{DecodeError, DecodeErrorKind, DecodeLimit, EncodeError};
+pub use opcode::Opcode;
 pub use policy::{Known, Policy, PythonData, Symbolic, TorchData};
 pub use repr::{python_float_repr, python_repr, python_repr_limited};
 pub use scan::{GlobalRef, scan_globals};
-pub use value::{Extra, PyStr, Value, ValueGraph, ValueId};
+pub use value::{Extra, PyStr, Value, ValueGraph, ValueId, ValueKind};

@@ -9,6 +9,8 @@
 //! modules PyTorch's exporter depends on, so tpkg repeats it exactly; the
 //! decoder (and `tpkg audit`) see every global for certain.
 
+use crate::opcode::Opcode::{self, *};
+
 /// One global reference: `module.name`, and the offset of the GLOBAL or
 /// STACK_GLOBAL opcode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +60,20 @@ pub fn scan_globals(data: &[u8]) -> Vec<GlobalRef> {
             .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
     };
 
-    while let Some(&op) = data.get(pos) {
+    while let Some(&byte) = data.get(pos) {
         let at = pos;
         pos += 1;
+        // Unknown bytes have no operand to skip (as before: no arm).
+        let Some(op) = Opcode::from_byte(byte) else {
+            continue;
+        };
         let mut string_arg: Option<String> = None;
         let mut get_arg: Option<u64> = None;
         let ok: Option<()> = (|| {
             match op {
-                b'.' => return None,
-                0x80 => protocol = *fixed(&mut pos, 1)?.first()?,
-                b'c' => {
+                STOP => return None,
+                PROTO => protocol = *fixed(&mut pos, 1)?.first()?,
+                GLOBAL => {
                     let m = line(&mut pos)?;
                     let n = line(&mut pos)?;
                     if protocol <= 3 {
@@ -78,11 +84,11 @@ pub fn scan_globals(data: &[u8]) -> Vec<GlobalRef> {
                         });
                     }
                 }
-                b'i' => {
+                INST => {
                     line(&mut pos)?;
                     line(&mut pos)?;
                 }
-                0x93 => {
+                STACK_GLOBAL => {
                     if protocol >= 4
                         && let (Some(m), Some(n)) = (&module, &field)
                     {
@@ -93,51 +99,51 @@ pub fn scan_globals(data: &[u8]) -> Vec<GlobalRef> {
                         });
                     }
                 }
-                0x8c => {
+                SHORT_BINUNICODE => {
                     let len = usize::from(*fixed(&mut pos, 1)?.first()?);
                     string_arg = Some(String::from_utf8_lossy(fixed(&mut pos, len)?).into_owned());
                 }
-                b'X' => {
+                BINUNICODE => {
                     let len = usize::try_from(le(fixed(&mut pos, 4)?)).ok()?;
                     string_arg = Some(String::from_utf8_lossy(fixed(&mut pos, len)?).into_owned());
                 }
-                0x8d => {
+                BINUNICODE8 => {
                     let len = usize::try_from(le(fixed(&mut pos, 8)?)).ok()?;
                     string_arg = Some(String::from_utf8_lossy(fixed(&mut pos, len)?).into_owned());
                 }
-                b'g' => get_arg = line(&mut pos)?.trim().parse().ok(),
-                b'h' => get_arg = Some(u64::from(*fixed(&mut pos, 1)?.first()?)),
-                b'j' => get_arg = Some(le(fixed(&mut pos, 4)?)),
-                0x94 => memo_count += 1,
+                GET => get_arg = line(&mut pos)?.trim().parse().ok(),
+                BINGET => get_arg = Some(u64::from(*fixed(&mut pos, 1)?.first()?)),
+                LONG_BINGET => get_arg = Some(le(fixed(&mut pos, 4)?)),
+                MEMOIZE => memo_count += 1,
                 // Operand skipping for everything else.
-                b'F' | b'I' | b'L' | b'P' | b'S' | b'V' | b'p' => {
+                FLOAT | INT | LONG | PERSID | STRING | UNICODE | PUT => {
                     line(&mut pos)?;
                 }
-                b'K' | b'q' | 0x82 => {
+                BININT1 | BINPUT | EXT1 => {
                     fixed(&mut pos, 1)?;
                 }
-                b'M' | 0x83 => {
+                BININT2 | EXT2 => {
                     fixed(&mut pos, 2)?;
                 }
-                b'J' | b'r' | 0x84 => {
+                BININT | LONG_BINPUT | EXT4 => {
                     fixed(&mut pos, 4)?;
                 }
-                b'G' | 0x95 => {
+                BINFLOAT | FRAME => {
                     fixed(&mut pos, 8)?;
                 }
-                0x8a => {
+                LONG1 => {
                     let len = usize::from(*fixed(&mut pos, 1)?.first()?);
                     fixed(&mut pos, len)?;
                 }
-                b'T' | b'B' | 0x8b => {
+                BINSTRING | BINBYTES | LONG4 => {
                     let len = usize::try_from(le(fixed(&mut pos, 4)?)).ok()?;
                     fixed(&mut pos, len)?;
                 }
-                b'U' | b'C' => {
+                SHORT_BINSTRING | SHORT_BINBYTES => {
                     let len = usize::from(*fixed(&mut pos, 1)?.first()?);
                     fixed(&mut pos, len)?;
                 }
-                0x8e | 0x96 => {
+                BINBYTES8 | BYTEARRAY8 => {
                     let len = usize::try_from(le(fixed(&mut pos, 8)?)).ok()?;
                     fixed(&mut pos, len)?;
                 }

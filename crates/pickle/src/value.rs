@@ -347,30 +347,116 @@ impl Value {
         }
     }
 
-    /// A short name of the variant, for messages.
-    pub fn kind(&self) -> &'static str {
+    /// The kind of value, for messages ([`ValueKind`]'s `Display` is its
+    /// short name: `list`, `torch.Size`, ...).
+    pub fn kind(&self) -> ValueKind {
         match self {
-            Value::None => "None",
-            Value::Bool(_) => "bool",
-            Value::Int(_) | Value::BigInt(_) => "int",
-            Value::Float(_) => "float",
-            Value::Complex(..) => "complex",
-            Value::Str(_) => "str",
-            Value::Bytes(_) => "bytes",
-            Value::ByteArray(_) => "bytearray",
-            Value::Tuple(_) => "tuple",
-            Value::List(_) => "list",
-            Value::Dict(_) => "dict",
-            Value::Set(_) => "set",
-            Value::FrozenSet(_) => "frozenset",
-            Value::OrderedDict { .. } => "OrderedDict",
-            Value::TorchSize(_) => "torch.Size",
-            Value::TorchDevice(_) => "torch.device",
-            Value::TorchDtype(_) => "torch.dtype",
-            Value::Global { .. } => "global",
-            Value::Reduce { .. } => "reduce",
-            Value::Object { .. } => "object",
-            Value::PersistentId(_) => "persistent id",
+            Value::None => ValueKind::None,
+            Value::Bool(_) => ValueKind::Bool,
+            Value::Int(_) | Value::BigInt(_) => ValueKind::Int,
+            Value::Float(_) => ValueKind::Float,
+            Value::Complex(..) => ValueKind::Complex,
+            Value::Str(_) => ValueKind::Str,
+            Value::Bytes(_) => ValueKind::Bytes,
+            Value::ByteArray(_) => ValueKind::ByteArray,
+            Value::Tuple(_) => ValueKind::Tuple,
+            Value::List(_) => ValueKind::List,
+            Value::Dict(_) => ValueKind::Dict,
+            Value::Set(_) => ValueKind::Set,
+            Value::FrozenSet(_) => ValueKind::FrozenSet,
+            Value::OrderedDict { .. } => ValueKind::OrderedDict,
+            Value::TorchSize(_) => ValueKind::TorchSize,
+            Value::TorchDevice(_) => ValueKind::TorchDevice,
+            Value::TorchDtype(_) => ValueKind::TorchDtype,
+            Value::Global { .. } => ValueKind::Global,
+            Value::Reduce { .. } => ValueKind::Reduce,
+            Value::Object { .. } => ValueKind::Object,
+            Value::PersistentId(_) => ValueKind::PersistentId,
         }
+    }
+}
+
+/// What kind of value a [`Value`] is ([`Value::kind`]); `Display` gives
+/// its short name for messages (`None`, `int`, `list`, `torch.Size`,
+/// `persistent id`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// `None`.
+    None,
+    /// `bool`.
+    Bool,
+    /// `int`.
+    Int,
+    /// `float`.
+    Float,
+    /// `complex`.
+    Complex,
+    /// `str`.
+    Str,
+    /// `bytes`.
+    Bytes,
+    /// `bytearray`.
+    ByteArray,
+    /// `tuple`.
+    Tuple,
+    /// `list`.
+    List,
+    /// `dict`.
+    Dict,
+    /// `set`.
+    Set,
+    /// `frozenset`.
+    FrozenSet,
+    /// `OrderedDict`.
+    OrderedDict,
+    /// `torch.Size`.
+    TorchSize,
+    /// `torch.device`.
+    TorchDevice,
+    /// `torch.dtype`.
+    TorchDtype,
+    /// `global`.
+    Global,
+    /// `reduce`.
+    Reduce,
+    /// `object`.
+    Object,
+    /// `persistent id`.
+    PersistentId,
+}
+
+impl ValueKind {
+    /// The short name: `None`, `int`, `list`, `torch.Size`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::None => "None",
+            ValueKind::Bool => "bool",
+            ValueKind::Int => "int",
+            ValueKind::Float => "float",
+            ValueKind::Complex => "complex",
+            ValueKind::Str => "str",
+            ValueKind::Bytes => "bytes",
+            ValueKind::ByteArray => "bytearray",
+            ValueKind::Tuple => "tuple",
+            ValueKind::List => "list",
+            ValueKind::Dict => "dict",
+            ValueKind::Set => "set",
+            ValueKind::FrozenSet => "frozenset",
+            ValueKind::OrderedDict => "OrderedDict",
+            ValueKind::TorchSize => "torch.Size",
+            ValueKind::TorchDevice => "torch.device",
+            ValueKind::TorchDtype => "torch.dtype",
+            ValueKind::Global => "global",
+            ValueKind::Reduce => "reduce",
+            ValueKind::Object => "object",
+            ValueKind::PersistentId => "persistent id",
+        }
+    }
+}
+
+impl std::fmt::Display for ValueKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

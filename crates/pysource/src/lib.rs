@@ -25,6 +25,7 @@ mod scan;
 mod stdlib;
 mod stdlib_names;
 mod toplevel;
+mod visit;
 
 pub use calls::{Call, Callee, Construct, function_calls, import_time_calls};
 pub use resolve::{Dependencies, Found, ModuleFinder, PythonProbeError};
@@ -33,4 +34,4 @@ pub use scan::{
     scan_imports, scan_imports_for,
 };
 pub use stdlib::{is_stdlib_module, is_stdlib_submodule, stdlib_module_names};
-pub use toplevel::{ImportTimeCode, import_time_code};
+pub use toplevel::{ImportTimeCode, StatementKind, import_time_code};

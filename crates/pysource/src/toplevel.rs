@@ -7,10 +7,11 @@
 //! package's interned source, happens as soon as a pickle that needs the
 //! module is loaded. [`import_time_code`] lists those statements.
 
-use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_python_ast::{Expr, Stmt};
 use ruff_text_size::Ranged;
 
 use crate::scan::{PythonVersion, ScanError, parse_module_checked, with_parse_stack};
+use crate::visit::compound_bodies;
 
 /// A module-level statement that runs code when the module is imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,9 +19,67 @@ pub struct ImportTimeCode {
     /// 1-based line.
     pub line: usize,
     /// What kind of statement (`call`, `assignment`, `if`, `for`, ...).
-    pub kind: &'static str,
+    pub kind: StatementKind,
     /// The statement's first line, shortened.
     pub text: String,
+}
+
+/// What kind of statement an [`ImportTimeCode`] is; its `Display` is the
+/// word used in messages (`call`, `assignment`, `control flow`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StatementKind {
+    /// An expression statement (`call`).
+    Call,
+    /// `=`, `+=` or an annotated assignment of a non-constant (`assignment`).
+    Assignment,
+    /// `if`.
+    If,
+    /// `for`.
+    For,
+    /// `while`.
+    While,
+    /// `with`.
+    With,
+    /// `match`.
+    Match,
+    /// `raise`.
+    Raise,
+    /// `assert`.
+    Assert,
+    /// `del`.
+    Del,
+    /// `return`, `break` or `continue` (`control flow`).
+    ControlFlow,
+    /// An IPython `!` or `%` escape (`shell escape`).
+    ShellEscape,
+}
+
+impl StatementKind {
+    /// The word for messages: `call`, `assignment`, `if`, ...,
+    /// `control flow`, `shell escape`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatementKind::Call => "call",
+            StatementKind::Assignment => "assignment",
+            StatementKind::If => "if",
+            StatementKind::For => "for",
+            StatementKind::While => "while",
+            StatementKind::With => "with",
+            StatementKind::Match => "match",
+            StatementKind::Raise => "raise",
+            StatementKind::Assert => "assert",
+            StatementKind::Del => "del",
+            StatementKind::ControlFlow => "control flow",
+            StatementKind::ShellEscape => "shell escape",
+        }
+    }
+}
+
+impl std::fmt::Display for StatementKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The module-level statements of `source` that run code at import time.
@@ -29,7 +88,7 @@ pub struct ImportTimeCode {
 /// let source = "\"\"\"doc\"\"\"\nimport os\nX = 1\nos.system('id')\ndef f():\n    pass\n";
 /// let code = tpkg_pysource::import_time_code(source).unwrap();
 /// assert_eq!(code.len(), 1);
-/// assert_eq!((code[0].line, code[0].kind), (4, "call"));
+/// assert_eq!((code[0].line, code[0].kind.as_str()), (4, "call"));
 /// ```
 pub fn import_time_code(source: &str) -> Result<Vec<ImportTimeCode>, ScanError> {
     with_parse_stack(source, || {
@@ -58,29 +117,25 @@ fn collect(source: &str, body: &[Stmt], out: &mut Vec<ImportTimeCode>) {
             // module's name is mangled); `try:` around imports is how
             // optional dependencies are found — look inside both.
             Stmt::If(if_) if is_main_guard(&if_.test) => continue,
-            Stmt::Try(try_) => {
-                collect(source, &try_.body, out);
-                for handler in &try_.handlers {
-                    let ast::ExceptHandler::ExceptHandler(handler) = handler;
-                    collect(source, &handler.body, out);
+            Stmt::Try(_) => {
+                for body in compound_bodies(stmt) {
+                    collect(source, body, out);
                 }
-                collect(source, &try_.orelse, out);
-                collect(source, &try_.finalbody, out);
                 continue;
             }
-            Stmt::Expr(_) => "call",
-            Stmt::Assign(_) | Stmt::AugAssign(_) | Stmt::AnnAssign(_) => "assignment",
-            Stmt::If(_) => "if",
-            Stmt::For(_) => "for",
-            Stmt::While(_) => "while",
-            Stmt::With(_) => "with",
-            Stmt::Match(_) => "match",
-            Stmt::Raise(_) => "raise",
-            Stmt::Assert(_) => "assert",
-            Stmt::Delete(_) => "del",
+            Stmt::Expr(_) => StatementKind::Call,
+            Stmt::Assign(_) | Stmt::AugAssign(_) | Stmt::AnnAssign(_) => StatementKind::Assignment,
+            Stmt::If(_) => StatementKind::If,
+            Stmt::For(_) => StatementKind::For,
+            Stmt::While(_) => StatementKind::While,
+            Stmt::With(_) => StatementKind::With,
+            Stmt::Match(_) => StatementKind::Match,
+            Stmt::Raise(_) => StatementKind::Raise,
+            Stmt::Assert(_) => StatementKind::Assert,
+            Stmt::Delete(_) => StatementKind::Del,
             Stmt::Global(_) | Stmt::Nonlocal(_) => continue,
-            Stmt::Return(_) | Stmt::Break(_) | Stmt::Continue(_) => "control flow",
-            Stmt::IpyEscapeCommand(_) => "shell escape",
+            Stmt::Return(_) | Stmt::Break(_) | Stmt::Continue(_) => StatementKind::ControlFlow,
+            Stmt::IpyEscapeCommand(_) => StatementKind::ShellEscape,
         };
         let start = usize::from(stmt.start()).min(source.len());
         let before = source.get(..start).unwrap_or_default();
