@@ -34,7 +34,8 @@ Commands:
           files current, every crate packages.
   gen     Rewrite every generated file from its generator (xtask/src/generate):
           build scripts, the weights-only allowlist (from the oracle venv),
-          the standard-library module table.
+          the standard-library module table (`--refresh-stdlib` first adds
+          what the interpreters python3.<minor> on PATH find).
   e2e     setup, then the end-to-end scenarios against real PyTorch; prints
           a table and fails if any scenario fails.
   bench   Benchmarks side by side with CPython/PyTorch in one run; writes

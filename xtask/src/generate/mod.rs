@@ -7,6 +7,7 @@
 //! hand edit, is caught).
 
 mod build_scripts;
+mod stdlib_names;
 mod weights_only;
 
 use std::path::{Path, PathBuf};
@@ -27,15 +28,23 @@ fn render_all(root: &Path) -> anyhow::Result<Vec<Generated>> {
     let mut all = Vec::new();
     all.extend(build_scripts::render(root)?);
     all.push(weights_only::render(root)?);
+    all.push(Generated {
+        path: PathBuf::from(stdlib_names::OUTPUT),
+        text: stdlib_names::render(root)?,
+    });
     Ok(all)
 }
 
-/// `cargo xtask gen`: writes every generated file.
+/// `cargo xtask gen [--refresh-stdlib]`: writes every generated file;
+/// with `--refresh-stdlib`, first adds to the standard-library lists what
+/// the interpreters `python3.<minor>` on `PATH` find.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    if let Some(unknown) = args.first() {
-        anyhow::bail!("`cargo xtask gen` takes no arguments (got {unknown:?})");
-    }
     let root = crate::util::root();
+    match args {
+        [] => {}
+        [flag] if flag == "--refresh-stdlib" => refresh_stdlib(&root)?,
+        _ => anyhow::bail!("usage: cargo xtask gen [--refresh-stdlib] (got {args:?})"),
+    }
     for generated in render_all(&root)? {
         let path = root.join(&generated.path);
         let current = std::fs::read_to_string(&path).unwrap_or_default();
@@ -61,4 +70,27 @@ pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
         }
     }
     Ok(violations)
+}
+
+fn refresh_stdlib(root: &Path) -> anyhow::Result<()> {
+    for refreshed in stdlib_names::refresh(root)? {
+        match &refreshed.interpreter {
+            Some(interpreter) => eprintln!(
+                "xtask: gen: Python {} ({}): {} module(s) added{}",
+                refreshed.version,
+                interpreter.display(),
+                refreshed.added.len(),
+                if refreshed.added.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", refreshed.added.join(", "))
+                }
+            ),
+            None => eprintln!(
+                "xtask: gen: Python {}: no python{} on PATH, list kept",
+                refreshed.version, refreshed.version
+            ),
+        }
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! `crates/pysource/src/stdlib_names.rs`, generated.
+//! `crates/pysource/src/stdlib_names.rs`, generated (`cargo xtask gen`).
 //!
 //! The input is `crates/pysource/data/stdlib_modules/3.<minor>.txt`: one
 //! file per Python version, one module per line (top-level names and
