@@ -4,9 +4,10 @@
 
 use tpkg_pickle::{Value, ValueGraph, ValueId};
 
+use super::Level;
 use super::classify::{Context, Use, classify};
 use super::findings::{At, Findings};
-use super::{Level, nested_audit};
+use super::nested::nested_audit;
 
 /// Functions whose bytes argument is itself loaded as a file: the bytes
 /// are audited as one (`torch.storage._load_from_bytes` is a nested
