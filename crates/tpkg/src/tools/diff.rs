@@ -31,7 +31,7 @@
 //! let report = tpkg::diff::diff(&package(b"a = 1\n")?, &package(b"a = 2\n")?);
 //! assert_eq!(report.differ[0].record, "m.py");
 //! assert_eq!(report.differ[0].detail, "source differs from line 1");
-//! assert_eq!(report.compared, ["records"]);
+//! assert_eq!(report.compared, [tpkg::diff::Compared::Records]);
 //! # Ok(()) }
 //! ```
 
@@ -48,13 +48,74 @@ mod values;
 
 use values::{value_differences, value_image};
 
+/// Names serialised in lowercase, shown as they serialise.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// The name, as serialised.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// How a record that differs was compared.
+    RecordKind {
+        /// A Python source: its first differing line.
+        Source => "source",
+        /// A pickle: its values and tensors.
+        Pickle => "pickle",
+        /// Anything else: its sizes.
+        Binary => "binary",
+    }
+}
+
+named_enum! {
+    /// What [`diff_files`] compared.
+    Compared {
+        /// The records, by name (both files are zips).
+        Records => "records",
+        /// The main objects (a file is not a zip, or the formats differ).
+        Object => "object",
+    }
+}
+
+named_enum! {
+    /// What differs between two tensors at one path.
+    TensorChange {
+        /// The dtype.
+        Dtype => "dtype",
+        /// The shape.
+        Shape => "shape",
+        /// The elements (their SHA-256).
+        Elements => "elements",
+    }
+}
+
 /// One record present in both packages with different bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
     /// The record.
     pub record: String,
-    /// `source`, `pickle` or `binary`.
-    pub kind: &'static str,
+    /// What the record is, as compared.
+    pub kind: RecordKind,
     /// What differs, in words.
     pub detail: String,
 }
@@ -89,7 +150,7 @@ pub struct DiffReport {
     /// What was compared, in order: `records` (both files are zips),
     /// `object` (their main objects: a file is not a zip, or the formats
     /// differ).
-    pub compared: Vec<&'static str>,
+    pub compared: Vec<Compared>,
     /// The main objects' comparison, when `compared` holds `object`.
     pub object: Option<ObjectDiff>,
 }
@@ -150,7 +211,7 @@ pub struct TensorDifference {
     /// The tensor's path.
     pub path: String,
     /// What differs: any of `dtype`, `shape`, `elements`.
-    pub changed: Vec<&'static str>,
+    pub changed: Vec<TensorChange>,
     /// The first object's tensor.
     pub a: TensorDigest,
     /// The second object's tensor.
@@ -259,7 +320,7 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
             a: crate::formats::zip_format(a),
             b: crate::formats::zip_format(b),
         }),
-        compared: vec!["records"],
+        compared: vec![Compared::Records],
         ..Default::default()
     };
     for name in names_a.iter().filter(|n| b.has_record(n)) {
@@ -273,12 +334,12 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
                 Ok(true) => report.same += 1,
                 Ok(false) => report.differ.push(Difference {
                     record: name.clone(),
-                    kind: "binary",
+                    kind: RecordKind::Binary,
                     detail: format!("{size_a} bytes vs {size_b} bytes, contents differ"),
                 }),
                 Err(error) => report.differ.push(Difference {
                     record: name.clone(),
-                    kind: "binary",
+                    kind: RecordKind::Binary,
                     detail: format!("unreadable: {error}"),
                 }),
             }
@@ -294,7 +355,7 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
                     .unwrap_or_default();
                 report.differ.push(Difference {
                     record: name.clone(),
-                    kind: "binary",
+                    kind: RecordKind::Binary,
                     detail: format!("unreadable: {error}"),
                 });
                 continue;
@@ -310,19 +371,19 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
         let difference = if name.ends_with(".py") {
             Difference {
                 record: name.clone(),
-                kind: "source",
+                kind: RecordKind::Source,
                 detail: source_difference(&bytes_a, &bytes_b),
             }
         } else if looks_like_pickle(&bytes_a) && looks_like_pickle(&bytes_b) {
             Difference {
                 record: name.clone(),
-                kind: "pickle",
+                kind: RecordKind::Pickle,
                 detail: pickle_difference(a, b, name),
             }
         } else {
             Difference {
                 record: name.clone(),
-                kind: "binary",
+                kind: RecordKind::Binary,
                 detail: format!("{} bytes vs {} bytes", bytes_a.len(), bytes_b.len()),
             }
         };
@@ -434,7 +495,7 @@ fn pickle_difference(a: &PackageReader, b: &PackageReader, name: &str) -> String
 /// let zip = PyTorchFile::open(format!("{dir}/state_dict.pt"))?;
 /// let legacy = PyTorchFile::open(format!("{dir}/state_dict_legacy.pt"))?;
 /// let report = tpkg::diff::diff_files(&zip, &legacy)?;
-/// assert_eq!(report.compared, ["object"]);
+/// assert_eq!(report.compared, [tpkg::diff::Compared::Object]);
 /// assert!(report.is_same());
 /// let object = report.object.unwrap();
 /// assert!(object.tensors.same > 0 && object.tensors.differ.is_empty());
@@ -457,7 +518,7 @@ pub fn diff_files(a: &PyTorchFile, b: &PyTorchFile) -> Result<DiffReport, OpenEr
     };
     report.formats = Some(formats);
     report.object = Some(compare_objects(a, b)?);
-    report.compared.push("object");
+    report.compared.push(Compared::Object);
     Ok(report)
 }
 
@@ -551,15 +612,15 @@ fn compare_tensors(a: &[(String, TensorDigest)], b: &[(String, TensorDigest)]) -
         let mut changed = Vec::new();
         let mut detail = Vec::new();
         if x.dtype != y.dtype {
-            changed.push("dtype");
+            changed.push(TensorChange::Dtype);
             detail.push(format!("dtype {} vs {}", x.dtype, y.dtype));
         }
         if x.shape != y.shape {
-            changed.push("shape");
+            changed.push(TensorChange::Shape);
             detail.push(format!("shape {:?} vs {:?}", x.shape, y.shape));
         }
         if x.sha256 != y.sha256 {
-            changed.push("elements");
+            changed.push(TensorChange::Elements);
             detail.push("elements differ".to_owned());
         }
         if changed.is_empty() {
@@ -603,7 +664,14 @@ mod tests {
             (vec!["x".to_owned()], vec!["y".to_owned()], 1)
         );
         assert_eq!(diff.differ[0].path, "w");
-        assert_eq!(diff.differ[0].changed, ["dtype", "shape", "elements"]);
+        assert_eq!(
+            diff.differ[0].changed,
+            [
+                TensorChange::Dtype,
+                TensorChange::Shape,
+                TensorChange::Elements
+            ]
+        );
         assert_eq!(
             diff.differ[0].detail,
             "dtype float32 vs float64, shape [2] vs [1, 2], elements differ"

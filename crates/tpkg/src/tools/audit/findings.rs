@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Finding, Level};
+use super::{Finding, FindingKind, Level};
 
 /// Where a finding is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,7 +42,7 @@ impl<'a> At<'a> {
 #[derive(Default)]
 pub(crate) struct Findings {
     pub list: Vec<Finding>,
-    index: BTreeMap<(String, &'static str, String), usize>,
+    index: BTreeMap<(String, FindingKind, String), usize>,
 }
 
 impl Findings {
@@ -51,7 +51,7 @@ impl Findings {
     pub fn unreadable(&mut self, level: Level, record: &str, reason: String) {
         self.add(
             level,
-            "unreadable",
+            FindingKind::Unreadable,
             At::record(record),
             record.to_owned(),
             reason,
@@ -61,7 +61,7 @@ impl Findings {
     pub fn add(
         &mut self,
         level: Level,
-        kind: &'static str,
+        kind: FindingKind,
         at: At<'_>,
         subject: String,
         reason: String,

@@ -22,7 +22,7 @@
 //!
 //! ```
 //! use tpkg::archive::{PackageReader, PackageWriter, WriteOptions};
-//! use tpkg::audit::{AuditPolicy, Level, audit};
+//! use tpkg::audit::{AuditPolicy, FindingKind, Level, audit};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
@@ -32,7 +32,7 @@
 //! let reader = PackageReader::from_bytes(bytes.clone())?;
 //! let report = audit(&reader, Some(&bytes), &AuditPolicy::default());
 //! assert_eq!(report.worst(), Some(Level::Unsafe));
-//! let call = report.findings.iter().find(|f| f.kind == "call").unwrap();
+//! let call = report.findings.iter().find(|f| f.kind == FindingKind::Call).unwrap();
 //! assert_eq!((call.subject.as_str(), call.offset), ("os.system", Some(21))); // the REDUCE
 //! # Ok(()) }
 //! ```
@@ -85,10 +85,8 @@ impl std::fmt::Display for Level {
 pub struct Finding {
     /// How bad.
     pub level: Level,
-    /// `import`, `call`, `instantiate`, `setstate`, `persistent-id`,
-    /// `import-time-code`, `dynamic-import`, `dangerous-import`, `extern`,
-    /// `torchscript`, `container`, `unreadable`.
-    pub kind: &'static str,
+    /// What kind of thing (see [`FindingKind`]).
+    pub kind: FindingKind,
     /// The record (without the package folder), if any.
     pub record: Option<String>,
     /// Byte offset: in the pickle for pickle findings, in the file for
@@ -103,6 +101,74 @@ pub struct Finding {
     /// How many times the same thing happens in the record (the offset is
     /// the first's).
     pub count: usize,
+}
+
+/// What kind of thing a finding is. Serialised (and shown, and used as the
+/// SARIF rule id) in kebab case: `import`, `call`, `setstate`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// A pickle imports a global (`GLOBAL`, `STACK_GLOBAL`, `INST`, `OBJ`).
+    Import,
+    /// A pickle calls something (`REDUCE`, `INST`, `OBJ` with arguments,
+    /// a persistent id's function).
+    Call,
+    /// A pickle instantiates a class (`NEWOBJ`, `NEWOBJ_EX`, `OBJ`).
+    Instantiate,
+    /// A pickle `BUILD`s an object (its `__setstate__` runs).
+    #[serde(rename = "setstate")]
+    SetState,
+    /// A pickle's persistent id (`persistent_load` runs on it).
+    PersistentId,
+    /// A package source statement that runs at import time.
+    ImportTimeCode,
+    /// A package source imports a module whose name is computed.
+    DynamicImport,
+    /// A package source imports a module with system access.
+    DangerousImport,
+    /// A package's code that a pickle's call reaches.
+    PackageCode,
+    /// A module a load imports from the host.
+    Extern,
+    /// TorchScript code, which libtorch compiles and runs.
+    #[serde(rename = "torchscript")]
+    TorchScript,
+    /// An anomaly of the zip container.
+    Container,
+    /// A module the package interns under a well-known name.
+    Shadowing,
+    /// A record or file that could not be audited.
+    Unreadable,
+}
+
+impl FindingKind {
+    /// The kind's name, as serialised: `import`, `persistent-id`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Import => "import",
+            FindingKind::Call => "call",
+            FindingKind::Instantiate => "instantiate",
+            FindingKind::SetState => "setstate",
+            FindingKind::PersistentId => "persistent-id",
+            FindingKind::ImportTimeCode => "import-time-code",
+            FindingKind::DynamicImport => "dynamic-import",
+            FindingKind::DangerousImport => "dangerous-import",
+            FindingKind::PackageCode => "package-code",
+            FindingKind::Extern => "extern",
+            FindingKind::TorchScript => "torchscript",
+            FindingKind::Container => "container",
+            FindingKind::Shadowing => "shadowing",
+            FindingKind::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`, so widths and alignment (`{:<15}`) apply.
+        f.pad(self.as_str())
+    }
 }
 
 /// What [`audit`] found.
@@ -130,7 +196,7 @@ impl AuditReport {
     pub fn is_unreadable(&self) -> bool {
         self.findings
             .iter()
-            .any(|f| f.kind == "unreadable" && f.level == Level::Unsafe)
+            .any(|f| f.kind == FindingKind::Unreadable && f.level == Level::Unsafe)
     }
 }
 /// Deepest nesting of files in files audited (a torch.save inside a
@@ -197,6 +263,37 @@ pub fn audit_path(path: &Path, policy: &AuditPolicy) -> AuditReport {
             };
             report.format = Some(FileFormat::Pickle);
             report
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FindingKind;
+
+    #[test]
+    fn kinds_serialise_as_their_names() {
+        use FindingKind::*;
+        let kinds = [
+            Import,
+            Call,
+            Instantiate,
+            SetState,
+            PersistentId,
+            ImportTimeCode,
+            DynamicImport,
+            DangerousImport,
+            PackageCode,
+            Extern,
+            TorchScript,
+            Container,
+            Shadowing,
+            Unreadable,
+        ];
+        for kind in kinds {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, kind.as_str());
+            assert_eq!(format!("{kind:<16}|"), format!("{:<16}|", kind.as_str()));
         }
     }
 }

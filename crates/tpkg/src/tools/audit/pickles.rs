@@ -4,10 +4,10 @@
 
 use tpkg_pickle::{Value, ValueGraph, ValueId};
 
-use super::Level;
 use super::classify::{Context, Use, classify};
 use super::findings::{At, Findings};
 use super::nested::nested_audit;
+use super::{FindingKind, Level};
 
 /// Functions whose bytes argument is itself loaded as a file: the bytes
 /// are audited as one (`torch.storage._load_from_bytes` is a nested
@@ -59,7 +59,13 @@ impl PickleAudit<'_> {
             match value {
                 Value::Global { module, name } => {
                     let (level, reason) = classify(&self.ctx, module, name, Use::Import);
-                    findings.add(level, "import", at, format!("{module}.{name}"), reason);
+                    findings.add(
+                        level,
+                        FindingKind::Import,
+                        at,
+                        format!("{module}.{name}"),
+                        reason,
+                    );
                 }
                 Value::Reduce {
                     callable,
@@ -71,9 +77,15 @@ impl PickleAudit<'_> {
                     } else {
                         Use::Call
                     };
-                    self.judge(findings, at, "call", *callable, use_);
+                    self.judge(findings, at, FindingKind::Call, *callable, use_);
                     if extra.state.is_some() {
-                        self.judge(findings, at, "setstate", *callable, Use::SetState);
+                        self.judge(
+                            findings,
+                            at,
+                            FindingKind::SetState,
+                            *callable,
+                            Use::SetState,
+                        );
                     }
                     self.nested_argument(findings, id, *callable, *args, &mut audited);
                 }
@@ -82,12 +94,12 @@ impl PickleAudit<'_> {
                     // calls only its __new__. INST and OBJ call `class(*args)`.
                     let opcode = graph.origin(id).and_then(|at| self.data.get(at)).copied();
                     let (kind, use_) = match opcode {
-                        Some(b'i' | b'o') => ("call", Use::Call),
-                        _ => ("instantiate", Use::Instantiate),
+                        Some(b'i' | b'o') => (FindingKind::Call, Use::Call),
+                        _ => (FindingKind::Instantiate, Use::Instantiate),
                     };
                     self.judge(findings, at, kind, *class, use_);
                     if extra.state.is_some() {
-                        self.judge(findings, at, "setstate", *class, Use::SetState);
+                        self.judge(findings, at, FindingKind::SetState, *class, Use::SetState);
                     }
                 }
                 Value::PersistentId(pid) => self.persistent_id(findings, at, *pid),
@@ -102,14 +114,14 @@ impl PickleAudit<'_> {
             match global(graph, *target) {
                 Some((module, name)) => findings.add(
                     Level::Unsafe,
-                    "setstate",
+                    FindingKind::SetState,
                     at,
                     format!("{module}.{name}"),
                     "BUILD on the global itself: sets attributes of a class, function or module of the loading process".into(),
                 ),
                 None => findings.add(
                     Level::Review,
-                    "setstate",
+                    FindingKind::SetState,
                     at,
                     format!("<{}>", graph.get(*target).kind()),
                     "BUILD on an object a persistent id names".into(),
@@ -167,7 +179,7 @@ impl PickleAudit<'_> {
         &self,
         findings: &mut Findings,
         at: At<'_>,
-        kind: &'static str,
+        kind: FindingKind,
         target: ValueId,
         use_: Use,
     ) {
@@ -215,7 +227,7 @@ impl PickleAudit<'_> {
             };
             findings.add(
                 Level::Review,
-                "persistent-id",
+                FindingKind::PersistentId,
                 at,
                 subject,
                 "a persistent id that is not a tuple (the pre-0.4 tar form's storages are strings)"
@@ -230,7 +242,7 @@ impl PickleAudit<'_> {
         match kind {
             "storage" => findings.add(
                 Level::Safe,
-                "persistent-id",
+                FindingKind::PersistentId,
                 at,
                 "storage".into(),
                 "a tensor storage record".into(),
@@ -244,10 +256,12 @@ impl PickleAudit<'_> {
                     items.get(1)
                 };
                 match function {
-                    Some(function) => self.judge(findings, at, "call", *function, Use::Call),
+                    Some(function) => {
+                        self.judge(findings, at, FindingKind::Call, *function, Use::Call)
+                    }
                     None => findings.add(
                         Level::Unsafe,
-                        "persistent-id",
+                        FindingKind::PersistentId,
                         at,
                         "reduce_package".into(),
                         "a reduce_package id without a function: PyTorch's importer fails on it"
@@ -257,14 +271,14 @@ impl PickleAudit<'_> {
             }
             "module" => findings.add(
                 Level::Review,
-                "persistent-id",
+                FindingKind::PersistentId,
                 at,
                 "module".into(),
                 "a legacy torch.save module source record".into(),
             ),
             other => findings.add(
                 Level::Review,
-                "persistent-id",
+                FindingKind::PersistentId,
                 at,
                 other.to_owned(),
                 "a persistent id PyTorch's loaders do not know".into(),
@@ -314,7 +328,7 @@ impl PickleAudit<'_> {
                     Ok(bytes) => self.nested_file(findings, call, &bytes, true),
                     Err(error) => findings.add(
                         Level::Unsafe,
-                        "call",
+                        FindingKind::Call,
                         At::offset(self.record, graph.origin(call)),
                         format!("{module}.{name}"),
                         format!("loads computed bytes as a file: {error}"),
@@ -323,7 +337,7 @@ impl PickleAudit<'_> {
             }
             _ => findings.add(
                 Level::Unsafe,
-                "call",
+                FindingKind::Call,
                 At::offset(self.record, graph.origin(call)),
                 format!("{module}.{name}"),
                 "loads bytes that are not in the pickle as a file".into(),

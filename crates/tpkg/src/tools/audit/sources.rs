@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use tpkg_pysource::{Call, Callee};
 
-use super::Level;
 use super::findings::{At, Findings};
+use super::{FindingKind, Level};
 use crate::files::records::module_of_record;
 
 /// Modules a package's source should not need: importing them is for
@@ -103,7 +103,7 @@ pub(crate) fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) 
     for statement in statements {
         findings.add(
             Level::Review,
-            "import-time-code",
+            FindingKind::ImportTimeCode,
             At::line(record, statement.line),
             statement.text,
             format!(
@@ -118,7 +118,7 @@ pub(crate) fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) 
         for dynamic in imports.dynamic {
             findings.add(
                 Level::Review,
-                "dynamic-import",
+                FindingKind::DynamicImport,
                 At::line(record, dynamic.line),
                 dynamic.module.unwrap_or_else(|| "<computed name>".into()),
                 "importlib.import_module: PyTorch's exporter did not see it".into(),
@@ -128,7 +128,7 @@ pub(crate) fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) 
             if has_system_access(&module) || runs_processes_or_code(&module) {
                 findings.add(
                     Level::Review,
-                    "dangerous-import",
+                    FindingKind::DangerousImport,
                     At::record(record),
                     module,
                     "imports a module with system-level access (an import runs nothing of it by itself)".into(),
@@ -159,7 +159,7 @@ pub(crate) fn audit_torchscript_code(record: &str, bytes: &[u8], findings: &mut 
         {
             findings.add(
                 Level::Unsafe,
-                "torchscript",
+                FindingKind::TorchScript,
                 At::line(record, index + 1),
                 line.trim().chars().take(120).collect(),
                 format!(
@@ -392,7 +392,7 @@ impl PackageSources<'_> {
             if imports_computed_name(&call) {
                 findings.add(
                     Level::Unsafe,
-                    "import-time-code",
+                    FindingKind::ImportTimeCode,
                     At::line(record, call.line),
                     call.text.clone(),
                     "imports a module whose name is computed when the module is imported: it can be any module".into(),
@@ -403,7 +403,7 @@ impl PackageSources<'_> {
                 module,
                 record,
                 &call,
-                "import-time-code",
+                FindingKind::ImportTimeCode,
                 "runs when the module is imported",
                 findings,
             );
@@ -420,7 +420,7 @@ impl PackageSources<'_> {
         if let Some(reached) = self.follow(module, name, 0, &mut visited) {
             findings.add(
                 Level::Unsafe,
-                "package-code",
+                FindingKind::PackageCode,
                 At::record(record),
                 format!("{module}.{name} → {}", reached.chain[1..].join(" → ")),
                 format!("{why}: {}", reached.reason),
@@ -433,7 +433,7 @@ impl PackageSources<'_> {
         module: &str,
         record: &str,
         call: &Call,
-        kind: &'static str,
+        kind: FindingKind,
         when: &str,
         findings: &mut Findings,
     ) {

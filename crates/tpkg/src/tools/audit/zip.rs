@@ -8,7 +8,7 @@ use super::classify::{self, Context, Reader};
 use super::findings::{At, Findings};
 use super::nested::{looks_like_pickle_head, nested_audit, nested_kind};
 use super::pickles::PickleAudit;
-use super::{AuditPolicy, AuditReport, Finding, Level, sources};
+use super::{AuditPolicy, AuditReport, Finding, FindingKind, Level, sources};
 use crate::files::records::module_of_record;
 use crate::formats::{FileFormat, Sniffed};
 
@@ -24,7 +24,7 @@ pub(super) fn add_container_findings(bytes: &[u8], findings: &mut Findings) {
     for anomaly in tpkg_archive::zip_anomalies(bytes) {
         findings.add(
             Level::Unsafe,
-            "container",
+            FindingKind::Container,
             At {
                 record: anomaly.record.as_deref(),
                 offset: usize::try_from(anomaly.offset).ok(),
@@ -59,7 +59,7 @@ pub(super) fn audit_zip(
         if classify::shadows(module) {
             findings.add(
                 Level::Unsafe,
-                "shadowing",
+                FindingKind::Shadowing,
                 At::default(),
                 module.clone(),
                 "the package interns a module of this name: its globals are the package's code, not the real module's".into(),
@@ -259,7 +259,7 @@ impl ZipAudit<'_> {
         if self.torchscript_code {
             findings.add(
                 Level::Review,
-                "torchscript",
+                FindingKind::TorchScript,
                 At::default(),
                 "TorchScript".into(),
                 "TorchScript code: libtorch compiles and runs it on load".into(),
@@ -283,7 +283,7 @@ fn check_record(reader: &PackageReader, name: &str, findings: &mut Findings) {
     if let Err(error) = checked {
         findings.add(
             Level::Unsafe,
-            "container",
+            FindingKind::Container,
             At::record(name),
             "unreadable-record".into(),
             error,
@@ -395,7 +395,7 @@ fn extern_findings(reader: &PackageReader, findings: &mut Findings) {
         };
         findings.add(
             level,
-            "extern",
+            FindingKind::Extern,
             At::record(".data/extern_modules"),
             module,
             reason.into(),
