@@ -40,8 +40,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use tpkg_archive::PackageReader;
 
-use crate::files::records::looks_like_pickle;
-use crate::formats::{FileFormat, OpenError, PyTorchFile};
+use crate::formats::{FileFormat, OpenError, PyTorchFile, starts_like_pickle};
 use crate::tensors::{PackageTensors, tensor_json, tensor_sha256};
 
 mod values;
@@ -374,7 +373,7 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
                 kind: RecordKind::Source,
                 detail: source_difference(&bytes_a, &bytes_b),
             }
-        } else if looks_like_pickle(&bytes_a) && looks_like_pickle(&bytes_b) {
+        } else if starts_like_pickle(&bytes_a) && starts_like_pickle(&bytes_b) {
             Difference {
                 record: name.clone(),
                 kind: RecordKind::Pickle,

@@ -8,27 +8,7 @@ use super::findings::Findings;
 use super::stream::audit_stream_at;
 use super::zip::audit_zip;
 use super::{AuditPolicy, Level, MAX_NESTED_DEPTH};
-use crate::formats::Sniffed;
-
-/// Whether the head of some bytes decodes as a pickle with a `PROTO`.
-pub(super) fn looks_like_pickle_head(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x80, 2..=5, ..])
-}
-
-/// What file `bytes` are, if they are one tpkg audits as nested: a zip
-/// (local header first), a legacy `torch.save`, or a pickle with `PROTO`.
-pub(super) fn nested_kind(bytes: &[u8]) -> Option<Sniffed> {
-    let head = &bytes[..bytes.len().min(512)];
-    if head.starts_with(b"PK\x03\x04") {
-        Some(Sniffed::Zip)
-    } else if crate::legacy::looks_legacy(head) {
-        Some(Sniffed::LegacyStream)
-    } else if looks_like_pickle_head(head) {
-        Some(Sniffed::Pickle)
-    } else {
-        None
-    }
-}
+use crate::formats::{Sniffed, sniff_strict};
 
 /// Audits `bytes` found inside a file (a record, a pickle's byte string)
 /// as a file of their own when they are one, adding the findings under
@@ -51,7 +31,7 @@ pub(super) fn nested_audit(
         );
         return;
     }
-    let report = match nested_kind(bytes) {
+    let report = match sniff_strict(bytes) {
         Some(Sniffed::Zip) => match PackageReader::from_bytes(bytes.to_vec()) {
             Ok(reader) => audit_zip(&reader, Some(bytes), policy, depth),
             Err(error) if loaded => {

@@ -6,11 +6,11 @@ use tpkg_pickle::{DecodeOptions, Symbolic};
 
 use super::classify::{self, Context, Reader};
 use super::findings::{At, Findings};
-use super::nested::{looks_like_pickle_head, nested_audit, nested_kind};
+use super::nested::nested_audit;
 use super::pickles::PickleAudit;
 use super::{AuditPolicy, AuditReport, Finding, FindingKind, Level, sources};
 use crate::files::records::module_of_record;
-use crate::formats::{FileFormat, Sniffed};
+use crate::formats::{FileFormat, Sniffed, sniff_strict, starts_like_pickle};
 
 /// The container anomalies of a zip file as findings (all unsafe: they let
 /// two readers see different packages in the same bytes).
@@ -135,7 +135,7 @@ impl ZipAudit<'_> {
         if is_storage {
             // Raw tensor bytes; a file stored there is still looked at.
             if let Ok(head) = reader.read_range(name, 0, info.size.min(16))
-                && nested_kind(&head).is_some()
+                && sniff_strict(&head).is_some()
             {
                 audit_nested_record(reader, name, self.policy, self.depth, &mut self.findings);
             }
@@ -152,7 +152,7 @@ impl ZipAudit<'_> {
         };
         if info.size > limit {
             let head = crate::files::records::peek(reader, name);
-            if is_source || name.ends_with(".pkl") || looks_like_pickle_head(&head) {
+            if is_source || name.ends_with(".pkl") || starts_like_pickle(&head) {
                 self.findings.unreadable(
                     Level::Unsafe,
                     name,
@@ -169,7 +169,7 @@ impl ZipAudit<'_> {
                 return;
             }
         };
-        if nested_kind(&bytes).is_some_and(|kind| kind != Sniffed::Pickle) {
+        if sniff_strict(&bytes).is_some_and(|kind| kind != Sniffed::Pickle) {
             nested_audit(
                 &bytes,
                 name,
@@ -200,7 +200,7 @@ impl ZipAudit<'_> {
         }
         // Whatever the name: every record that decodes as a pickle is
         // audited (protocols 0 and 1 have no header to tell them by).
-        let named = name.ends_with(".pkl") || looks_like_pickle_head(&bytes);
+        let named = name.ends_with(".pkl") || starts_like_pickle(&bytes);
         self.pickle(&bytes, name, torchscript, named);
     }
 
