@@ -88,7 +88,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading policy {}", path.display()))?;
-            AuditPolicy::from_json(&text).with_context(|| format!("policy {}", path.display()))?
+            serde_json::from_str::<AuditPolicy>(&text)
+                .with_context(|| format!("policy {}", path.display()))?
         }
         None => AuditPolicy::default(),
     };
