@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use tpkg::tensors::{PackageTensors, tensor_json};
+use tpkg::tensors::{PackageTensors, TensorSummary};
 
 use crate::write_json;
 
@@ -18,7 +18,7 @@ pub fn print(
     let mut rows = Vec::with_capacity(tensors.len());
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;
-        let mut row = tensor_json(tensors.path(index), &view);
+        let mut row = serde_json::to_value(TensorSummary::of(tensors.path(index), &view))?;
         row["storage"] = view.spec().storage.key.clone().into();
         tensors.release_storage(&view.spec().storage.key);
         rows.push(row);

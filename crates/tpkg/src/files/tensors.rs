@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tpkg_archive::{ArchiveError, PackageReader};
 use tpkg_pickle::ValueGraph;
@@ -652,19 +653,64 @@ pub fn tensor_sha256(view: &TensorView<'_>) -> String {
 }
 
 /// One tensor as the corpus manifests (and `tpkg tensors --json`) describe
-/// it: `{path, dtype, shape, stride, storage_offset, requires_grad,
-/// parameter, sha256}`.
-pub fn tensor_json(path: &str, view: &TensorView<'_>) -> serde_json::Value {
-    serde_json::json!({
-        "path": path,
-        "dtype": view.dtype().name(),
-        "shape": view.shape(),
-        "stride": view.stride(),
-        "storage_offset": view.storage_offset(),
-        "requires_grad": view.spec().requires_grad,
-        "parameter": view.spec().parameter,
-        "sha256": tensor_sha256(view),
-    })
+/// it; serialises to `{path, dtype, shape, stride, storage_offset,
+/// requires_grad, parameter, sha256}` (`dtype` by PyTorch's name,
+/// `float32`).
+///
+/// ```
+/// use tpkg::tensors::{DType, TensorSummary};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let path = "../../tests/data/golden/torch-1.10.2/torch_save/state_dict_legacy.pt";
+/// let file = tpkg::legacy::LegacyFile::open(path)?;
+/// let tensors = file.tensors()?;
+/// let (name, view) = &tensors[0];
+/// let summary = TensorSummary::of(name, view);
+/// assert_eq!((summary.dtype, &summary.shape[..]), (DType::Float32, &[8u64, 3, 3, 3][..]));
+/// let json = serde_json::to_value(&summary)?;
+/// assert_eq!((&json["path"], &json["dtype"]), (&"0.weight".into(), &"float32".into()));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TensorSummary {
+    /// Where the tensor is in the object.
+    pub path: String,
+    /// Its dtype (serialised as PyTorch's name).
+    #[serde(serialize_with = "dtype_name")]
+    pub dtype: DType,
+    /// Its shape.
+    pub shape: Vec<u64>,
+    /// Its strides, in elements.
+    pub stride: Vec<u64>,
+    /// Its offset into its storage, in elements.
+    pub storage_offset: u64,
+    /// `requires_grad`.
+    pub requires_grad: bool,
+    /// Whether it is an `nn.Parameter`.
+    pub parameter: bool,
+    /// [`tensor_sha256`] of its elements.
+    pub sha256: String,
+}
+
+impl TensorSummary {
+    /// The tensor `view` at `path`, summarised (its elements hashed).
+    pub fn of(path: &str, view: &TensorView<'_>) -> Self {
+        TensorSummary {
+            path: path.to_owned(),
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            stride: view.stride().to_vec(),
+            storage_offset: view.storage_offset(),
+            requires_grad: view.spec().requires_grad,
+            parameter: view.spec().parameter,
+            sha256: tensor_sha256(view),
+        }
+    }
+}
+
+fn dtype_name<S: serde::Serializer>(dtype: &DType, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(dtype.name())
 }
 
 /// Writing a pickle with its tensor storages failed.

@@ -41,7 +41,7 @@ use serde::Serialize;
 use tpkg_archive::PackageReader;
 
 use crate::formats::{FileFormat, OpenError, PyTorchFile, starts_like_pickle};
-use crate::tensors::{PackageTensors, tensor_json, tensor_sha256};
+use crate::tensors::{PackageTensors, TensorSummary, tensor_sha256};
 
 mod values;
 
@@ -424,18 +424,19 @@ fn source_difference(a: &[u8], b: &[u8]) -> String {
     format!("source differs from line {line}")
 }
 
-/// Tensors of a pickle by path, as comparable JSON.
-fn tensor_table(tensors: &PackageTensors<'_>) -> BTreeMap<String, serde_json::Value> {
+/// Tensors of a pickle by path, comparable: their summaries, or why they
+/// cannot be read.
+fn tensor_table(tensors: &PackageTensors<'_>) -> BTreeMap<String, Result<TensorSummary, String>> {
     (0..tensors.len())
         .map(|i| {
             let path = tensors.path(i).to_owned();
             let value = match tensors.view(i) {
                 Ok(view) => {
-                    let json = tensor_json(&path, &view);
+                    let summary = TensorSummary::of(&path, &view);
                     tensors.release_storage(&view.spec().storage.key);
-                    json
+                    Ok(summary)
                 }
-                Err(error) => serde_json::Value::from(error.to_string()),
+                Err(error) => Err(error.to_string()),
             };
             (path, value)
         })
