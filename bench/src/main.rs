@@ -120,9 +120,8 @@ fn main() -> anyhow::Result<()> {
         // Open the package and write its tensors as a safetensors file.
         "convert_safetensors" | "convert_safetensors_nosync" => {
             let out = input.with_extension("tpkg-out.safetensors");
-            let options = tpkg::convert::ConvertOptions {
-                durable: benchmark == "convert_safetensors",
-            };
+            let options = tpkg::convert::ConvertOptions::default()
+                .with_durable(benchmark == "convert_safetensors");
             for _ in 0..repetitions {
                 settle_disk(&out)?;
                 let start = memory.start();
