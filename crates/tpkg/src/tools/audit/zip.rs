@@ -5,7 +5,7 @@ use tpkg_archive::PackageReader;
 use tpkg_pickle::{DecodeOptions, Symbolic};
 
 use super::classify::{self, Context, Reader};
-use super::findings::{At, Findings};
+use super::findings::{At, Findings, NewFinding};
 use super::nested::nested_audit;
 use super::pickles::PickleAudit;
 use super::{AuditPolicy, AuditReport, Finding, FindingKind, Level, sources};
@@ -22,17 +22,17 @@ pub fn container_findings(bytes: &[u8]) -> Vec<Finding> {
 
 pub(super) fn add_container_findings(bytes: &[u8], findings: &mut Findings) {
     for anomaly in tpkg_archive::zip_anomalies(bytes) {
-        findings.add(
-            Level::Unsafe,
-            FindingKind::Container,
-            At {
+        findings.add(NewFinding {
+            level: Level::Unsafe,
+            kind: FindingKind::Container,
+            at: At {
                 record: anomaly.record.as_deref(),
                 offset: usize::try_from(anomaly.offset).ok(),
                 line: None,
             },
-            anomaly.kind.to_owned(),
-            anomaly.detail,
-        );
+            subject: anomaly.kind.to_owned(),
+            reason: anomaly.detail,
+        });
     }
 }
 
@@ -57,13 +57,13 @@ pub(super) fn audit_zip(
     let interned = interned_modules(reader, format);
     for module in &interned {
         if classify::shadows(module) {
-            findings.add(
-                Level::Unsafe,
-                FindingKind::Shadowing,
-                At::default(),
-                module.clone(),
-                "the package interns a module of this name: its globals are the package's code, not the real module's".into(),
-            );
+            findings.add(NewFinding {
+                level: Level::Unsafe,
+                kind: FindingKind::Shadowing,
+                at: At::default(),
+                subject: module.clone(),
+                reason: "the package interns a module of this name: its globals are the package's code, not the real module's".into(),
+            });
         }
     }
     let mut walk = ZipAudit {
@@ -257,13 +257,13 @@ impl ZipAudit<'_> {
             package_sources.audit_package_call(module, &member, why, findings);
         }
         if self.torchscript_code {
-            findings.add(
-                Level::Review,
-                FindingKind::TorchScript,
-                At::default(),
-                "TorchScript".into(),
-                "TorchScript code: libtorch compiles and runs it on load".into(),
-            );
+            findings.add(NewFinding {
+                level: Level::Review,
+                kind: FindingKind::TorchScript,
+                at: At::default(),
+                subject: "TorchScript".into(),
+                reason: "TorchScript code: libtorch compiles and runs it on load".into(),
+            });
         }
         extern_findings(self.reader, findings);
         self.report.findings = std::mem::take(&mut findings.list);
@@ -281,13 +281,13 @@ fn check_record(reader: &PackageReader, name: &str, findings: &mut Findings) {
         Err(error) => Err(crate::error_chain(&error)),
     };
     if let Err(error) = checked {
-        findings.add(
-            Level::Unsafe,
-            FindingKind::Container,
-            At::record(name),
-            "unreadable-record".into(),
-            error,
-        );
+        findings.add(NewFinding {
+            level: Level::Unsafe,
+            kind: FindingKind::Container,
+            at: At::record(name),
+            subject: "unreadable-record".into(),
+            reason: error,
+        });
     }
 }
 
@@ -393,12 +393,12 @@ fn extern_findings(reader: &PackageReader, findings: &mut Findings) {
         } else {
             (Level::Safe, "a load imports it from the host")
         };
-        findings.add(
+        findings.add(NewFinding {
             level,
-            FindingKind::Extern,
-            At::record(".data/extern_modules"),
-            module,
-            reason.into(),
-        );
+            kind: FindingKind::Extern,
+            at: At::record(".data/extern_modules"),
+            subject: module,
+            reason: reason.into(),
+        });
     }
 }
