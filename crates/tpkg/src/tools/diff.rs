@@ -41,7 +41,7 @@ use serde::Serialize;
 use tpkg_archive::PackageReader;
 
 use crate::formats::{FileFormat, OpenError, PyTorchFile, starts_like_pickle};
-use crate::tensors::{PackageTensors, TensorSummary, tensor_sha256};
+use crate::tensors::{DType, PackageTensors, TensorSummary, tensor_sha256};
 
 mod values;
 
@@ -222,14 +222,28 @@ pub struct TensorDifference {
 /// What a tensor is compared by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TensorDigest {
-    /// PyTorch's dtype name (`float32`).
-    pub dtype: &'static str,
+    /// The dtype (serialised by PyTorch's name, `float32`); `None` (`?`)
+    /// for an unreadable tensor.
+    #[serde(serialize_with = "dtype_name")]
+    pub dtype: Option<DType>,
     /// The shape.
     pub shape: Vec<u64>,
     /// SHA-256 of the elements in row-major order, little-endian (as the
     /// corpus manifests and `tpkg tensors` give it); an unreadable
     /// tensor's error instead.
     pub sha256: String,
+}
+
+/// A digest's dtype name, `?` for none.
+fn name(dtype: Option<DType>) -> &'static str {
+    dtype.map_or("?", DType::name)
+}
+
+fn dtype_name<S: serde::Serializer>(
+    dtype: &Option<DType>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(name(*dtype))
 }
 
 /// The value images compared.
@@ -570,7 +584,7 @@ fn digests(tensors: &PackageTensors<'_>) -> Vec<(String, TensorDigest)> {
             let digest = match tensors.view(i) {
                 Ok(view) => {
                     let digest = TensorDigest {
-                        dtype: view.dtype().name(),
+                        dtype: Some(view.dtype()),
                         shape: view.shape().to_vec(),
                         sha256: tensor_sha256(&view),
                     };
@@ -579,7 +593,7 @@ fn digests(tensors: &PackageTensors<'_>) -> Vec<(String, TensorDigest)> {
                     digest
                 }
                 Err(error) => TensorDigest {
-                    dtype: "?",
+                    dtype: None,
                     shape: Vec::new(),
                     sha256: format!("unreadable: {error}"),
                 },
@@ -613,7 +627,7 @@ fn compare_tensors(a: &[(String, TensorDigest)], b: &[(String, TensorDigest)]) -
         let mut detail = Vec::new();
         if x.dtype != y.dtype {
             changed.push(TensorChange::Dtype);
-            detail.push(format!("dtype {} vs {}", x.dtype, y.dtype));
+            detail.push(format!("dtype {} vs {}", name(x.dtype), name(y.dtype)));
         }
         if x.shape != y.shape {
             changed.push(TensorChange::Shape);
@@ -644,19 +658,19 @@ mod tests {
     #[test]
     fn tensors_compare_by_dtype_shape_and_elements() {
         let digest = |dtype, shape: &[u64], sha: &str| TensorDigest {
-            dtype,
+            dtype: Some(dtype),
             shape: shape.to_vec(),
             sha256: sha.to_owned(),
         };
         let a = vec![
-            ("w".to_owned(), digest("float32", &[2], "aa")),
-            ("b".to_owned(), digest("float32", &[2], "bb")),
-            ("x".to_owned(), digest("int64", &[1], "cc")),
+            ("w".to_owned(), digest(DType::Float32, &[2], "aa")),
+            ("b".to_owned(), digest(DType::Float32, &[2], "bb")),
+            ("x".to_owned(), digest(DType::Int64, &[1], "cc")),
         ];
         let b = vec![
-            ("b".to_owned(), digest("float32", &[2], "bb")),
-            ("w".to_owned(), digest("float64", &[1, 2], "dd")),
-            ("y".to_owned(), digest("int64", &[1], "cc")),
+            ("b".to_owned(), digest(DType::Float32, &[2], "bb")),
+            ("w".to_owned(), digest(DType::Float64, &[1, 2], "dd")),
+            ("y".to_owned(), digest(DType::Int64, &[1], "cc")),
         ];
         let diff = compare_tensors(&a, &b);
         assert_eq!(
