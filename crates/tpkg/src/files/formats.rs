@@ -177,7 +177,7 @@ pub fn sniff(head: &[u8]) -> Sniffed {
 /// use tpkg::formats::decodes_as_pickle;
 /// assert!(decodes_as_pickle(b"\x80\x02K\x01."));
 /// assert!(decodes_as_pickle(b"(lp0\nI1\na.")); // protocol 0
-/// assert!(!decodes_as_pickle(b"cats\ndogs"));
+/// assert!(!decodes_as_pickle(b"just some text"));
 /// ```
 pub fn decodes_as_pickle(head: &[u8]) -> bool {
     use tpkg_pickle::{DecodeErrorKind, DecodeOptions, Symbolic, Value, decode_partial};
