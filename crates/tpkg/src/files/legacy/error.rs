@@ -44,14 +44,16 @@ pub enum LegacyError {
         #[source]
         source: DecodeError,
     },
-    /// A pickle runs past [`MAX_PICKLE_BYTES`] without ending.
+    /// A pickle runs past
+    /// [`MAX_PICKLE_BYTES`](crate::files::records::MAX_PICKLE_BYTES)
+    /// without ending.
     #[error("byte {offset}: the {role} pickle runs past the {limit}-byte limit for a pickle")]
     PickleTooLarge {
         /// Which pickle.
         role: PickleRole,
         /// Where it starts.
         offset: u64,
-        /// [`MAX_PICKLE_BYTES`].
+        /// [`MAX_PICKLE_BYTES`](crate::files::records::MAX_PICKLE_BYTES).
         limit: u64,
     },
     /// The first pickle is not PyTorch's magic number: not a legacy file.

@@ -25,7 +25,7 @@ pub enum WriteTensorsError {
     Archive(#[from] ArchiveError),
 }
 
-/// Writes the storages a [`TensorEncoder`] registered (`bytes[i]` for
+/// Writes the storages a [`TensorEncoder`](super::TensorEncoder) registered (`bytes[i]` for
 /// `storages[i]`, each as `.data/<key>.storage`, once) and `graph` as a
 /// protocol-3 pickle at `record`, as `PackageExporter.save_pickle` does.
 pub fn write_tensor_pickle<D: tpkg_archive::Destination>(

@@ -38,7 +38,7 @@ pub(super) fn add_container_findings(bytes: &[u8], findings: &mut Findings) {
 
 /// Audits a zip format or package folder: pickles, sources, externs,
 /// TorchScript and, given the file's bytes (`reader.zip_bytes()` for a
-/// zip), the container. See the [module docs](self).
+/// zip), the container. See the [module docs](crate::tools::audit).
 pub fn audit(reader: &PackageReader, file: Option<&[u8]>, policy: &AuditPolicy) -> AuditReport {
     audit_zip(reader, file, policy, 0)
 }
