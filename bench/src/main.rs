@@ -274,9 +274,8 @@ fn bench_convert_safetensors(
     memory: &mut Memory,
 ) -> anyhow::Result<()> {
     let out = input.with_extension("tpkg-out.safetensors");
-    let options = tpkg::convert::ConvertOptions {
-        durable: benchmark == "convert_safetensors",
-    };
+    let options =
+        tpkg::convert::ConvertOptions::default().with_durable(benchmark == "convert_safetensors");
     for _ in 0..repetitions {
         settle_disk(&out)?;
         let start = memory.start();

@@ -178,7 +178,7 @@ fn check_torch_save_files(format: &str) -> usize {
 /// tensor (with SHA-256), in order; which tensors share a storage.
 fn check_torch_save_file(path: &Path, entry: &Value, label: &str) {
     use tpkg::legacy::looks_legacy;
-    use tpkg::tensors::tensor_json;
+    use tpkg::tensors::TensorSummary;
 
     let file = PyTorchFile::open(path).unwrap_or_else(|e| panic!("{label}: {e}"));
     assert_eq!(
@@ -230,7 +230,7 @@ fn check_torch_save_file(path: &Path, entry: &Value, label: &str) {
         .collect();
     let ours: Vec<Value> = views
         .iter()
-        .map(|(path, view)| tensor_json(path, view))
+        .map(|(path, view)| serde_json::to_value(TensorSummary::of(path, view)).unwrap())
         .collect();
     assert_eq!(Value::from(ours), entry["tensors"], "{label}: tensors");
     // Paths sharing a storage, grouped in order of first use.

@@ -182,7 +182,7 @@ fn strongest(findings: &[Finding]) -> String {
 fn distinct_unsafe(findings: &[Finding]) -> Vec<String> {
     let mut seen: BTreeMap<(&str, &str), (usize, &Finding)> = BTreeMap::new();
     for finding in findings.iter().filter(|f| f.level == Level::Unsafe) {
-        seen.entry((finding.kind, finding.subject.as_str()))
+        seen.entry((finding.kind.as_str(), finding.subject.as_str()))
             .or_insert((0, finding))
             .0 += 1;
     }

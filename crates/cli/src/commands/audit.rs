@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use tpkg::audit::{AuditPolicy, AuditReport, Finding, Level, audit_path};
+use tpkg::audit::{AuditPolicy, AuditReport, Finding, FindingKind, Level, audit_path};
 
 use super::write_json;
 
@@ -88,7 +88,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading policy {}", path.display()))?;
-            AuditPolicy::from_json(&text).with_context(|| format!("policy {}", path.display()))?
+            serde_json::from_str::<AuditPolicy>(&text)
+                .with_context(|| format!("policy {}", path.display()))?
         }
         None => AuditPolicy::default(),
     };
@@ -141,7 +142,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     // A file that could not be opened at all is also an error message.
     for result in &results {
         let opened = result.report.findings.iter().find(|f| {
-            f.kind == "unreadable"
+            f.kind == FindingKind::Unreadable
                 && f.record.as_deref() == Some("(file)")
                 && result.report.format.is_none()
         });
@@ -373,7 +374,7 @@ fn sarif(results: &[FileResult], all: bool) -> serde_json::Value {
     use serde_json::json;
     let mut kinds: Vec<&str> = results
         .iter()
-        .flat_map(|r| r.report.findings.iter().map(|f| f.kind))
+        .flat_map(|r| r.report.findings.iter().map(|f| f.kind.as_str()))
         .collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -414,7 +415,7 @@ fn sarif(results: &[FileResult], all: bool) -> serde_json::Value {
             }
             sarif_results.push(json!({
                 "ruleId": finding.kind,
-                "ruleIndex": kinds.iter().position(|k| *k == finding.kind).unwrap_or(0),
+                "ruleIndex": kinds.iter().position(|k| *k == finding.kind.as_str()).unwrap_or(0),
                 "level": level,
                 "message": { "text": format!("{} — {}", finding.subject, finding.reason) },
                 "locations": [location],

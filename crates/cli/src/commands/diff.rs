@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use tpkg::archive::PackageReader;
-use tpkg::diff::{DiffReport, ObjectDiff, ValuesStatus};
+use tpkg::diff::{Compared, DiffReport, ObjectDiff, ValuesStatus};
 use tpkg::formats::PyTorchFile;
 
 use super::write_json;
@@ -143,10 +143,15 @@ fn write_text(
             "formats: {} vs {}; compared: {}",
             formats.a,
             formats.b,
-            report.compared.join(", ")
+            report
+                .compared
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )?;
     }
-    if report.compared.contains(&"records") {
+    if report.compared.contains(&Compared::Records) {
         // Zips of two formats never share their records: a count, for
         // information (`--json` lists them); the main objects decide.
         writeln!(

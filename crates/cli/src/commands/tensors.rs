@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use tpkg::tensors::{PackageTensors, tensor_json};
+use tpkg::tensors::{PackageTensors, TensorSummary};
 
 use super::write_json;
 
@@ -26,7 +26,7 @@ fn print(tensors: &PackageTensors<'_>, as_json: bool, out: &mut impl Write) -> a
     let mut rows = Vec::with_capacity(tensors.len());
     for index in 0..tensors.len() {
         let view = tensors.view(index)?;
-        let mut row = tensor_json(tensors.path(index), &view);
+        let mut row = serde_json::to_value(TensorSummary::of(tensors.path(index), &view))?;
         row["storage"] = view.spec().storage.key.clone().into();
         tensors.release_storage(&view.spec().storage.key);
         rows.push(row);

@@ -155,19 +155,31 @@ pub fn sniff(head: &[u8]) -> Sniffed {
         Sniffed::LegacyStream
     } else if head.len() >= 262 && &head[257..262] == b"ustar" {
         Sniffed::Tar
-    } else if looks_like_pickle(head) {
+    } else if decodes_as_pickle(head) {
         Sniffed::Pickle
     } else {
         Sniffed::Zip
     }
 }
 
-/// Whether `head` is a pickle as `pickle.load` sees one: it decodes, is
-/// cut short by the 512 bytes, or fails only after it ran something (a
-/// call or an instantiation: CPython has run everything before the
-/// failing opcode, so a payload followed by garbage is still a payload;
-/// text that merely starts like an opcode, `cats\ndogs`, runs nothing).
-fn looks_like_pickle(head: &[u8]) -> bool {
+/// Whether `head` (a file's first bytes) is a pickle as `pickle.load` sees
+/// one: it decodes, is cut short by the end of `head`, or fails only after
+/// it ran something (a call or an instantiation: CPython has run
+/// everything before the failing opcode, so a payload followed by garbage
+/// is still a payload; text that merely starts like an opcode,
+/// `cats\ndogs`, runs nothing).
+///
+/// The deep check, by decoding (what [`sniff`] uses): it knows pickles of
+/// every protocol, 0 and 1 included, which have no header. Compare
+/// [`starts_like_pickle`], the two-byte check.
+///
+/// ```
+/// use tpkg::formats::decodes_as_pickle;
+/// assert!(decodes_as_pickle(b"\x80\x02K\x01."));
+/// assert!(decodes_as_pickle(b"(lp0\nI1\na.")); // protocol 0
+/// assert!(!decodes_as_pickle(b"just some text"));
+/// ```
+pub fn decodes_as_pickle(head: &[u8]) -> bool {
     use tpkg_pickle::{DecodeErrorKind, DecodeOptions, Symbolic, Value, decode_partial};
     if head.is_empty() {
         return false;
@@ -187,6 +199,49 @@ fn looks_like_pickle(head: &[u8]) -> bool {
             (cut_short && matches!(head, [0x80, ..] | [b'(' | b']' | b'}' | b')' | b'c', ..]))
                 || ran_something
         }
+    }
+}
+
+/// Whether `bytes` start with a `PROTO` opcode of protocol 2 to 5, as every
+/// pickle `save_pickle` and `torch.save` write does (`80 02` ... `80 05`).
+///
+/// The cheap check, of the first two bytes: protocols 0 and 1, which have
+/// no header, fail it, and so does anything else; bytes that pass it may
+/// still not decode. Compare [`decodes_as_pickle`], the deep check.
+///
+/// ```
+/// use tpkg::formats::starts_like_pickle;
+/// assert!(starts_like_pickle(b"\x80\x02}q\x00."));
+/// assert!(!starts_like_pickle(b"(lp0\nI1\na."));
+/// assert!(!starts_like_pickle(b"\x80"));
+/// ```
+pub fn starts_like_pickle(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x80, 2..=5, ..])
+}
+
+/// What the first bytes of `bytes` prove they are, if anything: a zip (a
+/// local header first), a legacy `torch.save` (the magic-number pickle)
+/// or a pickle ([`starts_like_pickle`]). Stricter than [`sniff`], which
+/// reads every head as something (a zip when nothing else): for bytes
+/// found inside a file, which are a file only when they say so.
+///
+/// ```
+/// use tpkg::formats::{Sniffed, sniff_strict};
+/// assert_eq!(sniff_strict(b"PK\x03\x04"), Some(Sniffed::Zip));
+/// assert_eq!(sniff_strict(b"\x80\x04\x95"), Some(Sniffed::Pickle));
+/// assert_eq!(sniff_strict(b"(lp0\nI1\na."), None);
+/// assert_eq!(sniff_strict(b"raw tensor bytes"), None);
+/// ```
+pub fn sniff_strict(bytes: &[u8]) -> Option<Sniffed> {
+    let head = &bytes[..bytes.len().min(512)];
+    if head.starts_with(b"PK\x03\x04") {
+        Some(Sniffed::Zip)
+    } else if crate::legacy::looks_legacy(head) {
+        Some(Sniffed::LegacyStream)
+    } else if starts_like_pickle(head) {
+        Some(Sniffed::Pickle)
+    } else {
+        None
     }
 }
 

@@ -1,6 +1,7 @@
 //! Record-level helpers every layer shares: decoding a pickle record
 //! within the size limit, naming source records, the mocked-module stub
-//! and telling a pickle by its first bytes.
+//! and a record's first bytes (telling pickles by them is
+//! [`crate::formats`]' business).
 
 use std::io;
 
@@ -132,11 +133,6 @@ pub fn module_of_record(name: &str) -> Option<String> {
         return None;
     }
     Some(stem.replace('/', "."))
-}
-
-/// Whether `bytes` starts like a pickle `save_pickle`/`torch.save` writes.
-pub fn looks_like_pickle(bytes: &[u8]) -> bool {
-    matches!(bytes, [0x80, 2..=5, ..])
 }
 
 /// The first two bytes of a record (enough to tell a pickle's PROTO).

@@ -5,7 +5,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use sha2::{Digest, Sha256};
 use tpkg_archive::{ArchiveError, PackageReader};
 use tpkg_pickle::ValueGraph;
 pub use tpkg_tensors::*;
@@ -13,8 +12,13 @@ pub use tpkg_tensors::*;
 use crate::files::records::{PickleRecordError, decode_record};
 
 mod embedded;
+mod summary;
+mod write;
+
 pub use embedded::EmbeddedStorageError;
 pub(crate) use embedded::pickled_bytes;
+pub use summary::{TensorSummary, tensor_sha256};
+pub use write::{WriteTensorsError, write_tensor_pickle};
 
 /// A pickle's tensors could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -640,71 +644,4 @@ impl<'r> PackageTensors<'r> {
         }
         Ok(len)
     }
-}
-
-/// SHA-256 of a tensor's elements in row-major order as little-endian bytes
-/// (the corpus manifests' `sha256`), as lowercase hex.
-pub fn tensor_sha256(view: &TensorView<'_>) -> String {
-    Sha256::digest(view.contiguous_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// One tensor as the corpus manifests (and `tpkg tensors --json`) describe
-/// it: `{path, dtype, shape, stride, storage_offset, requires_grad,
-/// parameter, sha256}`.
-pub fn tensor_json(path: &str, view: &TensorView<'_>) -> serde_json::Value {
-    serde_json::json!({
-        "path": path,
-        "dtype": view.dtype().name(),
-        "shape": view.shape(),
-        "stride": view.stride(),
-        "storage_offset": view.storage_offset(),
-        "requires_grad": view.spec().requires_grad,
-        "parameter": view.spec().parameter,
-        "sha256": tensor_sha256(view),
-    })
-}
-
-/// Writing a pickle with its tensor storages failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteTensorsError {
-    /// The storages and their bytes do not pair up.
-    #[error("{storages} storages but {buffers} byte buffers")]
-    Mismatch {
-        /// Storages registered.
-        storages: usize,
-        /// Buffers given.
-        buffers: usize,
-    },
-    /// Encoding the pickle failed.
-    #[error(transparent)]
-    Encode(#[from] tpkg_pickle::EncodeError),
-    /// Writing a record failed.
-    #[error(transparent)]
-    Archive(#[from] ArchiveError),
-}
-
-/// Writes the storages a [`TensorEncoder`] registered (`bytes[i]` for
-/// `storages[i]`, each as `.data/<key>.storage`, once) and `graph` as a
-/// protocol-3 pickle at `record`, as `PackageExporter.save_pickle` does.
-pub fn write_tensor_pickle<D: tpkg_archive::Destination>(
-    writer: &mut tpkg_archive::PackageWriter<D>,
-    record: &str,
-    graph: &ValueGraph,
-    storages: &[StorageRef],
-    bytes: &[impl AsRef<[u8]>],
-) -> Result<(), WriteTensorsError> {
-    if storages.len() != bytes.len() {
-        return Err(WriteTensorsError::Mismatch {
-            storages: storages.len(),
-            buffers: bytes.len(),
-        });
-    }
-    for (storage, data) in storages.iter().zip(bytes) {
-        writer.write_record(&storage_record(&storage.key), data.as_ref())?;
-    }
-    writer.write_record(record, &tpkg_pickle::encode(graph, 3)?)?;
-    Ok(())
 }

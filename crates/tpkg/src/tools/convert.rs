@@ -98,7 +98,13 @@ fn safetensors_dtype(dtype: DType) -> Option<safetensors::Dtype> {
 }
 
 /// How a conversion writes its output.
+///
+/// ```
+/// let options = tpkg::convert::ConvertOptions::default().with_durable(false);
+/// assert!(!options.durable);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConvertOptions {
     /// fsync the output before renaming it into place (see
     /// [`WriteOptions::durable`]); on by default.
@@ -108,6 +114,14 @@ pub struct ConvertOptions {
 impl Default for ConvertOptions {
     fn default() -> Self {
         ConvertOptions { durable: true }
+    }
+}
+
+impl ConvertOptions {
+    /// Whether to fsync the output before renaming it into place.
+    pub fn with_durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
     }
 }
 

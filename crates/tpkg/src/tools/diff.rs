@@ -31,27 +31,90 @@
 //! let report = tpkg::diff::diff(&package(b"a = 1\n")?, &package(b"a = 2\n")?);
 //! assert_eq!(report.differ[0].record, "m.py");
 //! assert_eq!(report.differ[0].detail, "source differs from line 1");
-//! assert_eq!(report.compared, ["records"]);
+//! assert_eq!(report.compared, [tpkg::diff::Compared::Records]);
 //! # Ok(()) }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
-use serde_json::Value as Json;
 use tpkg_archive::PackageReader;
 
-use crate::files::records::looks_like_pickle;
-use crate::formats::{FileFormat, OpenError, PyTorchFile};
-use crate::tensors::{PackageTensors, tensor_json, tensor_sha256};
+use crate::formats::{FileFormat, OpenError, PyTorchFile, starts_like_pickle};
+use crate::tensors::{DType, PackageTensors, TensorSummary, tensor_sha256};
+
+mod values;
+
+use values::{value_differences, value_image};
+
+/// Names serialised in lowercase, shown as they serialise.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            /// The name, as serialised.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// How a record that differs was compared.
+    RecordKind {
+        /// A Python source: its first differing line.
+        Source => "source",
+        /// A pickle: its values and tensors.
+        Pickle => "pickle",
+        /// Anything else: its sizes.
+        Binary => "binary",
+    }
+}
+
+named_enum! {
+    /// What [`diff_files`] compared.
+    Compared {
+        /// The records, by name (both files are zips).
+        Records => "records",
+        /// The main objects (a file is not a zip, or the formats differ).
+        Object => "object",
+    }
+}
+
+named_enum! {
+    /// What differs between two tensors at one path.
+    TensorChange {
+        /// The dtype.
+        Dtype => "dtype",
+        /// The shape.
+        Shape => "shape",
+        /// The elements (their SHA-256).
+        Elements => "elements",
+    }
+}
 
 /// One record present in both packages with different bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
     /// The record.
     pub record: String,
-    /// `source`, `pickle` or `binary`.
-    pub kind: &'static str,
+    /// What the record is, as compared.
+    pub kind: RecordKind,
     /// What differs, in words.
     pub detail: String,
 }
@@ -86,7 +149,7 @@ pub struct DiffReport {
     /// What was compared, in order: `records` (both files are zips),
     /// `object` (their main objects: a file is not a zip, or the formats
     /// differ).
-    pub compared: Vec<&'static str>,
+    pub compared: Vec<Compared>,
     /// The main objects' comparison, when `compared` holds `object`.
     pub object: Option<ObjectDiff>,
 }
@@ -147,7 +210,7 @@ pub struct TensorDifference {
     /// The tensor's path.
     pub path: String,
     /// What differs: any of `dtype`, `shape`, `elements`.
-    pub changed: Vec<&'static str>,
+    pub changed: Vec<TensorChange>,
     /// The first object's tensor.
     pub a: TensorDigest,
     /// The second object's tensor.
@@ -159,14 +222,28 @@ pub struct TensorDifference {
 /// What a tensor is compared by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TensorDigest {
-    /// PyTorch's dtype name (`float32`).
-    pub dtype: &'static str,
+    /// The dtype (serialised by PyTorch's name, `float32`); `None` (`?`)
+    /// for an unreadable tensor.
+    #[serde(serialize_with = "dtype_name")]
+    pub dtype: Option<DType>,
     /// The shape.
     pub shape: Vec<u64>,
     /// SHA-256 of the elements in row-major order, little-endian (as the
     /// corpus manifests and `tpkg tensors` give it); an unreadable
     /// tensor's error instead.
     pub sha256: String,
+}
+
+/// A digest's dtype name, `?` for none.
+fn name(dtype: Option<DType>) -> &'static str {
+    dtype.map_or("?", DType::name)
+}
+
+fn dtype_name<S: serde::Serializer>(
+    dtype: &Option<DType>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(name(*dtype))
 }
 
 /// The value images compared.
@@ -256,7 +333,7 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
             a: crate::formats::zip_format(a),
             b: crate::formats::zip_format(b),
         }),
-        compared: vec!["records"],
+        compared: vec![Compared::Records],
         ..Default::default()
     };
     for name in names_a.iter().filter(|n| b.has_record(n)) {
@@ -270,12 +347,12 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
                 Ok(true) => report.same += 1,
                 Ok(false) => report.differ.push(Difference {
                     record: name.clone(),
-                    kind: "binary",
+                    kind: RecordKind::Binary,
                     detail: format!("{size_a} bytes vs {size_b} bytes, contents differ"),
                 }),
                 Err(error) => report.differ.push(Difference {
                     record: name.clone(),
-                    kind: "binary",
+                    kind: RecordKind::Binary,
                     detail: format!("unreadable: {error}"),
                 }),
             }
@@ -291,7 +368,7 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
                     .unwrap_or_default();
                 report.differ.push(Difference {
                     record: name.clone(),
-                    kind: "binary",
+                    kind: RecordKind::Binary,
                     detail: format!("unreadable: {error}"),
                 });
                 continue;
@@ -307,19 +384,19 @@ pub fn diff(a: &PackageReader, b: &PackageReader) -> DiffReport {
         let difference = if name.ends_with(".py") {
             Difference {
                 record: name.clone(),
-                kind: "source",
+                kind: RecordKind::Source,
                 detail: source_difference(&bytes_a, &bytes_b),
             }
-        } else if looks_like_pickle(&bytes_a) && looks_like_pickle(&bytes_b) {
+        } else if starts_like_pickle(&bytes_a) && starts_like_pickle(&bytes_b) {
             Difference {
                 record: name.clone(),
-                kind: "pickle",
+                kind: RecordKind::Pickle,
                 detail: pickle_difference(a, b, name),
             }
         } else {
             Difference {
                 record: name.clone(),
-                kind: "binary",
+                kind: RecordKind::Binary,
                 detail: format!("{} bytes vs {} bytes", bytes_a.len(), bytes_b.len()),
             }
         };
@@ -361,18 +438,19 @@ fn source_difference(a: &[u8], b: &[u8]) -> String {
     format!("source differs from line {line}")
 }
 
-/// Tensors of a pickle by path, as comparable JSON.
-fn tensor_table(tensors: &PackageTensors<'_>) -> BTreeMap<String, serde_json::Value> {
+/// Tensors of a pickle by path, comparable: their summaries, or why they
+/// cannot be read.
+fn tensor_table(tensors: &PackageTensors<'_>) -> BTreeMap<String, Result<TensorSummary, String>> {
     (0..tensors.len())
         .map(|i| {
             let path = tensors.path(i).to_owned();
             let value = match tensors.view(i) {
                 Ok(view) => {
-                    let json = tensor_json(&path, &view);
+                    let summary = TensorSummary::of(&path, &view);
                     tensors.release_storage(&view.spec().storage.key);
-                    json
+                    Ok(summary)
                 }
-                Err(error) => serde_json::Value::from(error.to_string()),
+                Err(error) => Err(error.to_string()),
             };
             (path, value)
         })
@@ -431,7 +509,7 @@ fn pickle_difference(a: &PackageReader, b: &PackageReader, name: &str) -> String
 /// let zip = PyTorchFile::open(format!("{dir}/state_dict.pt"))?;
 /// let legacy = PyTorchFile::open(format!("{dir}/state_dict_legacy.pt"))?;
 /// let report = tpkg::diff::diff_files(&zip, &legacy)?;
-/// assert_eq!(report.compared, ["object"]);
+/// assert_eq!(report.compared, [tpkg::diff::Compared::Object]);
 /// assert!(report.is_same());
 /// let object = report.object.unwrap();
 /// assert!(object.tensors.same > 0 && object.tensors.differ.is_empty());
@@ -454,7 +532,7 @@ pub fn diff_files(a: &PyTorchFile, b: &PyTorchFile) -> Result<DiffReport, OpenEr
     };
     report.formats = Some(formats);
     report.object = Some(compare_objects(a, b)?);
-    report.compared.push("object");
+    report.compared.push(Compared::Object);
     Ok(report)
 }
 
@@ -506,7 +584,7 @@ fn digests(tensors: &PackageTensors<'_>) -> Vec<(String, TensorDigest)> {
             let digest = match tensors.view(i) {
                 Ok(view) => {
                     let digest = TensorDigest {
-                        dtype: view.dtype().name(),
+                        dtype: Some(view.dtype()),
                         shape: view.shape().to_vec(),
                         sha256: tensor_sha256(&view),
                     };
@@ -515,7 +593,7 @@ fn digests(tensors: &PackageTensors<'_>) -> Vec<(String, TensorDigest)> {
                     digest
                 }
                 Err(error) => TensorDigest {
-                    dtype: "?",
+                    dtype: None,
                     shape: Vec::new(),
                     sha256: format!("unreadable: {error}"),
                 },
@@ -548,15 +626,15 @@ fn compare_tensors(a: &[(String, TensorDigest)], b: &[(String, TensorDigest)]) -
         let mut changed = Vec::new();
         let mut detail = Vec::new();
         if x.dtype != y.dtype {
-            changed.push("dtype");
-            detail.push(format!("dtype {} vs {}", x.dtype, y.dtype));
+            changed.push(TensorChange::Dtype);
+            detail.push(format!("dtype {} vs {}", name(x.dtype), name(y.dtype)));
         }
         if x.shape != y.shape {
-            changed.push("shape");
+            changed.push(TensorChange::Shape);
             detail.push(format!("shape {:?} vs {:?}", x.shape, y.shape));
         }
         if x.sha256 != y.sha256 {
-            changed.push("elements");
+            changed.push(TensorChange::Elements);
             detail.push("elements differ".to_owned());
         }
         if changed.is_empty() {
@@ -573,323 +651,26 @@ fn compare_tensors(a: &[(String, TensorDigest)], b: &[(String, TensorDigest)]) -
     }
     diff
 }
-
-/// The main object's value image (tensors as `{"tensor": path}`), or
-/// `None` for a `.pt2` archive, whose main object is its tensors alone. A
-/// pickle file of several pickles is the list of their images, tensor
-/// paths prefixed by the pickle's index as [`PackageTensors::from_pickles`]
-/// gives them.
-fn value_image(
-    file: &PyTorchFile,
-    tensors: &PackageTensors<'_>,
-) -> Option<Result<Json, crate::show::ShowError>> {
-    match file {
-        PyTorchFile::Zip {
-            format: FileFormat::Pt2,
-            ..
-        } => None,
-        PyTorchFile::Pickle(pickles) if pickles.len() != 1 => Some(
-            pickles
-                .iter()
-                .enumerate()
-                .map(|(index, graph)| {
-                    let mut image = crate::show::image(graph)?;
-                    prefix_tensor_paths(&mut image, &index.to_string());
-                    Ok(image)
-                })
-                .collect::<Result<Vec<Json>, _>>()
-                .map(Json::Array),
-        ),
-        _ => Some(crate::show::image(tensors.graph())),
-    }
-}
-
-/// Rewrites every `{"tensor": path}` of an image to `{"tensor":
-/// "prefix.path"}` (`prefix` alone for an empty path).
-fn prefix_tensor_paths(image: &mut Json, prefix: &str) {
-    let mut stack = vec![image];
-    while let Some(value) = stack.pop() {
-        match value {
-            Json::Object(map) => {
-                if map.len() == 1
-                    && let Some(Json::String(path)) = map.get_mut("tensor")
-                {
-                    *path = if path.is_empty() {
-                        prefix.to_owned()
-                    } else {
-                        format!("{prefix}.{path}")
-                    };
-                    continue;
-                }
-                stack.extend(map.values_mut());
-            }
-            Json::Array(items) => stack.extend(items.iter_mut()),
-            _ => {}
-        }
-    }
-}
-
-/// Compact JSON of an image, cut at 120 characters.
-fn compact(value: &Json) -> String {
-    const LIMIT: usize = 120;
-    let text = value.to_string();
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
-}
-
-const ABSENT: &str = "(absent)";
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-/// The one key of a one-key JSON object, with its value.
-fn tagged(value: &Json) -> Option<(&str, &Json)> {
-    match value {
-        Json::Object(map) if map.len() == 1 => map.iter().next().map(|(k, v)| (k.as_str(), v)),
-        _ => None,
-    }
-}
-
-/// Whether a value image is a tensor (`{"tensor": path}`), or absent.
-fn tensor_or_absent(value: Option<&Json>) -> bool {
-    value.is_none_or(|value| tagged(value).is_some_and(|(kind, _)| kind == "tensor"))
-}
-
-/// Where images `a` and `b` differ, walking dicts by key and sequences by
-/// index, up to [`MAX_VALUE_DIFFERENCES`] places. A place holding a tensor
-/// on one side and a tensor or nothing on the other is not a difference of
-/// values (tensors are compared by path on their own). Iterative: images
-/// may be as deep as [`crate::show::MAX_DEPTH`].
-fn value_differences(a: &Json, b: &Json, path: &str, out: &mut Vec<ValueDifference>) {
-    let mut stack: Vec<(Option<&Json>, Option<&Json>, String)> =
-        vec![(Some(a), Some(b), path.to_owned())];
-    while let Some((a, b, path)) = stack.pop() {
-        if out.len() >= MAX_VALUE_DIFFERENCES {
-            return;
-        }
-        if tensor_or_absent(a) && tensor_or_absent(b) {
-            continue;
-        }
-        let (a, b) = match (a, b) {
-            (Some(a), Some(b)) if a == b => continue,
-            (Some(a), Some(b)) => (a, b),
-            (a, b) => {
-                out.push(ValueDifference {
-                    path,
-                    a: a.map_or_else(|| ABSENT.to_owned(), compact),
-                    b: b.map_or_else(|| ABSENT.to_owned(), compact),
-                });
-                continue;
-            }
-        };
-        let mut children: Vec<(Option<&Json>, Option<&Json>, String)> = Vec::new();
-        let walked = match (a, b, tagged(a), tagged(b)) {
-            (Json::Array(x), Json::Array(y), _, _) => {
-                sequence(x, y, &path, &mut children);
-                true
-            }
-            (_, _, Some((kind_a, x)), Some((kind_b, y))) if kind_a == kind_b => {
-                match (kind_a, x, y) {
-                    ("dict" | "OrderedDict", Json::Array(x), Json::Array(y)) => {
-                        pairs(x, y, &path, &mut children, out)
-                    }
-                    (_, Json::Array(x), Json::Array(y)) => {
-                        sequence(x, y, &path, &mut children);
-                        true
-                    }
-                    _ => false,
-                }
-            }
-            _ => match (a, b) {
-                // A module: its class, then its state dict.
-                (Json::Object(x), Json::Object(y))
-                    if x.contains_key("module") && x.get("module") == y.get("module") =>
-                {
-                    children.push((x.get("state_dict"), y.get("state_dict"), path.clone()));
-                    true
-                }
-                _ => false,
-            },
-        };
-        if walked {
-            stack.extend(children.into_iter().rev());
-        } else {
-            out.push(ValueDifference {
-                path,
-                a: compact(a),
-                b: compact(b),
-            });
-        }
-    }
-}
-
-fn sequence<'j>(
-    a: &'j [Json],
-    b: &'j [Json],
-    path: &str,
-    children: &mut Vec<(Option<&'j Json>, Option<&'j Json>, String)>,
-) {
-    for index in 0..a.len().max(b.len()) {
-        children.push((a.get(index), b.get(index), join(path, &index.to_string())));
-    }
-}
-
-/// A dict's `[key, value]` pairs matched by key; `false` when they are not
-/// pairs with string keys (then the dict is one difference). Same items in
-/// another order are a difference of their own.
-fn pairs<'j>(
-    a: &'j [Json],
-    b: &'j [Json],
-    path: &str,
-    children: &mut Vec<(Option<&'j Json>, Option<&'j Json>, String)>,
-    out: &mut Vec<ValueDifference>,
-) -> bool {
-    fn items(pairs: &[Json]) -> Option<Vec<(&str, &Json)>> {
-        pairs
-            .iter()
-            .map(|pair| match pair.as_array()?.as_slice() {
-                [Json::String(key), value] => Some((key.as_str(), value)),
-                _ => None,
-            })
-            .collect()
-    }
-    let (Some(x), Some(y)) = (items(a), items(b)) else {
-        return false;
-    };
-    let by_key: HashMap<&str, &Json> = y.iter().copied().collect();
-    let in_a: HashMap<&str, &Json> = x.iter().copied().collect();
-    if in_a.len() != x.len() || by_key.len() != y.len() {
-        // Keys that print alike (`1` and `'1'`): no matching by key.
-        return false;
-    }
-    for (key, value) in &x {
-        children.push((Some(value), by_key.get(key).copied(), join(path, key)));
-    }
-    for (key, value) in &y {
-        if !in_a.contains_key(key) {
-            children.push((None, Some(value), join(path, key)));
-        }
-    }
-    let order = |items: &[(&'j str, &'j Json)], other: &HashMap<&str, &Json>| -> Vec<&'j str> {
-        items
-            .iter()
-            .map(|(k, _)| *k)
-            .filter(|k| other.contains_key(k))
-            .collect()
-    };
-    let (order_a, order_b) = (order(&x, &by_key), order(&y, &in_a));
-    if order_a != order_b {
-        let keys = |order: Vec<&str>| format!("key order {}", compact(&Json::from(order)));
-        out.push(ValueDifference {
-            path: path.to_owned(),
-            a: keys(order_a),
-            b: keys(order_b),
-        });
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-
-    fn places(a: Json, b: Json) -> Vec<(String, String, String)> {
-        let mut out = Vec::new();
-        value_differences(&a, &b, "", &mut out);
-        out.into_iter().map(|d| (d.path, d.a, d.b)).collect()
-    }
-
-    fn place(path: &str, a: &str, b: &str) -> (String, String, String) {
-        (path.to_owned(), a.to_owned(), b.to_owned())
-    }
-
-    #[test]
-    fn value_differences_name_dict_keys_and_indices() {
-        let a = json!({"dict": [["epoch", 3], ["sizes", {"tuple": [1, 2]}], ["gone", null]]});
-        let b = json!({"dict": [["epoch", 4], ["sizes", {"tuple": [1, 5, 6]}], ["new", true]]});
-        assert_eq!(
-            places(a, b),
-            [
-                place("epoch", "3", "4"),
-                place("sizes.1", "2", "5"),
-                place("sizes.2", ABSENT, "6"),
-                place("gone", "null", ABSENT),
-                place("new", ABSENT, "true"),
-            ]
-        );
-    }
-
-    #[test]
-    fn tensors_are_not_value_differences_but_their_neighbours_are() {
-        let a = json!({"OrderedDict": [["w", {"tensor": "w"}], ["n", 1]]});
-        let b = json!({"OrderedDict": [["v", {"tensor": "v"}], ["n", 1]]});
-        assert_eq!(places(a, b), []);
-        // A tensor where the other side has a plain value is one.
-        let a = json!([{"tensor": "0"}]);
-        let b = json!([7]);
-        assert_eq!(places(a, b), [place("0", r#"{"tensor":"0"}"#, "7")]);
-    }
-
-    #[test]
-    fn other_kinds_order_and_classes_differ_as_a_whole() {
-        assert_eq!(
-            places(json!({"dict": []}), json!({"OrderedDict": []})),
-            [place("", r#"{"dict":[]}"#, r#"{"OrderedDict":[]}"#)]
-        );
-        assert_eq!(
-            places(
-                json!({"dict": [["a", 1], ["b", 2]]}),
-                json!({"dict": [["b", 2], ["a", 1]]})
-            ),
-            [place(
-                "",
-                r#"key order ["a","b"]"#,
-                r#"key order ["b","a"]"#
-            )]
-        );
-        let module = |class: &str, n: i64| json!({"module": class, "state_dict": {"OrderedDict": [["k", n]]}});
-        assert_eq!(
-            places(module("m.A", 1), module("m.A", 2)),
-            [place("k", "1", "2")]
-        );
-        assert_eq!(places(module("m.A", 1), module("m.B", 1)).len(), 1);
-    }
-
-    #[test]
-    fn several_pickles_prefix_their_tensor_paths() {
-        let mut image = json!({"dict": [["a", {"tensor": "a"}]], "x": [{"tensor": ""}]});
-        prefix_tensor_paths(&mut image, "1");
-        assert_eq!(
-            image,
-            json!({"dict": [["a", {"tensor": "1.a"}]], "x": [{"tensor": "1"}]})
-        );
-    }
 
     #[test]
     fn tensors_compare_by_dtype_shape_and_elements() {
         let digest = |dtype, shape: &[u64], sha: &str| TensorDigest {
-            dtype,
+            dtype: Some(dtype),
             shape: shape.to_vec(),
             sha256: sha.to_owned(),
         };
         let a = vec![
-            ("w".to_owned(), digest("float32", &[2], "aa")),
-            ("b".to_owned(), digest("float32", &[2], "bb")),
-            ("x".to_owned(), digest("int64", &[1], "cc")),
+            ("w".to_owned(), digest(DType::Float32, &[2], "aa")),
+            ("b".to_owned(), digest(DType::Float32, &[2], "bb")),
+            ("x".to_owned(), digest(DType::Int64, &[1], "cc")),
         ];
         let b = vec![
-            ("b".to_owned(), digest("float32", &[2], "bb")),
-            ("w".to_owned(), digest("float64", &[1, 2], "dd")),
-            ("y".to_owned(), digest("int64", &[1], "cc")),
+            ("b".to_owned(), digest(DType::Float32, &[2], "bb")),
+            ("w".to_owned(), digest(DType::Float64, &[1, 2], "dd")),
+            ("y".to_owned(), digest(DType::Int64, &[1], "cc")),
         ];
         let diff = compare_tensors(&a, &b);
         assert_eq!(
@@ -897,7 +678,14 @@ mod tests {
             (vec!["x".to_owned()], vec!["y".to_owned()], 1)
         );
         assert_eq!(diff.differ[0].path, "w");
-        assert_eq!(diff.differ[0].changed, ["dtype", "shape", "elements"]);
+        assert_eq!(
+            diff.differ[0].changed,
+            [
+                TensorChange::Dtype,
+                TensorChange::Shape,
+                TensorChange::Elements
+            ]
+        );
         assert_eq!(
             diff.differ[0].detail,
             "dtype float32 vs float64, shape [2] vs [1, 2], elements differ"

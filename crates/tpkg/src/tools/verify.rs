@@ -27,9 +27,8 @@ use serde::Serialize;
 use tpkg_archive::{PackageMetadata, PackageReader};
 
 use crate::files::records;
+use crate::formats::starts_like_pickle;
 use crate::tensors::PackageTensors;
-
-pub use crate::files::records::looks_like_pickle;
 
 /// One thing wrong with one record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,7 +106,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
             records::MAX_PICKLE_BYTES
         };
         if info.size > limit {
-            if is_source || records::looks_like_pickle(&records::peek(reader, name)) {
+            if is_source || starts_like_pickle(&records::peek(reader, name)) {
                 problems.push(problem(
                     name,
                     format!("{} bytes: larger than the {limit}-byte limit", info.size),
@@ -119,7 +118,7 @@ pub fn verify(reader: &PackageReader) -> VerifyReport {
         // read whole only what is parsed next (peeking decides).
         let may_be_pickle = || {
             (!name.starts_with(".data/") || name.ends_with(".pkl"))
-                && records::looks_like_pickle(&records::peek(reader, name))
+                && starts_like_pickle(&records::peek(reader, name))
         };
         if !is_source && !may_be_pickle() {
             continue;

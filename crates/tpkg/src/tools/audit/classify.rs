@@ -503,9 +503,9 @@ mod tests {
     use super::*;
 
     fn level(module: &str, name: &str, use_: Use) -> Level {
-        let policy =
-            AuditPolicy::from_json(r#"{"safe": ["mymodel.*"], "unsafe": ["numpy.frombuffer"]}"#)
-                .unwrap();
+        let policy = AuditPolicy::default()
+            .with_safe(["mymodel.*"])
+            .with_unsafe(["numpy.frombuffer"]);
         let interned = ["mypkg".to_owned(), "collections".to_owned()];
         let ctx = Context {
             policy: &policy,

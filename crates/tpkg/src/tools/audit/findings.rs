@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Finding, Level};
+use super::{Finding, FindingKind, Level};
 
 /// Where a finding is.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,35 +37,45 @@ impl<'a> At<'a> {
     }
 }
 
+/// A finding to add: what, where, how bad and why.
+pub(crate) struct NewFinding<'a> {
+    pub level: Level,
+    pub kind: FindingKind,
+    pub at: At<'a>,
+    /// What is imported, called or found.
+    pub subject: String,
+    pub reason: String,
+}
+
 /// Findings in order, the same (record, kind, subject) folded into one
 /// with a count (source findings, which have lines, are kept apart).
 #[derive(Default)]
 pub(crate) struct Findings {
     pub list: Vec<Finding>,
-    index: BTreeMap<(String, &'static str, String), usize>,
+    index: BTreeMap<(String, FindingKind, String), usize>,
 }
 
 impl Findings {
     /// A record (or the file) that could not be audited: the subject is
     /// the record.
     pub fn unreadable(&mut self, level: Level, record: &str, reason: String) {
-        self.add(
+        self.add(NewFinding {
             level,
-            "unreadable",
-            At::record(record),
-            record.to_owned(),
+            kind: FindingKind::Unreadable,
+            at: At::record(record),
+            subject: record.to_owned(),
             reason,
-        );
+        });
     }
 
-    pub fn add(
-        &mut self,
-        level: Level,
-        kind: &'static str,
-        at: At<'_>,
-        subject: String,
-        reason: String,
-    ) {
+    pub fn add(&mut self, finding: NewFinding<'_>) {
+        let NewFinding {
+            level,
+            kind,
+            at,
+            subject,
+            reason,
+        } = finding;
         let key = (
             at.record.unwrap_or_default().to_owned(),
             kind,

@@ -5,8 +5,9 @@
 use tpkg_pickle::{Value, ValueGraph, ValueId};
 
 use super::classify::{Context, Use, classify};
-use super::findings::{At, Findings};
-use super::{Level, nested_audit};
+use super::findings::{At, Findings, NewFinding};
+use super::nested::nested_audit;
+use super::{FindingKind, Level};
 
 /// Functions whose bytes argument is itself loaded as a file: the bytes
 /// are audited as one (`torch.storage._load_from_bytes` is a nested
@@ -58,7 +59,13 @@ impl PickleAudit<'_> {
             match value {
                 Value::Global { module, name } => {
                     let (level, reason) = classify(&self.ctx, module, name, Use::Import);
-                    findings.add(level, "import", at, format!("{module}.{name}"), reason);
+                    findings.add(NewFinding {
+                        level,
+                        kind: FindingKind::Import,
+                        at,
+                        subject: format!("{module}.{name}"),
+                        reason,
+                    });
                 }
                 Value::Reduce {
                     callable,
@@ -70,9 +77,15 @@ impl PickleAudit<'_> {
                     } else {
                         Use::Call
                     };
-                    self.judge(findings, at, "call", *callable, use_);
+                    self.judge(findings, at, FindingKind::Call, *callable, use_);
                     if extra.state.is_some() {
-                        self.judge(findings, at, "setstate", *callable, Use::SetState);
+                        self.judge(
+                            findings,
+                            at,
+                            FindingKind::SetState,
+                            *callable,
+                            Use::SetState,
+                        );
                     }
                     self.nested_argument(findings, id, *callable, *args, &mut audited);
                 }
@@ -81,12 +94,12 @@ impl PickleAudit<'_> {
                     // calls only its __new__. INST and OBJ call `class(*args)`.
                     let opcode = graph.origin(id).and_then(|at| self.data.get(at)).copied();
                     let (kind, use_) = match opcode {
-                        Some(b'i' | b'o') => ("call", Use::Call),
-                        _ => ("instantiate", Use::Instantiate),
+                        Some(b'i' | b'o') => (FindingKind::Call, Use::Call),
+                        _ => (FindingKind::Instantiate, Use::Instantiate),
                     };
                     self.judge(findings, at, kind, *class, use_);
                     if extra.state.is_some() {
-                        self.judge(findings, at, "setstate", *class, Use::SetState);
+                        self.judge(findings, at, FindingKind::SetState, *class, Use::SetState);
                     }
                 }
                 Value::PersistentId(pid) => self.persistent_id(findings, at, *pid),
@@ -99,20 +112,20 @@ impl PickleAudit<'_> {
         for (target, _) in graph.loose_builds() {
             let at = At::offset(self.record, graph.origin(*target));
             match global(graph, *target) {
-                Some((module, name)) => findings.add(
-                    Level::Unsafe,
-                    "setstate",
+                Some((module, name)) => findings.add(NewFinding {
+                    level: Level::Unsafe,
+                    kind: FindingKind::SetState,
                     at,
-                    format!("{module}.{name}"),
-                    "BUILD on the global itself: sets attributes of a class, function or module of the loading process".into(),
-                ),
-                None => findings.add(
-                    Level::Review,
-                    "setstate",
+                    subject: format!("{module}.{name}"),
+                    reason: "BUILD on the global itself: sets attributes of a class, function or module of the loading process".into(),
+                }),
+                None => findings.add(NewFinding {
+                    level: Level::Review,
+                    kind: FindingKind::SetState,
                     at,
-                    format!("<{}>", graph.get(*target).kind()),
-                    "BUILD on an object a persistent id names".into(),
-                ),
+                    subject: format!("<{}>", graph.get(*target).kind()),
+                    reason: "BUILD on an object a persistent id names".into(),
+                }),
             }
         }
     }
@@ -166,14 +179,20 @@ impl PickleAudit<'_> {
         &self,
         findings: &mut Findings,
         at: At<'_>,
-        kind: &'static str,
+        kind: FindingKind,
         target: ValueId,
         use_: Use,
     ) {
         match global(self.graph, target) {
             Some((module, name)) => {
                 let (level, reason) = classify(&self.ctx, module, name, use_);
-                findings.add(level, kind, at, format!("{module}.{name}"), reason);
+                findings.add(NewFinding {
+                    level,
+                    kind,
+                    at,
+                    subject: format!("{module}.{name}"),
+                    reason,
+                });
                 let own = self.ctx.interned.iter().any(|m| {
                     module == m
                         || module
@@ -194,13 +213,15 @@ impl PickleAudit<'_> {
                 } else {
                     Level::Review
                 };
-                findings.add(
+                findings.add(NewFinding {
                     level,
                     kind,
                     at,
-                    format!("<{}>", self.graph.get(target).kind()),
-                    format!("{kind} of a computed value (a call's result or a persistent id)"),
-                );
+                    subject: format!("<{}>", self.graph.get(target).kind()),
+                    reason: format!(
+                        "{kind} of a computed value (a call's result or a persistent id)"
+                    ),
+                });
             }
         }
     }
@@ -212,14 +233,8 @@ impl PickleAudit<'_> {
                 Value::Str(text) => text.to_string_lossy(),
                 other => format!("<{}>", other.kind()),
             };
-            findings.add(
-                Level::Review,
-                "persistent-id",
-                at,
-                subject,
-                "a persistent id that is not a tuple (the pre-0.4 tar form's storages are strings)"
-                    .into(),
-            );
+            findings.add(NewFinding { level: Level::Review, kind: FindingKind::PersistentId, at, subject, reason: "a persistent id that is not a tuple (the pre-0.4 tar form's storages are strings)"
+                    .into() });
             return;
         };
         let kind = items
@@ -227,13 +242,13 @@ impl PickleAudit<'_> {
             .and_then(|k| graph.get(*k).as_str())
             .unwrap_or("?");
         match kind {
-            "storage" => findings.add(
-                Level::Safe,
-                "persistent-id",
+            "storage" => findings.add(NewFinding {
+                level: Level::Safe,
+                kind: FindingKind::PersistentId,
                 at,
-                "storage".into(),
-                "a tensor storage record".into(),
-            ),
+                subject: "storage".into(),
+                reason: "a tensor storage record".into(),
+            }),
             "reduce_package" => {
                 // (reduce_package, id, function, args) or the older
                 // (reduce_package, function, args).
@@ -243,31 +258,34 @@ impl PickleAudit<'_> {
                     items.get(1)
                 };
                 match function {
-                    Some(function) => self.judge(findings, at, "call", *function, Use::Call),
-                    None => findings.add(
-                        Level::Unsafe,
-                        "persistent-id",
+                    Some(function) => {
+                        self.judge(findings, at, FindingKind::Call, *function, Use::Call)
+                    }
+                    None => findings.add(NewFinding {
+                        level: Level::Unsafe,
+                        kind: FindingKind::PersistentId,
                         at,
-                        "reduce_package".into(),
-                        "a reduce_package id without a function: PyTorch's importer fails on it"
-                            .into(),
-                    ),
+                        subject: "reduce_package".into(),
+                        reason:
+                            "a reduce_package id without a function: PyTorch's importer fails on it"
+                                .into(),
+                    }),
                 }
             }
-            "module" => findings.add(
-                Level::Review,
-                "persistent-id",
+            "module" => findings.add(NewFinding {
+                level: Level::Review,
+                kind: FindingKind::PersistentId,
                 at,
-                "module".into(),
-                "a legacy torch.save module source record".into(),
-            ),
-            other => findings.add(
-                Level::Review,
-                "persistent-id",
+                subject: "module".into(),
+                reason: "a legacy torch.save module source record".into(),
+            }),
+            other => findings.add(NewFinding {
+                level: Level::Review,
+                kind: FindingKind::PersistentId,
                 at,
-                other.to_owned(),
-                "a persistent id PyTorch's loaders do not know".into(),
-            ),
+                subject: other.to_owned(),
+                reason: "a persistent id PyTorch's loaders do not know".into(),
+            }),
         }
     }
 
@@ -311,22 +329,22 @@ impl PickleAudit<'_> {
                 }
                 match crate::tensors::pickled_bytes(graph, *first) {
                     Ok(bytes) => self.nested_file(findings, call, &bytes, true),
-                    Err(error) => findings.add(
-                        Level::Unsafe,
-                        "call",
-                        At::offset(self.record, graph.origin(call)),
-                        format!("{module}.{name}"),
-                        format!("loads computed bytes as a file: {error}"),
-                    ),
+                    Err(error) => findings.add(NewFinding {
+                        level: Level::Unsafe,
+                        kind: FindingKind::Call,
+                        at: At::offset(self.record, graph.origin(call)),
+                        subject: format!("{module}.{name}"),
+                        reason: format!("loads computed bytes as a file: {error}"),
+                    }),
                 }
             }
-            _ => findings.add(
-                Level::Unsafe,
-                "call",
-                At::offset(self.record, graph.origin(call)),
-                format!("{module}.{name}"),
-                "loads bytes that are not in the pickle as a file".into(),
-            ),
+            _ => findings.add(NewFinding {
+                level: Level::Unsafe,
+                kind: FindingKind::Call,
+                at: At::offset(self.record, graph.origin(call)),
+                subject: format!("{module}.{name}"),
+                reason: "loads bytes that are not in the pickle as a file".into(),
+            }),
         }
     }
 

@@ -4,8 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use tpkg_pysource::{Call, Callee};
 
-use super::Level;
-use super::findings::{At, Findings};
+use super::findings::{At, Findings, NewFinding};
+use super::{FindingKind, Level};
 use crate::files::records::module_of_record;
 
 /// Modules a package's source should not need: importing them is for
@@ -101,38 +101,38 @@ pub(crate) fn audit_source(record: &str, bytes: &[u8], findings: &mut Findings) 
         Err(_) => return false,
     };
     for statement in statements {
-        findings.add(
-            Level::Review,
-            "import-time-code",
-            At::line(record, statement.line),
-            statement.text,
-            format!(
+        findings.add(NewFinding {
+            level: Level::Review,
+            kind: FindingKind::ImportTimeCode,
+            at: At::line(record, statement.line),
+            subject: statement.text,
+            reason: format!(
                 "a module-level {} runs when the module is imported",
                 statement.kind
             ),
-        );
+        });
     }
     let module = module_of_record(record).unwrap_or_default();
     let package = tpkg_pysource::package_of(&module, record.ends_with("/__init__.py"));
     if let Ok(imports) = tpkg_pysource::scan_imports(source, package) {
         for dynamic in imports.dynamic {
-            findings.add(
-                Level::Review,
-                "dynamic-import",
-                At::line(record, dynamic.line),
-                dynamic.module.unwrap_or_else(|| "<computed name>".into()),
-                "importlib.import_module: PyTorch's exporter did not see it".into(),
-            );
+            findings.add(NewFinding {
+                level: Level::Review,
+                kind: FindingKind::DynamicImport,
+                at: At::line(record, dynamic.line),
+                subject: dynamic.module.unwrap_or_else(|| "<computed name>".into()),
+                reason: "importlib.import_module: PyTorch's exporter did not see it".into(),
+            });
         }
         for (module, _) in imports.references {
             if has_system_access(&module) || runs_processes_or_code(&module) {
-                findings.add(
-                    Level::Review,
-                    "dangerous-import",
-                    At::record(record),
-                    module,
-                    "imports a module with system-level access (an import runs nothing of it by itself)".into(),
-                );
+                findings.add(NewFinding {
+                    level: Level::Review,
+                    kind: FindingKind::DangerousImport,
+                    at: At::record(record),
+                    subject: module,
+                    reason: "imports a module with system-level access (an import runs nothing of it by itself)".into(),
+                });
             }
         }
     }
@@ -157,16 +157,16 @@ pub(crate) fn audit_torchscript_code(record: &str, bytes: &[u8], findings: &mut 
             .iter()
             .find(|effect| code.contains(*effect))
         {
-            findings.add(
-                Level::Unsafe,
-                "torchscript",
-                At::line(record, index + 1),
-                line.trim().chars().take(120).collect(),
-                format!(
+            findings.add(NewFinding {
+                level: Level::Unsafe,
+                kind: FindingKind::TorchScript,
+                at: At::line(record, index + 1),
+                subject: line.trim().chars().take(120).collect(),
+                reason: format!(
                     "TorchScript code calls {}, which reaches files or other models",
                     effect.trim_end_matches('(')
                 ),
-            );
+            });
         }
     }
 }
@@ -390,20 +390,20 @@ impl PackageSources<'_> {
         };
         for call in calls {
             if imports_computed_name(&call) {
-                findings.add(
-                    Level::Unsafe,
-                    "import-time-code",
-                    At::line(record, call.line),
-                    call.text.clone(),
-                    "imports a module whose name is computed when the module is imported: it can be any module".into(),
-                );
+                findings.add(NewFinding {
+                    level: Level::Unsafe,
+                    kind: FindingKind::ImportTimeCode,
+                    at: At::line(record, call.line),
+                    subject: call.text.clone(),
+                    reason: "imports a module whose name is computed when the module is imported: it can be any module".into(),
+                });
                 continue;
             }
             self.report(
                 module,
                 record,
                 &call,
-                "import-time-code",
+                FindingKind::ImportTimeCode,
                 "runs when the module is imported",
                 findings,
             );
@@ -418,13 +418,13 @@ impl PackageSources<'_> {
         };
         let mut visited = HashSet::new();
         if let Some(reached) = self.follow(module, name, 0, &mut visited) {
-            findings.add(
-                Level::Unsafe,
-                "package-code",
-                At::record(record),
-                format!("{module}.{name} → {}", reached.chain[1..].join(" → ")),
-                format!("{why}: {}", reached.reason),
-            );
+            findings.add(NewFinding {
+                level: Level::Unsafe,
+                kind: FindingKind::PackageCode,
+                at: At::record(record),
+                subject: format!("{module}.{name} → {}", reached.chain[1..].join(" → ")),
+                reason: format!("{why}: {}", reached.reason),
+            });
         }
     }
 
@@ -433,7 +433,7 @@ impl PackageSources<'_> {
         module: &str,
         record: &str,
         call: &Call,
-        kind: &'static str,
+        kind: FindingKind,
         when: &str,
         findings: &mut Findings,
     ) {
@@ -446,22 +446,22 @@ impl PackageSources<'_> {
         } else {
             String::new()
         };
-        findings.add(
-            Level::Unsafe,
+        findings.add(NewFinding {
+            level: Level::Unsafe,
             kind,
-            At::line(record, call.line),
-            reached
+            at: At::line(record, call.line),
+            subject: reached
                 .chain
                 .last()
                 .cloned()
                 .unwrap_or_else(|| call.text.clone()),
-            format!(
+            reason: format!(
                 "`{}`: {} {when}{chain}: {}",
                 call.text,
                 construct_name(call.construct),
                 reached.reason
             ),
-        );
+        });
     }
 }
 

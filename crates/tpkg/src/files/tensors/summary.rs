@@ -1,0 +1,75 @@
+//! One tensor summarised as the corpus manifests give it.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tpkg_tensors::{DType, TensorView};
+
+/// SHA-256 of a tensor's elements in row-major order as little-endian bytes
+/// (the corpus manifests' `sha256`), as lowercase hex.
+pub fn tensor_sha256(view: &TensorView<'_>) -> String {
+    Sha256::digest(view.contiguous_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// One tensor as the corpus manifests (and `tpkg tensors --json`) describe
+/// it; serialises to `{path, dtype, shape, stride, storage_offset,
+/// requires_grad, parameter, sha256}` (`dtype` by PyTorch's name,
+/// `float32`).
+///
+/// ```
+/// use tpkg::tensors::{DType, TensorSummary};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let path = "../../tests/data/golden/torch-1.10.2/torch_save/state_dict_legacy.pt";
+/// let file = tpkg::legacy::LegacyFile::open(path)?;
+/// let tensors = file.tensors()?;
+/// let (name, view) = &tensors[0];
+/// let summary = TensorSummary::of(name, view);
+/// assert_eq!((summary.dtype, &summary.shape[..]), (DType::Float32, &[8u64, 3, 3, 3][..]));
+/// let json = serde_json::to_value(&summary)?;
+/// assert_eq!((&json["path"], &json["dtype"]), (&"0.weight".into(), &"float32".into()));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TensorSummary {
+    /// Where the tensor is in the object.
+    pub path: String,
+    /// Its dtype (serialised as PyTorch's name).
+    #[serde(serialize_with = "dtype_name")]
+    pub dtype: DType,
+    /// Its shape.
+    pub shape: Vec<u64>,
+    /// Its strides, in elements.
+    pub stride: Vec<u64>,
+    /// Its offset into its storage, in elements.
+    pub storage_offset: u64,
+    /// `requires_grad`.
+    pub requires_grad: bool,
+    /// Whether it is an `nn.Parameter`.
+    pub parameter: bool,
+    /// [`tensor_sha256`] of its elements.
+    pub sha256: String,
+}
+
+impl TensorSummary {
+    /// The tensor `view` at `path`, summarised (its elements hashed).
+    pub fn of(path: &str, view: &TensorView<'_>) -> Self {
+        TensorSummary {
+            path: path.to_owned(),
+            dtype: view.dtype(),
+            shape: view.shape().to_vec(),
+            stride: view.stride().to_vec(),
+            storage_offset: view.storage_offset(),
+            requires_grad: view.spec().requires_grad,
+            parameter: view.spec().parameter,
+            sha256: tensor_sha256(view),
+        }
+    }
+}
+
+fn dtype_name<S: serde::Serializer>(dtype: &DType, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(dtype.name())
+}
