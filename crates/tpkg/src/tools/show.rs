@@ -1,5 +1,5 @@
 //! Showing decoded pickles: as the JSON "value image" of the corpus
-//! manifests (`shared/corpus/README.md`), and as text that reads like Python.
+//! manifests (`tests/data/corpus/README.md`), and as text that reads like Python.
 
 use std::fmt::Write as _;
 
@@ -85,7 +85,7 @@ fn int_image(value: &BigInt) -> Json {
     }
 }
 
-/// The value image of a decoded pickle (see `shared/corpus/README.md`):
+/// The value image of a decoded pickle (see `tests/data/corpus/README.md`):
 /// plain data as JSON, tensors as `{"tensor": path}`, `nn.Module`s as their
 /// class and state dict, other objects as `{"object": "module.qualname"}`.
 /// A reference back to a value being rendered (a cycle) is `{"cycle": path}`.
