@@ -386,13 +386,31 @@ fn subcommand_rules(matches: &ArgMatches, subcommand: &str) -> Vec<pack::Rule> {
         .unwrap_or_default()
 }
 
+/// The stack of the thread a command runs on.
+const COMMAND_STACK_BYTES: usize = 256 << 20;
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
-    match run(cli, &matches) {
+    // Values nest up to `show::MAX_DEPTH` levels and rendering them
+    // recurses; a debug build's frames overflow the main thread's 8 MiB
+    // there, so commands run on a thread with room to spare (as rustc does).
+    let outcome = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("tpkg".to_owned())
+            .stack_size(COMMAND_STACK_BYTES)
+            .spawn_scoped(scope, || run(cli, &matches))
+            .map(|thread| thread.join())
+    });
+    let result = match outcome {
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(error) => Err(anyhow::Error::new(error).context("cannot start the command's thread")),
+    };
+    match result {
         Ok(code) => code,
         Err(error) => {
             if is_broken_pipe(&error) {

@@ -230,6 +230,7 @@ fn every_command_answers_every_hostile_input_cleanly() {
             vec!["tree", p],
             vec!["show", p, "x/p.pkl"],
             vec!["show", "--json", p, "x/t.pkl"],
+            vec!["show", "--json", p, "x/p.pkl"],
             vec!["show", p],
             vec!["tensors", p, "x/t.pkl"],
             vec!["tensors", "--json", p],
