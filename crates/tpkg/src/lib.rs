@@ -24,8 +24,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the `tch` feature (off by default: it needs libtorch), [`tch`] is re-exported so that users and
-//! tpkg agree on one version of it (and so one libtorch).
+//! With the `tch` feature (off by default: it needs libtorch), the `tch`
+//! crate is re-exported as `tpkg::tch`, so that users and tpkg agree on one
+//! version of it (and so one libtorch).
 
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
