@@ -1,0 +1,308 @@
+//! `tpkg.load`: a file's tensors described for Python, their storages
+//! copied into `bytearray`s (owned) or located in the file (`mmap=True`).
+//!
+//! The Python glue (`tpkg/__init__.py`) builds the tensors with the user's
+//! torch from what [`load_plan`] returns: one `torch.UntypedStorage` per
+//! storage (over the `bytearray`, or a slice of the file mapped with
+//! `torch.UntypedStorage.from_file`), then `set_` for each tensor, so views
+//! of one storage share memory as in PyTorch. The extension never links
+//! libtorch.
+
+use std::collections::HashMap;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyDict, PyList, PyTuple};
+use tpkg::formats::PyTorchFile;
+use tpkg::tensors::{PackageTensors, TensorView};
+
+use crate::errors::{self, TpkgError};
+use crate::safety;
+
+/// Below this many bytes in all, storages are copied on one thread.
+const PARALLEL_COPY_MIN: usize = 64 << 20;
+
+/// Whether storages may stay in the file (`mmap=True`) or are copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Every storage copied into memory Python owns.
+    Owned,
+    /// Storages that lie whole and aligned in the file are mapped.
+    Mapped,
+}
+
+/// One storage as Python gets it.
+#[derive(Debug)]
+struct StoragePlan<'a> {
+    /// Its bytes (in the file's map, or owned by the loader).
+    bytes: &'a [u8],
+    /// Where those bytes start in the file, when they are the file's own
+    /// bytes and Python may map them.
+    file_offset: Option<usize>,
+    /// The storage key as [`PackageTensors`] names it, for releasing the
+    /// map's pages after a copy.
+    key: Option<String>,
+}
+
+/// One tensor as Python gets it.
+#[derive(Debug)]
+struct TensorPlan {
+    path: String,
+    dtype: &'static str,
+    shape: Vec<u64>,
+    stride: Vec<u64>,
+    storage: usize,
+    storage_offset: u64,
+    /// A legacy storage view: `(first byte, bytes)` of the root storage.
+    view: Option<(u64, u64)>,
+    requires_grad: bool,
+    parameter: bool,
+}
+
+/// The whole file's bytes when the storages may be slices of them: the
+/// zip's map, or a legacy file's.
+fn file_bytes(file: &PyTorchFile) -> Option<&[u8]> {
+    match file {
+        PyTorchFile::Zip { reader, .. } => reader.zip_bytes(),
+        PyTorchFile::Legacy(legacy) => Some(legacy.bytes()),
+        PyTorchFile::Pickle(_) => None,
+    }
+}
+
+/// `bytes`' offset in `whole`, if `bytes` lies inside it.
+fn offset_in(whole: &[u8], bytes: &[u8]) -> Option<usize> {
+    let start = whole.as_ptr() as usize;
+    let at = bytes.as_ptr() as usize;
+    (at >= start && at + bytes.len() <= start + whole.len()).then(|| at - start)
+}
+
+/// Groups the tensors by storage: one [`StoragePlan`] per distinct storage
+/// (a legacy storage view shares its root's plan).
+fn plan<'a>(
+    file: &'a PyTorchFile,
+    tensors: &'a PackageTensors<'a>,
+    placement: Placement,
+) -> Result<(Vec<TensorPlan>, Vec<StoragePlan<'a>>), PyErr> {
+    let whole = file_bytes(file);
+    let mut storages: Vec<StoragePlan<'a>> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    let mut alignment: Vec<usize> = Vec::new();
+    let mut plans = Vec::with_capacity(tensors.len());
+    for index in 0..tensors.len() {
+        let view: TensorView<'a> = tensors.view(index).map_err(errors::tensor)?;
+        let spec = view.spec();
+        let element = spec.storage.dtype.element_size() as u64;
+        // The root storage's bytes, and where the tensor's view starts.
+        let (key, root, view_range) = match (&spec.storage.view, file) {
+            (None, _) => (spec.storage.key.clone(), view.storage_bytes(), None),
+            (Some(v), PyTorchFile::Legacy(legacy)) => match legacy.storage_bytes(&spec.storage.key)
+            {
+                Some(root) => (
+                    spec.storage.key.clone(),
+                    root,
+                    Some((v.offset * element, v.numel * element)),
+                ),
+                None => (
+                    format!("{}/{}", spec.storage.key, v.key),
+                    view.storage_bytes(),
+                    None,
+                ),
+            },
+            (Some(v), _) => (
+                format!("{}/{}", spec.storage.key, v.key),
+                view.storage_bytes(),
+                None,
+            ),
+        };
+        let storage = match by_key.get(&key) {
+            Some(&storage) => storage,
+            None => {
+                let file_offset = match placement {
+                    Placement::Mapped => whole.and_then(|whole| offset_in(whole, root)),
+                    Placement::Owned => None,
+                };
+                storages.push(StoragePlan {
+                    bytes: root,
+                    file_offset,
+                    key: (spec.storage.view.is_none()).then(|| spec.storage.key.clone()),
+                });
+                alignment.push(1);
+                by_key.insert(key, storages.len() - 1);
+                storages.len() - 1
+            }
+        };
+        alignment[storage] = alignment[storage].max(spec.dtype.element_size());
+        plans.push(TensorPlan {
+            path: tensors.path(index).to_owned(),
+            dtype: spec.dtype.name(),
+            shape: spec.shape.clone(),
+            stride: spec.stride.clone(),
+            storage,
+            storage_offset: spec.storage_offset,
+            view: view_range,
+            requires_grad: spec.requires_grad,
+            parameter: spec.parameter,
+        });
+    }
+    // A storage the file holds misaligned for its dtype is copied instead.
+    for (storage, align) in storages.iter_mut().zip(alignment) {
+        if storage.file_offset.is_some_and(|offset| offset % align != 0) {
+            storage.file_offset = None;
+        }
+    }
+    Ok((plans, storages))
+}
+
+/// A `bytearray` of `len` bytes whose contents are not initialised yet
+/// (`PyByteArray_FromStringAndSize(NULL, len)`), so its pages are first
+/// touched by the copy, not by zeroing.
+fn uninit_bytearray(py: Python<'_>, len: usize) -> PyResult<Bound<'_, PyByteArray>> {
+    let len = pyo3::ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| TpkgError::new_err(format!("a storage of {len} bytes is too large")))?;
+    // SAFETY: a NULL pointer asks CPython for an uninitialised buffer of
+    // `len` bytes; the result is a new reference or NULL with an exception.
+    unsafe {
+        let object = pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), len);
+        Ok(Bound::from_owned_ptr_or_err(py, object)?.cast_into_unchecked())
+    }
+}
+
+/// A destination the copy threads write: the address and length of a
+/// `bytearray`'s buffer no Python code has seen yet.
+#[derive(Debug, Clone, Copy)]
+struct Destination {
+    address: usize,
+    len: usize,
+}
+
+/// Copies each storage into its destination, largest first, on as many
+/// threads as the machine has cores (copying from the page cache is bound
+/// by memory bandwidth, which one core does not saturate), releasing the
+/// map's pages of each storage once copied.
+fn copy_all(tensors: &PackageTensors<'_>, jobs: &[(&StoragePlan<'_>, Destination)]) {
+    let total: usize = jobs.iter().map(|(_, d)| d.len).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len())
+        .min(total / PARALLEL_COPY_MIN + 1)
+        .max(1);
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(jobs[i].1.len));
+    let mut shares: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); threads];
+    for job in order {
+        if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+            share.0 += jobs[job].1.len;
+            share.1.push(job);
+        }
+    }
+    let copy = |job: usize| {
+        let (storage, destination) = &jobs[job];
+        // SAFETY: `destination` is the buffer of a bytearray created for
+        // this copy, `len` bytes long, reachable from no Python code and
+        // written by this thread only; the GIL keeps it alive (its owner
+        // holds a reference until the copy returns).
+        let target = unsafe {
+            std::slice::from_raw_parts_mut(destination.address as *mut u8, destination.len)
+        };
+        target.copy_from_slice(storage.bytes);
+        if let Some(key) = &storage.key {
+            tensors.release_storage(key);
+        }
+    };
+    if threads == 1 {
+        (0..jobs.len()).for_each(copy);
+        return;
+    }
+    std::thread::scope(|scope| {
+        for (_, share) in shares {
+            let copy = &copy;
+            scope.spawn(move || share.into_iter().for_each(copy));
+        }
+    });
+}
+
+/// What [`load_plan`] returns: `(tensors, storages)` for the glue.
+fn to_python<'py>(
+    py: Python<'py>,
+    tensors: &PackageTensors<'_>,
+    plans: Vec<TensorPlan>,
+    storages: &[StoragePlan<'_>],
+) -> PyResult<Bound<'py, PyTuple>> {
+    // Owned storages: allocated with the GIL, filled without it.
+    let mut buffers: Vec<Option<Bound<'py, PyByteArray>>> = Vec::with_capacity(storages.len());
+    let mut jobs = Vec::new();
+    for storage in storages {
+        if storage.file_offset.is_some() {
+            buffers.push(None);
+            continue;
+        }
+        let buffer = uninit_bytearray(py, storage.bytes.len())?;
+        let address = buffer.data() as usize;
+        jobs.push((
+            storage,
+            Destination {
+                address,
+                len: storage.bytes.len(),
+            },
+        ));
+        buffers.push(Some(buffer));
+    }
+    py.detach(|| copy_all(tensors, &jobs));
+    let storage_list = PyList::empty(py);
+    for (storage, buffer) in storages.iter().zip(buffers) {
+        let entry = match buffer {
+            Some(buffer) => (storage.bytes.len(), None, Some(buffer)),
+            None => (storage.bytes.len(), storage.file_offset, None),
+        };
+        storage_list.append(entry)?;
+    }
+    let tensor_list = PyList::empty(py);
+    for t in plans {
+        let info = PyDict::new(py);
+        info.set_item("requires_grad", t.requires_grad)?;
+        info.set_item("parameter", t.parameter)?;
+        tensor_list.append((
+            t.path,
+            t.dtype,
+            t.shape,
+            t.stride,
+            t.storage,
+            t.storage_offset,
+            t.view,
+            info,
+        ))?;
+    }
+    PyTuple::new(py, [storage_list.into_any(), tensor_list.into_any()])
+}
+
+/// `_native.load_plan(path, name, mmap, policy)`: audits what loading
+/// reads ([`safety::check_loadable`]), then returns `(format, storages,
+/// tensors)`: each storage `(nbytes, file_offset | None, bytearray |
+/// None)`, each tensor `(path, dtype, shape, stride, storage index,
+/// storage offset, view | None, {"requires_grad", "parameter"})`.
+#[pyfunction]
+#[pyo3(signature = (path, name=None, mmap=false, policy=None))]
+pub fn load_plan<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    name: Option<String>,
+    mmap: bool,
+    policy: Option<String>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let policy = safety::policy(policy.as_deref())?;
+    let file = py
+        .detach(|| PyTorchFile::open(&path))
+        .map_err(|error| errors::open(&path, &error))?;
+    py.detach(|| safety::check_loadable(&path, &file, name.as_deref(), &policy))
+        .map_err(|refusal| refusal.into_py_err(&path))?;
+    let tensors = py
+        .detach(|| file.tensors(name.as_deref()))
+        .map_err(|error| errors::open(&path, &error))?;
+    let placement = if mmap {
+        Placement::Mapped
+    } else {
+        Placement::Owned
+    };
+    let (plans, storages) = plan(&file, &tensors, placement)?;
+    let parts = to_python(py, &tensors, plans, &storages)?;
+    let format = file.format().name();
+    PyTuple::new(py, [format.into_pyobject(py)?.into_any(), parts.into_any()])
+}
