@@ -9,7 +9,9 @@
 //! modules and their import-time code, TorchScript's reader), and the load
 //! is refused on its first unsafe finding (those in the loaded pickles
 //! first). Files that are not zips are always audited whole (their audit
-//! reads only pickles).
+//! reads only pickles), and so are `.pt2` archives (whose loader unpickles
+//! more than the weights tpkg reads) and packages that hold Python sources
+//! (whose globals may be the package's own modules).
 
 use std::path::Path;
 
@@ -132,7 +134,6 @@ fn loaded_records(file: &PyTorchFile, name: Option<&str>) -> Vec<String> {
     };
     let main = match name {
         Some(name) => Some(name.to_owned()),
-        None if *format == FileFormat::Pt2 => None,
         None => main_pickle(reader, *format),
     };
     let mut records: Vec<String> = main.into_iter().collect();
@@ -156,10 +157,26 @@ pub fn check_loadable(
     name: Option<&str>,
     policy: &AuditPolicy,
 ) -> Result<(), Refusal> {
-    let PyTorchFile::Zip { reader, .. } = file else {
+    let whole = || {
         let report = audit_path(path, policy);
-        return first_refusal(&findings_json(&report), |_| true).map_or(Ok(()), Err);
+        first_refusal(&findings_json(&report), |_| true).map_or(Ok(()), Err)
     };
+    // A `.pt2` loader reads more than its weights (pickled constants,
+    // sample inputs): audited whole.
+    let PyTorchFile::Zip { reader, format } = file else {
+        return whole();
+    };
+    // A package with Python sources: its globals may be its own modules
+    // (import-time code, a module shadowing the standard library), which
+    // only the whole audit knows.
+    let has_sources = *format == FileFormat::Package
+        && reader
+            .records()
+            .iter()
+            .any(|r| r.name.ends_with(".py") && !r.name.starts_with(".data/"));
+    if *format == FileFormat::Pt2 || has_sources {
+        return whole();
+    }
     let records = loaded_records(file, name);
     let mut suspicious = false;
     for record in &records {
