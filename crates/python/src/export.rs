@@ -92,13 +92,25 @@ impl Exporter {
     }
 
     /// `intern(include, exclude, allow_empty)`.
-    fn intern(&mut self, include: PatternArg, exclude: PatternArg, allow_empty: bool) -> PyResult<()> {
+    fn intern(
+        &mut self,
+        include: PatternArg,
+        exclude: PatternArg,
+        allow_empty: bool,
+    ) -> PyResult<()> {
         let options = pattern_options(exclude, allow_empty);
-        self.open()?.intern_with(include, options).map_err(export_error)
+        self.open()?
+            .intern_with(include, options)
+            .map_err(export_error)
     }
 
     /// `extern(include, exclude, allow_empty)`.
-    fn extern_(&mut self, include: PatternArg, exclude: PatternArg, allow_empty: bool) -> PyResult<()> {
+    fn extern_(
+        &mut self,
+        include: PatternArg,
+        exclude: PatternArg,
+        allow_empty: bool,
+    ) -> PyResult<()> {
         let options = pattern_options(exclude, allow_empty);
         self.open()?
             .extern_modules_with(include, options)
@@ -106,9 +118,16 @@ impl Exporter {
     }
 
     /// `mock(include, exclude, allow_empty)`.
-    fn mock(&mut self, include: PatternArg, exclude: PatternArg, allow_empty: bool) -> PyResult<()> {
+    fn mock(
+        &mut self,
+        include: PatternArg,
+        exclude: PatternArg,
+        allow_empty: bool,
+    ) -> PyResult<()> {
         let options = pattern_options(exclude, allow_empty);
-        self.open()?.mock_with(include, options).map_err(export_error)
+        self.open()?
+            .mock_with(include, options)
+            .map_err(export_error)
     }
 
     /// `deny(include, exclude)`.
@@ -147,7 +166,12 @@ impl Exporter {
     }
 
     /// `save_source_file(module_name, file_or_directory, dependencies)`.
-    fn save_source_file(&mut self, module: &str, path: PathBuf, dependencies: bool) -> PyResult<()> {
+    fn save_source_file(
+        &mut self,
+        module: &str,
+        path: PathBuf,
+        dependencies: bool,
+    ) -> PyResult<()> {
         self.open()?
             .save_source_file_with(module, &path, self::dependencies(dependencies))
             .map_err(export_error)

@@ -8,9 +8,9 @@
 //! of one storage share memory as in PyTorch. The extension never links
 //! libtorch.
 
-use std::collections::HashMap;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyList, PyTuple};
+use std::collections::HashMap;
 use tpkg::formats::PyTorchFile;
 use tpkg::tensors::{PackageTensors, TensorView};
 
@@ -37,6 +37,8 @@ struct StoragePlan<'a> {
     /// Where those bytes start in the file, when they are the file's own
     /// bytes and Python may map them.
     file_offset: Option<usize>,
+    /// Where the bytes start in the file, mapped or not.
+    in_file: Option<usize>,
     /// The storage key as [`PackageTensors`] names it, for releasing the
     /// map's pages after a copy.
     key: Option<String>,
@@ -115,13 +117,15 @@ fn plan<'a>(
         let storage = match by_key.get(&key) {
             Some(&storage) => storage,
             None => {
+                let in_file = whole.and_then(|whole| offset_in(whole, root));
                 let file_offset = match placement {
-                    Placement::Mapped => whole.and_then(|whole| offset_in(whole, root)),
+                    Placement::Mapped => in_file,
                     Placement::Owned => None,
                 };
                 storages.push(StoragePlan {
                     bytes: root,
                     file_offset,
+                    in_file,
                     key: (spec.storage.view.is_none()).then(|| spec.storage.key.clone()),
                 });
                 alignment.push(1);
@@ -144,7 +148,10 @@ fn plan<'a>(
     }
     // A storage the file holds misaligned for its dtype is copied instead.
     for (storage, align) in storages.iter_mut().zip(alignment) {
-        if storage.file_offset.is_some_and(|offset| offset % align != 0) {
+        if storage
+            .file_offset
+            .is_some_and(|offset| offset % align != 0)
+        {
             storage.file_offset = None;
         }
     }
@@ -177,7 +184,11 @@ struct Destination {
 /// threads as the machine has cores (copying from the page cache is bound
 /// by memory bandwidth, which one core does not saturate), releasing the
 /// map's pages of each storage once copied.
-fn copy_all(tensors: &PackageTensors<'_>, jobs: &[(&StoragePlan<'_>, Destination)]) {
+fn copy_all(
+    tensors: &PackageTensors<'_>,
+    file: Option<&std::fs::File>,
+    jobs: &[(&StoragePlan<'_>, Destination)],
+) {
     let total: usize = jobs.iter().map(|(_, d)| d.len).sum();
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -193,8 +204,19 @@ fn copy_all(tensors: &PackageTensors<'_>, jobs: &[(&StoragePlan<'_>, Destination
             share.1.push(job);
         }
     }
+    let pread = std::env::var_os("TPKG_PY_COPY").is_some_and(|v| v == "pread");
+    let populate = std::env::var_os("TPKG_PY_COPY").is_none_or(|v| v != "fault");
     let copy = |job: usize| {
         let (storage, destination) = &jobs[job];
+        if pread && let (Some(file), Some(offset)) = (file, storage.in_file) {
+            let target = unsafe {
+                std::slice::from_raw_parts_mut(destination.address as *mut u8, destination.len)
+            };
+            use std::os::unix::fs::FileExt;
+            if file.read_exact_at(target, offset as u64).is_ok() {
+                return;
+            }
+        }
         // SAFETY: `destination` is the buffer of a bytearray created for
         // this copy, `len` bytes long, reachable from no Python code and
         // written by this thread only; the GIL keeps it alive (its owner
@@ -202,6 +224,14 @@ fn copy_all(tensors: &PackageTensors<'_>, jobs: &[(&StoragePlan<'_>, Destination
         let target = unsafe {
             std::slice::from_raw_parts_mut(destination.address as *mut u8, destination.len)
         };
+        if populate {
+            populate_range(
+                storage.bytes.as_ptr() as usize,
+                storage.bytes.len(),
+                Populate::Read,
+            );
+            populate_range(destination.address, destination.len, Populate::Write);
+        }
         target.copy_from_slice(storage.bytes);
         if let Some(key) = &storage.key {
             tensors.release_storage(key);
@@ -214,14 +244,59 @@ fn copy_all(tensors: &PackageTensors<'_>, jobs: &[(&StoragePlan<'_>, Destination
     std::thread::scope(|scope| {
         for (_, share) in shares {
             let copy = &copy;
-            scope.spawn(move || share.into_iter().for_each(copy));
+            scope.spawn(move || {
+                let t0 = std::time::Instant::now();
+                let n = share.len();
+                share.into_iter().for_each(copy);
+                if std::env::var_os("TPKG_PY_DEBUG").is_some() {
+                    eprintln!("thread: {n} storages in {:?}", t0.elapsed());
+                }
+            });
         }
     });
+}
+
+/// Which page tables [`populate_range`] fills.
+#[derive(Debug, Clone, Copy)]
+enum Populate {
+    /// Map existing pages for reading (the file's page cache).
+    Read,
+    /// Allocate and map pages for writing (the destination).
+    Write,
+}
+
+/// Maps the whole pages of `address..address + len` in one call
+/// (`madvise(MADV_POPULATE_READ/WRITE)`, Linux 5.14) instead of one page
+/// fault per page during the copy, which costs most of a copy's time in a
+/// virtual machine. Best effort: older kernels refuse, and the copy then
+/// faults as usual.
+fn populate_range(address: usize, len: usize, how: Populate) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = address.div_ceil(PAGE) * PAGE;
+        let end = (address + len) / PAGE * PAGE;
+        if end <= start {
+            return;
+        }
+        let advice = match how {
+            Populate::Read => libc::MADV_POPULATE_READ,
+            Populate::Write => libc::MADV_POPULATE_WRITE,
+        };
+        // SAFETY: madvise only changes page tables of memory this process
+        // has mapped (a failure, e.g. on an old kernel, changes nothing).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, advice);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (address, len, how);
 }
 
 /// What [`load_plan`] returns: `(tensors, storages)` for the glue.
 fn to_python<'py>(
     py: Python<'py>,
+    path: &std::path::Path,
     tensors: &PackageTensors<'_>,
     plans: Vec<TensorPlan>,
     storages: &[StoragePlan<'_>],
@@ -245,7 +320,12 @@ fn to_python<'py>(
         ));
         buffers.push(Some(buffer));
     }
-    py.detach(|| copy_all(tensors, &jobs));
+    let file = std::fs::File::open(path).ok();
+    let t0 = std::time::Instant::now();
+    py.detach(|| copy_all(tensors, file.as_ref(), &jobs));
+    if std::env::var_os("TPKG_PY_DEBUG").is_some() {
+        eprintln!("copy {:?}", t0.elapsed());
+    }
     let storage_list = PyList::empty(py);
     for (storage, buffer) in storages.iter().zip(buffers) {
         let entry = match buffer {
@@ -287,6 +367,8 @@ pub fn load_plan<'py>(
     mmap: bool,
     policy: Option<String>,
 ) -> PyResult<Bound<'py, PyTuple>> {
+    let t0 = std::time::Instant::now();
+    let debug = std::env::var_os("TPKG_PY_DEBUG").is_some();
     let policy = safety::policy(policy.as_deref())?;
     let file = py
         .detach(|| PyTorchFile::open(&path))
@@ -296,13 +378,19 @@ pub fn load_plan<'py>(
     let tensors = py
         .detach(|| file.tensors(name.as_deref()))
         .map_err(|error| errors::open(&path, &error))?;
+    if debug {
+        eprintln!("open+audit+tensors {:?}", t0.elapsed());
+    }
     let placement = if mmap {
         Placement::Mapped
     } else {
         Placement::Owned
     };
     let (plans, storages) = plan(&file, &tensors, placement)?;
-    let parts = to_python(py, &tensors, plans, &storages)?;
+    let parts = to_python(py, &path, &tensors, plans, &storages)?;
+    if debug {
+        eprintln!("total {:?}", t0.elapsed());
+    }
     let format = file.format().name();
     PyTuple::new(py, [format.into_pyobject(py)?.into_any(), parts.into_any()])
 }

@@ -71,10 +71,16 @@ impl Refusal {
             let value = error.value(py);
             let finding = crate::json::to_python(py, &self.finding).ok();
             let attributes = [
-                ("global_name", subject.into_pyobject(py).ok().map(Bound::into_any)),
+                (
+                    "global_name",
+                    subject.into_pyobject(py).ok().map(Bound::into_any),
+                ),
                 ("offset", offset.into_pyobject(py).ok().map(Bound::into_any)),
                 ("record", record.into_pyobject(py).ok().map(Bound::into_any)),
-                ("kind", text("kind").into_pyobject(py).ok().map(Bound::into_any)),
+                (
+                    "kind",
+                    text("kind").into_pyobject(py).ok().map(Bound::into_any),
+                ),
                 ("reason", reason.into_pyobject(py).ok().map(Bound::into_any)),
                 ("finding", finding),
             ];

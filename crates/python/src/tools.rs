@@ -245,9 +245,7 @@ pub fn convert<'py>(
             .map_err(|e| errors::open(&path, &e))?;
         let report = match target {
             Target::Safetensors => tpkg::convert::to_safetensors(&tensors, &out),
-            Target::TorchSave | Target::TorchScript => {
-                tpkg::convert::to_torch_save(&tensors, &out)
-            }
+            Target::TorchSave | Target::TorchScript => tpkg::convert::to_torch_save(&tensors, &out),
         }
         .map_err(|e| errors::other(&e))?;
         Ok(json!({
