@@ -10,12 +10,12 @@
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod errors;
-pub mod export;
+mod errors;
+mod export;
 mod json;
-pub mod load;
-pub mod safety;
-pub mod tools;
+mod load;
+mod safety;
+mod tools;
 
 use pyo3::prelude::*;
 

@@ -360,7 +360,7 @@ fn to_python<'py>(
 /// storage offset, view | None, {"requires_grad", "parameter"})`.
 #[pyfunction]
 #[pyo3(signature = (path, name=None, mmap=false, policy=None))]
-pub fn load_plan<'py>(
+pub(crate) fn load_plan<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     name: Option<String>,

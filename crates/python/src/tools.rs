@@ -73,7 +73,7 @@ fn collect_files(paths: &[PathBuf]) -> PyResult<Vec<PathBuf>> {
 /// for one file, or `{"files": [...], "summary": {...}}` for several.
 #[pyfunction]
 #[pyo3(signature = (paths, single, policy=None))]
-pub fn audit<'py>(
+pub(crate) fn audit<'py>(
     py: Python<'py>,
     paths: Vec<PathBuf>,
     single: bool,
@@ -168,7 +168,7 @@ fn inspect_zip(path: &Path) -> Result<Value, PyErr> {
 /// `record_count`, `total_size`, `entries`) plus `tensors`, the number of
 /// tensors of the main object (None when it has none to read).
 #[pyfunction]
-pub fn inspect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
+pub(crate) fn inspect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
     let value = py.detach(|| -> PyResult<Value> {
         let sniffed = tpkg::formats::sniff_path(&path).map_err(|e| errors::open(&path, &e))?;
         let mut value = match sniffed {
@@ -227,7 +227,7 @@ impl Target {
 /// TorchScript).
 #[pyfunction]
 #[pyo3(signature = (path, out, to="safetensors", name=None))]
-pub fn convert<'py>(
+pub(crate) fn convert<'py>(
     py: Python<'py>,
     path: PathBuf,
     out: PathBuf,
