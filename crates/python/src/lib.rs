@@ -31,6 +31,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     module.add("PackagingError", py.get_type::<errors::PackagingError>())?;
     module.add_function(wrap_pyfunction!(load::load_plan, module)?)?;
+    module.add_function(wrap_pyfunction!(load::populate_private, module)?)?;
     module.add_function(wrap_pyfunction!(tools::audit, module)?)?;
     module.add_function(wrap_pyfunction!(tools::inspect, module)?)?;
     module.add_function(wrap_pyfunction!(tools::convert, module)?)?;

@@ -1,12 +1,16 @@
-//! `tpkg.load`: a file's tensors described for Python, their storages
-//! copied into `bytearray`s (owned) or located in the file (`mmap=True`).
+//! `tpkg.load`: a file's tensors described for Python, each storage
+//! located in the file or, when the file does not hold it as it is, copied
+//! into a `bytearray`.
 //!
 //! The Python glue (`tpkg/__init__.py`) builds the tensors with the user's
 //! torch from what [`load_plan`] returns: one `torch.UntypedStorage` per
-//! storage (over the `bytearray`, or a slice of the file mapped with
-//! `torch.UntypedStorage.from_file`), then `set_` for each tensor, so views
-//! of one storage share memory as in PyTorch. The extension never links
-//! libtorch.
+//! storage, then `set_` for each tensor, so views of one storage share
+//! memory as in PyTorch. A storage in the file becomes a slice of the file
+//! mapped shared (`mmap=True`, as `torch.load(mmap=True)` maps it) or a
+//! private mapping of its pages whose every page is copied at once
+//! ([`populate_private`]: the kernel copies page cache to new pages, with
+//! no zeroing pass, on every core), which the process then owns as it owns
+//! any memory. The extension never links libtorch.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyList, PyTuple};
@@ -20,25 +24,14 @@ use crate::safety;
 /// Below this many bytes in all, storages are copied on one thread.
 const PARALLEL_COPY_MIN: usize = 64 << 20;
 
-/// Whether storages may stay in the file (`mmap=True`) or are copied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Placement {
-    /// Every storage copied into memory Python owns.
-    Owned,
-    /// Storages that lie whole and aligned in the file are mapped.
-    Mapped,
-}
-
 /// One storage as Python gets it.
 #[derive(Debug)]
 struct StoragePlan<'a> {
     /// Its bytes (in the file's map, or owned by the loader).
     bytes: &'a [u8],
     /// Where those bytes start in the file, when they are the file's own
-    /// bytes and Python may map them.
+    /// bytes (and aligned for their dtype), so Python may map them.
     file_offset: Option<usize>,
-    /// Where the bytes start in the file, mapped or not.
-    in_file: Option<usize>,
     /// The storage key as [`PackageTensors`] names it, for releasing the
     /// map's pages after a copy.
     key: Option<String>,
@@ -81,7 +74,6 @@ fn offset_in(whole: &[u8], bytes: &[u8]) -> Option<usize> {
 fn plan<'a>(
     file: &'a PyTorchFile,
     tensors: &'a PackageTensors<'a>,
-    placement: Placement,
 ) -> Result<(Vec<TensorPlan>, Vec<StoragePlan<'a>>), PyErr> {
     let whole = file_bytes(file);
     let mut storages: Vec<StoragePlan<'a>> = Vec::new();
@@ -117,15 +109,9 @@ fn plan<'a>(
         let storage = match by_key.get(&key) {
             Some(&storage) => storage,
             None => {
-                let in_file = whole.and_then(|whole| offset_in(whole, root));
-                let file_offset = match placement {
-                    Placement::Mapped => in_file,
-                    Placement::Owned => None,
-                };
                 storages.push(StoragePlan {
                     bytes: root,
-                    file_offset,
-                    in_file,
+                    file_offset: whole.and_then(|whole| offset_in(whole, root)),
                     key: (spec.storage.view.is_none()).then(|| spec.storage.key.clone()),
                 });
                 alignment.push(1);
@@ -184,11 +170,7 @@ struct Destination {
 /// threads as the machine has cores (copying from the page cache is bound
 /// by memory bandwidth, which one core does not saturate), releasing the
 /// map's pages of each storage once copied.
-fn copy_all(
-    tensors: &PackageTensors<'_>,
-    file: Option<&std::fs::File>,
-    jobs: &[(&StoragePlan<'_>, Destination)],
-) {
+fn copy_all(tensors: &PackageTensors<'_>, jobs: &[(&StoragePlan<'_>, Destination)]) {
     let total: usize = jobs.iter().map(|(_, d)| d.len).sum();
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -204,19 +186,8 @@ fn copy_all(
             share.1.push(job);
         }
     }
-    let pread = std::env::var_os("TPKG_PY_COPY").is_some_and(|v| v == "pread");
-    let populate = std::env::var_os("TPKG_PY_COPY").is_none_or(|v| v != "fault");
     let copy = |job: usize| {
         let (storage, destination) = &jobs[job];
-        if pread && let (Some(file), Some(offset)) = (file, storage.in_file) {
-            let target = unsafe {
-                std::slice::from_raw_parts_mut(destination.address as *mut u8, destination.len)
-            };
-            use std::os::unix::fs::FileExt;
-            if file.read_exact_at(target, offset as u64).is_ok() {
-                return;
-            }
-        }
         // SAFETY: `destination` is the buffer of a bytearray created for
         // this copy, `len` bytes long, reachable from no Python code and
         // written by this thread only; the GIL keeps it alive (its owner
@@ -224,14 +195,12 @@ fn copy_all(
         let target = unsafe {
             std::slice::from_raw_parts_mut(destination.address as *mut u8, destination.len)
         };
-        if populate {
-            populate_range(
-                storage.bytes.as_ptr() as usize,
-                storage.bytes.len(),
-                Populate::Read,
-            );
-            populate_range(destination.address, destination.len, Populate::Write);
-        }
+        populate(destination.address, destination.len, Populate::Write);
+        populate(
+            storage.bytes.as_ptr() as usize,
+            storage.bytes.len(),
+            Populate::Read,
+        );
         target.copy_from_slice(storage.bytes);
         if let Some(key) = &storage.key {
             tensors.release_storage(key);
@@ -244,19 +213,12 @@ fn copy_all(
     std::thread::scope(|scope| {
         for (_, share) in shares {
             let copy = &copy;
-            scope.spawn(move || {
-                let t0 = std::time::Instant::now();
-                let n = share.len();
-                share.into_iter().for_each(copy);
-                if std::env::var_os("TPKG_PY_DEBUG").is_some() {
-                    eprintln!("thread: {n} storages in {:?}", t0.elapsed());
-                }
-            });
+            scope.spawn(move || share.into_iter().for_each(copy));
         }
     });
 }
 
-/// Which page tables [`populate_range`] fills.
+/// Which page tables [`populate`] fills.
 #[derive(Debug, Clone, Copy)]
 enum Populate {
     /// Map existing pages for reading (the file's page cache).
@@ -268,16 +230,16 @@ enum Populate {
 /// Maps the whole pages of `address..address + len` in one call
 /// (`madvise(MADV_POPULATE_READ/WRITE)`, Linux 5.14) instead of one page
 /// fault per page during the copy, which costs most of a copy's time in a
-/// virtual machine. Best effort: older kernels refuse, and the copy then
-/// faults as usual.
-fn populate_range(address: usize, len: usize, how: Populate) {
+/// virtual machine. Best effort: older kernels refuse (false), and the
+/// copy then faults as usual.
+fn populate(address: usize, len: usize, how: Populate) -> bool {
     #[cfg(target_os = "linux")]
     {
         const PAGE: usize = 4096;
         let start = address.div_ceil(PAGE) * PAGE;
         let end = (address + len) / PAGE * PAGE;
         if end <= start {
-            return;
+            return true;
         }
         let advice = match how {
             Populate::Read => libc::MADV_POPULATE_READ,
@@ -285,18 +247,18 @@ fn populate_range(address: usize, len: usize, how: Populate) {
         };
         // SAFETY: madvise only changes page tables of memory this process
         // has mapped (a failure, e.g. on an old kernel, changes nothing).
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, advice);
-        }
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, advice) == 0 }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = (address, len, how);
+    {
+        let _ = (address, len, how);
+        false
+    }
 }
 
 /// What [`load_plan`] returns: `(tensors, storages)` for the glue.
 fn to_python<'py>(
     py: Python<'py>,
-    path: &std::path::Path,
     tensors: &PackageTensors<'_>,
     plans: Vec<TensorPlan>,
     storages: &[StoragePlan<'_>],
@@ -320,12 +282,7 @@ fn to_python<'py>(
         ));
         buffers.push(Some(buffer));
     }
-    let file = std::fs::File::open(path).ok();
-    let t0 = std::time::Instant::now();
-    py.detach(|| copy_all(tensors, file.as_ref(), &jobs));
-    if std::env::var_os("TPKG_PY_DEBUG").is_some() {
-        eprintln!("copy {:?}", t0.elapsed());
-    }
+    py.detach(|| copy_all(tensors, &jobs));
     let storage_list = PyList::empty(py);
     for (storage, buffer) in storages.iter().zip(buffers) {
         let entry = match buffer {
@@ -353,22 +310,21 @@ fn to_python<'py>(
     PyTuple::new(py, [storage_list.into_any(), tensor_list.into_any()])
 }
 
-/// `_native.load_plan(path, name, mmap, policy)`: audits what loading
-/// reads ([`safety::check_loadable`]), then returns `(format, storages,
-/// tensors)`: each storage `(nbytes, file_offset | None, bytearray |
-/// None)`, each tensor `(path, dtype, shape, stride, storage index,
-/// storage offset, view | None, {"requires_grad", "parameter"})`.
+/// `_native.load_plan(path, name, policy)`: audits what loading reads
+/// ([`safety::check_loadable`]), then returns `(format, (storages,
+/// tensors))`: each storage `(nbytes, file_offset | None, bytearray |
+/// None)` (a bytearray, already filled, exactly when the file does not
+/// hold the storage as it is), each tensor `(path, dtype, shape, stride,
+/// storage index, storage offset, view | None, {"requires_grad",
+/// "parameter"})`.
 #[pyfunction]
-#[pyo3(signature = (path, name=None, mmap=false, policy=None))]
+#[pyo3(signature = (path, name=None, policy=None))]
 pub(crate) fn load_plan<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     name: Option<String>,
-    mmap: bool,
     policy: Option<String>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let t0 = std::time::Instant::now();
-    let debug = std::env::var_os("TPKG_PY_DEBUG").is_some();
     let policy = safety::policy(policy.as_deref())?;
     let file = py
         .detach(|| PyTorchFile::open(&path))
@@ -378,19 +334,56 @@ pub(crate) fn load_plan<'py>(
     let tensors = py
         .detach(|| file.tensors(name.as_deref()))
         .map_err(|error| errors::open(&path, &error))?;
-    if debug {
-        eprintln!("open+audit+tensors {:?}", t0.elapsed());
-    }
-    let placement = if mmap {
-        Placement::Mapped
-    } else {
-        Placement::Owned
-    };
-    let (plans, storages) = plan(&file, &tensors, placement)?;
-    let parts = to_python(py, &path, &tensors, plans, &storages)?;
-    if debug {
-        eprintln!("total {:?}", t0.elapsed());
-    }
+    let (plans, storages) = plan(&file, &tensors)?;
+    let parts = to_python(py, &tensors, plans, &storages)?;
     let format = file.format().name();
     PyTuple::new(py, [format.into_pyobject(py)?.into_any(), parts.into_any()])
+}
+
+/// `_native.populate_private(ranges)`: makes every page of each `(address,
+/// length)` range (private writable mappings of the file, made by the
+/// glue) the process's own copy at once, on every core, without the GIL:
+/// `MADV_POPULATE_WRITE` breaks copy-on-write page by page inside the
+/// kernel (a page-cache copy, no zeroing), or, on a kernel without it, a
+/// write to each page does.
+#[pyfunction]
+pub(crate) fn populate_private(py: Python<'_>, ranges: Vec<(usize, usize)>) {
+    const PAGE: usize = 4096;
+    let own = |&(address, len): &(usize, usize)| {
+        if populate(address, len, Populate::Write) {
+            return;
+        }
+        let mut at = address;
+        while at < address + len {
+            // SAFETY: the glue passes writable mappings it keeps alive
+            // during the call; rewriting a byte with itself changes no
+            // data and makes the page private.
+            unsafe {
+                let byte = at as *mut u8;
+                byte.write_volatile(byte.read_volatile());
+            }
+            at = (at / PAGE + 1) * PAGE;
+        }
+    };
+    py.detach(|| {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(ranges.len())
+            .max(1);
+        let mut shares: Vec<(usize, Vec<(usize, usize)>)> = vec![(0, Vec::new()); threads];
+        let mut by_size = ranges;
+        by_size.sort_by_key(|&(_, len)| std::cmp::Reverse(len));
+        for range in by_size {
+            if let Some(share) = shares.iter_mut().min_by_key(|(load, _)| *load) {
+                share.0 += range.1;
+                share.1.push(range);
+            }
+        }
+        std::thread::scope(|scope| {
+            for (_, share) in shares {
+                let own = &own;
+                scope.spawn(move || share.iter().for_each(own));
+            }
+        });
+    });
 }

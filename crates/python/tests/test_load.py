@@ -193,3 +193,23 @@ def test_mmap_is_private_to_the_process(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         tpkg.load(tmp_path / "absent.pt")
+
+
+def test_owned_tensors_survive_the_file_changing(tmp_path):
+    source = tmp_path / "state.pt"
+    torch.save({"a": torch.arange(100000.0)}, source)
+    loaded = tpkg.load(source)
+    size = source.stat().st_size
+    with open(source, "r+b") as f:
+        f.write(b"\0" * size)
+    source.unlink()
+    assert torch.equal(loaded["a"], torch.arange(100000.0))
+
+
+def test_unaligned_and_empty_storages(tmp_path):
+    source = tmp_path / "state.pt"
+    torch.save({"empty": torch.zeros(0), "bytes": torch.arange(3, dtype=torch.uint8)}, source)
+    for mmap in (False, True):
+        loaded = tpkg.load(source, mmap=mmap)
+        assert loaded["empty"].shape == (0,)
+        assert loaded["bytes"].tolist() == [0, 1, 2]

@@ -45,23 +45,70 @@ def _policy_json(policy):
     return _json.dumps(policy)
 
 
+def _address(mapping):
+    """The address of a writable mmap's first byte."""
+    import ctypes
+
+    view = ctypes.c_char.from_buffer(mapping)
+    try:
+        return ctypes.addressof(view)
+    finally:
+        del view
+
+
+def _owned_from_file(torch, path, wanted):
+    """Storages `wanted` ({index: (file_offset, nbytes)}) as memory the
+    process owns: a private mapping of each storage's pages, every page
+    copied at once by the kernel (no zeroing pass, on every core)."""
+    import mmap as _mmap
+
+    built = {}
+    ranges = []
+    fd = _os.open(path, _os.O_RDONLY)
+    try:
+        for index, (offset, nbytes) in wanted.items():
+            start = offset - offset % _mmap.ALLOCATIONGRANULARITY
+            delta = offset - start
+            mapping = _mmap.mmap(
+                fd,
+                delta + nbytes,
+                flags=_mmap.MAP_PRIVATE,
+                prot=_mmap.PROT_READ | _mmap.PROT_WRITE,
+                offset=start,
+            )
+            ranges.append((_address(mapping), delta + nbytes))
+            built[index] = (mapping, delta, nbytes)
+    finally:
+        _os.close(fd)
+    _native.populate_private(ranges)
+    return {
+        index: torch.frombuffer(mapping, dtype=torch.uint8, count=nbytes, offset=delta).untyped_storage()
+        for index, (mapping, delta, nbytes) in built.items()
+    }
+
+
 def _storages(torch, path, storages, mmap):
     """One ``torch.UntypedStorage`` per storage the native plan describes:
-    over its bytearray (owned), or a slice of the file mapped privately as
-    ``torch.load(mmap=True)`` maps it."""
-    mapped = None
-    built = []
-    for nbytes, file_offset, buffer in storages:
-        if buffer is not None:
-            if nbytes == 0:
-                built.append(torch.UntypedStorage(0))
-            else:
-                built.append(torch.frombuffer(buffer, dtype=torch.uint8).untyped_storage())
-            continue
-        if mapped is None:
-            size = _os.path.getsize(path)
-            mapped = torch.UntypedStorage.from_file(_os.fspath(path), shared=False, nbytes=size)
-        built.append(mapped[file_offset : file_offset + nbytes])
+    over its bytearray; for a storage the file holds, a slice of the file
+    mapped shared as ``torch.load(mmap=True)`` maps it (``mmap``), else a
+    private copy of its pages."""
+    built = [None] * len(storages)
+    in_file = {}
+    for index, (nbytes, file_offset, buffer) in enumerate(storages):
+        if nbytes == 0:
+            built[index] = torch.UntypedStorage(0)
+        elif buffer is not None:
+            built[index] = torch.frombuffer(buffer, dtype=torch.uint8).untyped_storage()
+        else:
+            in_file[index] = (file_offset, nbytes)
+    if in_file and mmap:
+        size = _os.path.getsize(path)
+        mapped = torch.UntypedStorage.from_file(path, shared=False, nbytes=size)
+        for index, (offset, nbytes) in in_file.items():
+            built[index] = mapped[offset : offset + nbytes]
+    elif in_file:
+        for index, storage in _owned_from_file(torch, path, in_file).items():
+            built[index] = storage
     return built
 
 
@@ -92,7 +139,7 @@ def load(path, name=None, *, mmap=False, policy=None):
     import torch
 
     path = _os.fspath(path)
-    _format, (storages, tensors) = _native.load_plan(path, name, mmap, _policy_json(policy))
+    _format, (storages, tensors) = _native.load_plan(path, name, _policy_json(policy))
     built = _storages(torch, path, storages, mmap)
     views = {}
     result = {}
