@@ -350,7 +350,8 @@ pub(crate) fn load_plan<'py>(
 pub(crate) fn populate_private(py: Python<'_>, ranges: Vec<(usize, usize)>) {
     const PAGE: usize = 4096;
     let own = |&(address, len): &(usize, usize)| {
-        if populate(address, len, Populate::Write) {
+        // A mapping's last page is whole: populate it too.
+        if populate(address, len.div_ceil(PAGE) * PAGE, Populate::Write) {
             return;
         }
         let mut at = address;
