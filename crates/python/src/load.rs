@@ -24,6 +24,25 @@ use crate::safety;
 /// Below this many bytes in all, storages are copied on one thread.
 const PARALLEL_COPY_MIN: usize = 64 << 20;
 
+/// Owned storages smaller than this are copied into a `bytearray`; larger
+/// ones in the file become private mappings (one `mmap` each, which costs
+/// more than copying a small storage).
+const PRIVATE_MAP_MIN: usize = 1 << 20;
+
+/// At most this many owned storages become private mappings (the kernel
+/// limits mappings per process); the rest are copied.
+const PRIVATE_MAP_MAX: usize = 1024;
+
+/// How the tensors will be used: owned, or views of the mapped file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Tensors own their memory: large storages in the file are mapped
+    /// privately and copied by the kernel, the others copied here.
+    Owned,
+    /// Storages in the file are slices of one shared mapping of it.
+    Mapped,
+}
+
 /// One storage as Python gets it.
 #[derive(Debug)]
 struct StoragePlan<'a> {
@@ -74,6 +93,7 @@ fn offset_in(whole: &[u8], bytes: &[u8]) -> Option<usize> {
 fn plan<'a>(
     file: &'a PyTorchFile,
     tensors: &'a PackageTensors<'a>,
+    placement: Placement,
 ) -> Result<(Vec<TensorPlan>, Vec<StoragePlan<'a>>), PyErr> {
     let whole = file_bytes(file);
     let mut storages: Vec<StoragePlan<'a>> = Vec::new();
@@ -132,12 +152,23 @@ fn plan<'a>(
             parameter: spec.parameter,
         });
     }
-    // A storage the file holds misaligned for its dtype is copied instead.
+    // A storage the file holds misaligned for its dtype is copied instead,
+    // and so are small ones, or too many, when tensors are owned.
+    let mut private_maps = 0;
     for (storage, align) in storages.iter_mut().zip(alignment) {
-        if storage
-            .file_offset
-            .is_some_and(|offset| offset % align != 0)
-        {
+        let Some(offset) = storage.file_offset else {
+            continue;
+        };
+        let copied = match placement {
+            Placement::Mapped => false,
+            Placement::Owned => {
+                let copied =
+                    storage.bytes.len() < PRIVATE_MAP_MIN || private_maps >= PRIVATE_MAP_MAX;
+                private_maps += usize::from(!copied);
+                copied
+            }
+        };
+        if copied || offset % align != 0 {
             storage.file_offset = None;
         }
     }
@@ -310,20 +341,22 @@ fn to_python<'py>(
     PyTuple::new(py, [storage_list.into_any(), tensor_list.into_any()])
 }
 
-/// `_native.load_plan(path, name, policy)`: audits what loading reads
+/// `_native.load_plan(path, name, policy, mmap)`: audits what loading reads
 /// ([`safety::check_loadable`]), then returns `(format, (storages,
 /// tensors))`: each storage `(nbytes, file_offset | None, bytearray |
-/// None)` (a bytearray, already filled, exactly when the file does not
-/// hold the storage as it is), each tensor `(path, dtype, shape, stride,
+/// None)` (a bytearray, already filled, when the file does not hold the
+/// storage as it is, or when owned tensors are asked for and the storage
+/// is small), each tensor `(path, dtype, shape, stride,
 /// storage index, storage offset, view | None, {"requires_grad",
 /// "parameter"})`.
 #[pyfunction]
-#[pyo3(signature = (path, name=None, policy=None))]
+#[pyo3(signature = (path, name=None, policy=None, mmap=false))]
 pub(crate) fn load_plan<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     name: Option<String>,
     policy: Option<String>,
+    mmap: bool,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let policy = safety::policy(policy.as_deref())?;
     let file = py
@@ -334,7 +367,12 @@ pub(crate) fn load_plan<'py>(
     let tensors = py
         .detach(|| file.tensors(name.as_deref()))
         .map_err(|error| errors::open(&path, &error))?;
-    let (plans, storages) = plan(&file, &tensors)?;
+    let placement = if mmap {
+        Placement::Mapped
+    } else {
+        Placement::Owned
+    };
+    let (plans, storages) = plan(&file, &tensors, placement)?;
     let parts = to_python(py, &tensors, plans, &storages)?;
     let format = file.format().name();
     PyTuple::new(py, [format.into_pyobject(py)?.into_any(), parts.into_any()])

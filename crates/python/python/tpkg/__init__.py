@@ -139,7 +139,7 @@ def load(path, name=None, *, mmap=False, policy=None):
     import torch
 
     path = _os.fspath(path)
-    _format, (storages, tensors) = _native.load_plan(path, name, _policy_json(policy))
+    _format, (storages, tensors) = _native.load_plan(path, name, _policy_json(policy), mmap)
     built = _storages(torch, path, storages, mmap)
     views = {}
     result = {}
