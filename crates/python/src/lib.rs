@@ -4,8 +4,9 @@
 //! Built by maturin with PyO3's stable ABI (Python 3.8 and later). The
 //! extension never links libtorch: tensors are made in Python, with the
 //! user's torch, from the buffers and descriptions this module returns
-//! ([`load::load_plan`]). Every failure is a Python exception
-//! ([`errors`]), never a panic.
+//! (`load.rs`). Every failure is a Python exception (`errors.rs`:
+//! `TpkgError`, `UnsafeFileError`, `UnreadableFileError`,
+//! `PackagingError`), never a panic.
 
 // Library code turns every input-dependent failure into a typed error.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
