@@ -213,3 +213,15 @@ def test_unaligned_and_empty_storages(tmp_path):
         loaded = tpkg.load(source, mmap=mmap)
         assert loaded["empty"].shape == (0,)
         assert loaded["bytes"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("folder", sorted(str(p) for p in DATA.glob("*/*/tiny_state_dict_dir/*")))
+def test_directory_form_equals_zip(folder):
+    zipped = folder.replace("tiny_state_dict_dir/tiny_state_dict", "tiny_state_dict.pt")
+    for name in package_pickles(zipped):
+        expected = tpkg.load(zipped, name)
+        for mmap in (False, True):
+            got = tpkg.load(folder, name, mmap=mmap)
+            assert set(got) == set(expected)
+            for key in got:
+                assert torch.equal(got[key], expected[key]) and got[key].stride() == expected[key].stride()
