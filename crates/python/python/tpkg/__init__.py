@@ -136,10 +136,9 @@ def load(path, name=None, *, mmap=False, policy=None):
     big-endian files, storages pickled inside pickles) are copied.
     Otherwise every tensor owns its memory.
     """
-    import torch
-
     path = _os.fspath(path)
     _format, (storages, tensors) = _native.load_plan(path, name, _policy_json(policy), mmap)
+    import torch
     built = _storages(torch, path, storages, mmap)
     views = {}
     result = {}
