@@ -240,6 +240,13 @@ impl Exporter {
         self.inner = None;
     }
 
+    /// PyTorch's `debug=True`: a `PackagingError` shows each broken
+    /// module's dependency path.
+    fn enable_debug(&mut self) -> PyResult<()> {
+        self.open()?.enable_debug();
+        Ok(())
+    }
+
     /// Modules interned so far.
     fn interned_modules(&mut self) -> PyResult<Vec<String>> {
         Ok(self.open()?.interned_modules())

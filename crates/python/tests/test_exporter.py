@@ -146,3 +146,22 @@ def test_exception_in_with_block_writes_nothing(tmp_path):
 def test_module_not_found(tmp_path):
     with pytest.raises(ModuleNotFoundError):
         tpkg.PackageExporter(tmp_path / "x.pt").save_module("no_such_module_here")
+
+
+def test_buffer_output_and_debug(tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    with tpkg.PackageExporter(buffer) as exporter:
+        exporter.save_text("a", "b.txt", "c")
+    assert PackageImporter(io.BytesIO(buffer.getvalue())).load_text("a", "b.txt") == "c"
+
+    def run(cls, path):
+        try:
+            with cls(str(path), debug=True) as exporter:
+                exporter.deny("networkx.**")
+                exporter.save_source_string("mymod", "import networkx\n")
+        except Exception as error:  # noqa: BLE001
+            return type(error).__name__, str(error)
+
+    assert run(tpkg.PackageExporter, tmp_path / "a.pt") == run(TorchExporter, tmp_path / "b.pt")

@@ -2,7 +2,7 @@
 
 import os
 from types import TracebackType
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
 
 import torch
 
@@ -61,7 +61,9 @@ def convert(
 class PackageExporter:
     """PyTorch's ``torch.package.PackageExporter``, modules resolved statically."""
 
-    def __init__(self, f: _Path, *, python: Optional[_Path] = None) -> None: ...
+    def __init__(
+        self, f: Union[_Path, BinaryIO], *, python: Optional[_Path] = None, debug: bool = False
+    ) -> None: ...
     def intern(
         self, include: _Patterns, *, exclude: _Patterns = ..., allow_empty: bool = True
     ) -> None: ...

@@ -38,18 +38,34 @@ class PackageExporter:
             exporter.extern("**")
             exporter.save_module("networkx")
 
+    ``f`` is a path or a writable binary buffer (written at close);
+    ``debug=True`` shows each broken module's dependency path in a
+    ``PackagingError``, as in PyTorch.
+
     ``close()`` (or leaving the ``with`` block) checks the dependency graph
     and writes the file atomically; if modules are broken it raises
     :class:`tpkg.PackagingError` with PyTorch's grouped text and writes
     nothing. An exception inside the ``with`` block also writes nothing.
     """
 
-    def __init__(self, f, *, python=None):
-        if not isinstance(f, (str, bytes, _os.PathLike)):
-            raise TypeError("tpkg.PackageExporter writes a file path, not a buffer")
-        self._path = _os.fspath(f)
+    def __init__(self, f, *, python=None, debug=False):
+        self._buffer = None
+        self._scratch = None
+        if isinstance(f, (str, bytes, _os.PathLike)):
+            self._path = _os.fsdecode(f)
+        elif hasattr(f, "write"):
+            # A writable buffer, as PyTorch accepts: written at close.
+            import tempfile
+
+            self._buffer = f
+            self._scratch = tempfile.TemporaryDirectory(prefix="tpkg-export-")
+            self._path = _os.path.join(self._scratch.name, "package.pt")
+        else:
+            raise TypeError(f"tpkg.PackageExporter writes a path or a buffer, not {type(f).__name__}")
         python = _os.fspath(python) if python is not None else _sys.executable
         self._native = _native.Exporter(self._path, python)
+        if debug:
+            self._native.enable_debug()
         self._storages = {}
 
     # -- patterns ---------------------------------------------------------
@@ -167,7 +183,16 @@ class PackageExporter:
     def close(self):
         """Checks the graph and writes the package (or raises PackagingError
         and writes nothing)."""
-        self._native.close()
+        try:
+            self._native.close()
+            if self._buffer is not None:
+                with open(self._path, "rb") as written:
+                    self._buffer.write(written.read())
+                self._buffer = None
+        finally:
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
 
     def __enter__(self):
         return self
@@ -175,5 +200,8 @@ class PackageExporter:
     def __exit__(self, exc_type, exc_value, traceback):
         if exc_type is not None:
             self._native.discard()
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
             return
         self.close()
