@@ -44,7 +44,7 @@ pub fn run() -> anyhow::Result<Oracle> {
     // `.cargo/config.toml` sets LIBTORCH to our own link for every process
     // cargo starts, this one included: only another value is the user's.
     let libtorch = match std::env::var_os("LIBTORCH").map(PathBuf::from) {
-        Some(dir) if dir != links.join("libtorch") => dir,
+        Some(dir) if !is_our_link(&dir, &links) => dir,
         _ => torch_dir,
     };
     for needed in ["include", "lib"] {
@@ -199,4 +199,14 @@ fn replace_symlink(target: &Path, link: &Path) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn replace_symlink(_target: &Path, _link: &Path) -> anyhow::Result<()> {
     bail!("cargo xtask setup supports Unix hosts only for now")
+}
+
+/// Whether `dir` names our own `.tpkg/libtorch` link, by any path (a git
+/// worktree may reach this `.tpkg` through a link of its own): pointing the
+/// link at itself would loop.
+fn is_our_link(dir: &Path, links: &Path) -> bool {
+    let folder = |path: &Path| path.parent().and_then(|p| p.canonicalize().ok());
+    dir.file_name() == Some(std::ffi::OsStr::new("libtorch"))
+        && folder(dir).is_some()
+        && folder(dir) == links.canonicalize().ok()
 }

@@ -98,7 +98,7 @@ impl Refusal {
 pub fn policy(json: Option<&str>) -> PyResult<AuditPolicy> {
     match json {
         None => Ok(AuditPolicy::default()),
-        Some(text) => AuditPolicy::from_json(text)
+        Some(text) => serde_json::from_str::<AuditPolicy>(text)
             .map_err(|error| TpkgError::new_err(format!("policy: {error}"))),
     }
 }
