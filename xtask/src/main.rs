@@ -9,6 +9,7 @@ mod e2e;
 mod fuzz;
 mod generate;
 mod golden;
+mod python;
 mod scanner_corpus;
 mod scanners;
 mod setup;
@@ -27,7 +28,8 @@ Commands:
           Honours TPKG_PYTHON (an interpreter that has torch 2.13.0),
           LIBTORCH (a libtorch 2.13.0 folder) and TPKG_CACHE_DIR.
   test    setup, cargo fmt --check, clippy -D warnings, tidy, every test
-          (unit, doc, integration, Python oracle). What CI runs.
+          (unit, doc, integration, Python oracle, the Python package's
+          pytest suite). What CI runs.
   tidy    The rules a reviewer would check by hand (xtask/src/tidy): crate
           layering and who links libtorch, file and function sizes, cited
           paths exist, commands documented, no string-typed kinds, generated
@@ -36,6 +38,9 @@ Commands:
           build scripts, the weights-only allowlist (from the oracle venv),
           the standard-library module table (`--refresh-stdlib` first adds
           what the interpreters python3.<minor> on PATH find).
+  python  setup, then `pip install ./crates/python` (into target/python, the
+          oracle venv untouched) and the package's pytest suite against the
+          oracle's torch. Part of `test`.
   e2e     setup, then the end-to-end scenarios against real PyTorch; prints
           a table and fails if any scenario fails.
   bench   Benchmarks side by side with CPython/PyTorch in one run; writes
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         "tidy" => setup::run().and_then(|_| tidy::run(rest)),
         "gen" => setup::run().and_then(|_| generate::run(rest)),
         "e2e" => e2e::run(),
+        "python" => setup::run().and_then(|oracle| python::test(&oracle)),
         "bench" => bench::run(rest),
         "fuzz" => fuzz::run(rest),
         "zipdiff" => zipdiff::run(rest),
@@ -182,6 +188,10 @@ fn run_tests() -> anyhow::Result<()> {
             ])
         })?;
     }
+    util::step(
+        "Python package: pip install ./crates/python, pytest",
+        || python::test(&oracle),
+    )?;
     eprintln!(
         "xtask: all checks passed (oracle: {}, libtorch: {})",
         oracle.python.display(),
