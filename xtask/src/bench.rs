@@ -226,11 +226,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (scanner_options, rows) = scanners::Options::from_args(args)?;
     let rows = &rows[..];
     let section = rows.is_empty() || rows.iter().any(|name| scanners::selected_by(name));
+    let python_section = rows.is_empty() || rows.iter().any(|name| name == PYTHON_ROW);
     // The names that select benchmark rows (`scanners` selects none).
     let row_names: Vec<String> = rows
         .iter()
         .filter(|name| {
-            !scanners::selected_by(name) || BENCHMARKS.iter().any(|bench| row_matches(name, bench))
+            (!scanners::selected_by(name) && name.as_str() != PYTHON_ROW)
+                || BENCHMARKS.iter().any(|bench| row_matches(name, bench))
         })
         .cloned()
         .collect();
@@ -287,8 +289,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         None
     };
+    let python = if python_section {
+        Some(python_bench(&oracle, &out)?)
+    } else {
+        None
+    };
     let report = json!({
         "benchmarks": results,
+        "python": python.as_ref().map(|(json, _)| json),
         "floors": floors,
         "scanners": scanners.as_ref().map(|section| &section.json),
         "rows": if rows.is_empty() { json!("all") } else { json!(rows) },
@@ -305,6 +313,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     if let Some(section) = &scanners {
         table.push_str(&section.markdown);
+    }
+    if let Some((_, markdown)) = &python {
+        table.push_str("\n## The Python package\n\n");
+        table.push_str(markdown);
     }
     std::fs::write(out.join("report.md"), &table)?;
     println!("{table}");
@@ -663,4 +675,42 @@ fn markdown_floors(floors: &[Value]) -> String {
         }
     }
     table
+}
+
+/// The row that selects the Python package's section.
+const PYTHON_ROW: &str = "python";
+
+/// The Python package beside PyTorch (`crates/python/bench/bench_load.py`):
+/// `tpkg.load` owned and mapped against `PackageImporter.load_pickle`,
+/// `torch.load` and `torch.load(mmap=True)` on the 1 GiB inputs, and
+/// `tpkg.PackageExporter` against PyTorch's packing networkx. Returns its
+/// JSON and Markdown.
+fn python_bench(oracle: &setup::Oracle, out: &Path) -> anyhow::Result<(serde_json::Value, String)> {
+    let root = util::root();
+    if !out.join("state1g.pt").is_file() || !out.join("state1g_torchsave.pt").is_file() {
+        util::step("make-big-inputs with the venv's Python", || {
+            util::run(
+                Command::new(&oracle.python)
+                    .arg(root.join("bench/baseline.py"))
+                    .arg("make-big-inputs")
+                    .arg(out),
+            )
+        })?;
+    }
+    let python_path = util::step("pip install ./crates/python", || {
+        crate::python::install(oracle)
+    })?;
+    let markdown = util::step("the Python package beside PyTorch", || {
+        util::output(
+            Command::new(&oracle.python)
+                .arg(root.join("crates/python/bench/bench_load.py"))
+                .arg("--inputs")
+                .arg(out)
+                .env("PYTHONPATH", &python_path),
+        )
+    })?;
+    let json_path = out.join("python-report.json");
+    let text = std::fs::read_to_string(&json_path)
+        .with_context(|| format!("reading {}", json_path.display()))?;
+    Ok((serde_json::from_str(&text)?, markdown))
 }

@@ -48,7 +48,8 @@ Commands:
           `cargo xtask bench [ROW...]` runs only the rows named (`load_*`
           selects every row whose name starts with `load_`). The row
           `scanners` is tpkg audit beside picklescan, modelscan and fickling
-          (`--bypass DIR --clean DIR --speed-files N`).
+          (`--bypass DIR --clean DIR --speed-files N`). The row `python` is
+          the Python package beside PyTorch (crates/python/bench).
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
           The target `zipdiff` runs the container differential below.
