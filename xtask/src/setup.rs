@@ -205,6 +205,9 @@ fn replace_symlink(_target: &Path, _link: &Path) -> anyhow::Result<()> {
 /// worktree may reach this `.tpkg` through a link of its own): pointing the
 /// link at itself would loop.
 fn is_our_link(dir: &Path, links: &Path) -> bool {
+    if dir == links.join("libtorch") {
+        return true;
+    }
     let folder = |path: &Path| path.parent().and_then(|p| p.canonicalize().ok());
     dir.file_name() == Some(std::ffi::OsStr::new("libtorch"))
         && folder(dir).is_some()
