@@ -168,6 +168,10 @@ fn run_tests() -> anyhow::Result<()> {
                 "nextest",
                 "run",
                 "--workspace",
+                // Its tests are the pytest suite below; in this run the
+                // oracle features would link the facade's tch into it.
+                "--exclude",
+                "tpkg-python",
                 "--features",
                 ORACLE_FEATURES,
                 "--no-fail-fast",
@@ -180,6 +184,8 @@ fn run_tests() -> anyhow::Result<()> {
             util::cargo(&[
                 "test",
                 "--workspace",
+                "--exclude",
+                "tpkg-python",
                 "--features",
                 ORACLE_FEATURES,
                 "--no-fail-fast",
