@@ -150,6 +150,70 @@ def settle_disk(out):
     os.sync()
 
 
+def load_state(path):
+    """The 1 GiB state dict as PyTorch reads it: a package's pickle, or a
+    torch.save file."""
+    import torch
+    from torch.package import PackageImporter
+    if "torchsave" in os.path.basename(path):
+        return torch.load(path, weights_only=True)
+    return PackageImporter(path).load_pickle("model", "state_dict.pkl")
+
+
+def fsync_file(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def cli_baseline(benchmark, path, repetitions):
+    """PyTorch's equivalent of a `tpkg` command (`cargo xtask bench cli`):
+    `cli-JOB` or `cli-JOB-fsync` (the output fsynced, as tpkg's default).
+    Timed after `import torch`, load and write included. Returns the name
+    and the seconds."""
+    import hashlib
+    import torch
+    from safetensors.torch import save_file
+    from torch.package import PackageExporter
+    job = benchmark[len("cli-"):]
+    fsync = job.endswith("-fsync")
+    job = job.removesuffix("-fsync")
+    source = "torch.load" if "torchsave" in os.path.basename(path) else "load_pickle"
+    writers = {
+        "convert-safetensors": (f"{source} + safetensors save_file",
+                                lambda state, out: save_file(dict(state), out)),
+        "convert-pt": (f"{source} + torch.save", lambda state, out: torch.save(state, out)),
+        "repack": (f"{source} + PackageExporter.save_pickle", None),
+        "tensors": (f"{source} + SHA-256 of every tensor", None),
+    }
+    name, write = writers[job]
+    if fsync:
+        name += " + fsync"
+    out = path + ".pytorch-cli-out"
+    seconds = []
+    for _ in range(repetitions):
+        settle_disk(out)
+        start = time.perf_counter()
+        state = load_state(path)
+        if job == "tensors":
+            for tensor in state.values():
+                hashlib.sha256(tensor.contiguous().reshape(-1).view(torch.uint8).numpy()).hexdigest()
+        elif job == "repack":
+            with PackageExporter(out) as exporter:
+                exporter.save_pickle("model", "state_dict.pkl", state)
+        else:
+            write(state, out)
+        if fsync:
+            fsync_file(out)
+        seconds.append(time.perf_counter() - start)
+        del state
+    if os.path.exists(out):
+        os.remove(out)
+    return name, seconds
+
+
 def main():
     if sys.argv[1] == "make-big-inputs":
         make_big_inputs(sys.argv[2])
@@ -275,6 +339,8 @@ def main():
                 exporter.save_module(top)
             seconds.append(time.perf_counter() - start)
         os.remove(out)
+    elif benchmark.startswith("cli-"):
+        name, seconds = cli_baseline(benchmark, path, repetitions)
     else:
         raise SystemExit(f"unknown benchmark {benchmark!r}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

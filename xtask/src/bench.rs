@@ -9,6 +9,8 @@
 //! rows whose names start with `torchsave_`); the report then holds those.
 //! The row `scanners` is the section of [`scanners`]: other pickle scanners
 //! beside `tpkg audit` (`--bypass DIR`, `--clean DIR`, `--speed-files N`).
+//! The row `cli` is the section of [`bench_cli`]: the `tpkg` process beside
+//! `cat`, `cp` and PyTorch.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,7 +18,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::{scanners, setup, util};
+use crate::{bench_cli, scanners, setup, util};
 
 /// What tpkg is compared with.
 #[derive(Debug, Clone, Copy)]
@@ -227,11 +229,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let rows = &rows[..];
     let section = rows.is_empty() || rows.iter().any(|name| scanners::selected_by(name));
     let python_section = rows.is_empty() || rows.iter().any(|name| name == PYTHON_ROW);
+    let cli_section = rows.is_empty() || rows.iter().any(|name| name == bench_cli::ROW);
     // The names that select benchmark rows (`scanners` selects none).
     let row_names: Vec<String> = rows
         .iter()
         .filter(|name| {
-            (!scanners::selected_by(name) && name.as_str() != PYTHON_ROW)
+            (!scanners::selected_by(name) && ![PYTHON_ROW, bench_cli::ROW].contains(&name.as_str()))
                 || BENCHMARKS.iter().any(|bench| row_matches(name, bench))
         })
         .cloned()
@@ -260,7 +263,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             })?;
         }
     }
-    let tpkg_bench = root.join("target/release/tpkg-bench");
+    let tpkg_bench = util::target_dir().join("release/tpkg-bench");
     let mut results = Vec::new();
     let mut floors = Vec::new();
     for bench in selected {
@@ -294,8 +297,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         None
     };
+    let cli = if cli_section {
+        Some(bench_cli::bench(&oracle.python, &out)?)
+    } else {
+        None
+    };
     let report = json!({
         "benchmarks": results,
+        "cli": cli.as_ref().map(|(json, _)| json),
         "python": python.as_ref().map(|(json, _)| json),
         "floors": floors,
         "scanners": scanners.as_ref().map(|section| &section.json),
@@ -313,6 +322,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     if let Some(section) = &scanners {
         table.push_str(&section.markdown);
+    }
+    if let Some((_, markdown)) = &cli {
+        table.push_str("\n## The tpkg command\n\n");
+        table.push_str(markdown);
     }
     if let Some((_, markdown)) = &python {
         table.push_str("\n## The Python package\n\n");
@@ -471,7 +484,7 @@ fn row_matches(name: &str, bench: &Benchmark) -> bool {
 }
 
 /// Reads `input` once (untimed), so it is in the page cache.
-fn warm(input: &Path) -> anyhow::Result<()> {
+pub(crate) fn warm(input: &Path) -> anyhow::Result<()> {
     util::run(
         Command::new("cat")
             .arg(input)
@@ -515,7 +528,7 @@ fn floor(bench: &Benchmark, sides: &[(String, Value)]) -> Option<Value> {
 
 /// Runs a command-line baseline `repetitions` times; `run` times its own
 /// part (no RSS: it is another process).
-fn time_command(
+pub(crate) fn time_command(
     name: &str,
     repetitions: usize,
     mut run: impl FnMut() -> std::io::Result<(std::time::Duration, std::process::ExitStatus)>,
@@ -531,7 +544,7 @@ fn time_command(
 
 /// Removes `out` and waits for every dirty page to reach the disk
 /// (untimed), as `tpkg-bench` does before each write.
-fn settle_disk(out: &Path) -> std::io::Result<()> {
+pub(crate) fn settle_disk(out: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(out) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
         _ => {}
@@ -539,11 +552,11 @@ fn settle_disk(out: &Path) -> std::io::Result<()> {
     Command::new("sync").status().map(drop)
 }
 
-fn path_str(path: &Path) -> anyhow::Result<&str> {
+pub(crate) fn path_str(path: &Path) -> anyhow::Result<&str> {
     path.to_str().context("non-UTF-8 path")
 }
 
-fn measure(command: &mut Command) -> anyhow::Result<Value> {
+pub(crate) fn measure(command: &mut Command) -> anyhow::Result<Value> {
     let text = util::output(command)?;
     serde_json::from_str(text.trim()).context("benchmark printed no JSON")
 }
@@ -559,13 +572,13 @@ fn sorted(seconds: &Value) -> Vec<f64> {
     values
 }
 
-fn median(seconds: &Value) -> f64 {
+pub(crate) fn median(seconds: &Value) -> f64 {
     let values = sorted(seconds);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// (min, max) of the repetitions.
-fn spread(seconds: &Value) -> Value {
+pub(crate) fn spread(seconds: &Value) -> Value {
     let values = sorted(seconds);
     json!([values.first(), values.last()])
 }

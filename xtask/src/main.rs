@@ -5,6 +5,7 @@
 //! end-to-end scenarios and the fuzzers.
 
 mod bench;
+mod bench_cli;
 mod e2e;
 mod fuzz;
 mod generate;
@@ -49,7 +50,9 @@ Commands:
           selects every row whose name starts with `load_`). The row
           `scanners` is tpkg audit beside picklescan, modelscan and fickling
           (`--bypass DIR --clean DIR --speed-files N`). The row `python` is
-          the Python package beside PyTorch (crates/python/bench).
+          the Python package beside PyTorch (crates/python/bench). The row
+          `cli` times the release `tpkg` command as a process on the 1 GiB
+          inputs beside cat, cp, cp + fsync and PyTorch.
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
           The target `zipdiff` runs the container differential below.

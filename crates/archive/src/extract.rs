@@ -6,6 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ArchiveError, Result};
 use crate::reader::PackageReader;
+use crate::writer::Durability;
 
 /// Writes every record of `reader` under `dir/<prefix>/`, the layout
 /// PyTorch's `PackageImporter` opens as a directory package, and returns
@@ -31,7 +32,18 @@ use crate::reader::PackageReader;
 /// assert_eq!(PackageReader::open(&folder)?.prefix(), "archive");
 /// # Ok(()) }
 /// ```
+///
+/// Nothing is fsynced: [`extract_with`] and [`Durability::Fsync`] for a
+/// folder that survives a power loss.
 pub fn extract(reader: &PackageReader, dir: &Path) -> Result<PathBuf> {
+    extract_with(reader, dir, Durability::NoFsync)
+}
+
+/// [`extract`], and with [`Durability::Fsync`] every file and folder is
+/// fsynced before the folder is renamed into place (and `dir` after), as
+/// [`AtomicFile`](crate::AtomicFile) does for one file.
+pub fn extract_with(reader: &PackageReader, dir: &Path, durability: Durability) -> Result<PathBuf> {
+    let durable = durability == Durability::Fsync;
     crate::name::validate_prefix(reader.prefix())?;
     let destination = dir.join(reader.prefix());
     if fs::symlink_metadata(&destination).is_ok() {
@@ -74,11 +86,45 @@ pub fn extract(reader: &PackageReader, dir: &Path) -> Result<PathBuf> {
             ArchiveError::from_io(error, |source| ArchiveError::io(&path, source))
         })?;
         out.flush().map_err(|e| ArchiveError::io(&path, e))?;
+        if durable {
+            out.get_ref()
+                .sync_all()
+                .map_err(|e| ArchiveError::io(&path, e))?;
+        }
+    }
+    if durable {
+        sync_folders(staging.path())?;
     }
     let staged = staging.keep();
     fs::rename(&staged, &destination).map_err(|error| {
         let _ = fs::remove_dir_all(&staged);
         ArchiveError::io(&destination, error)
     })?;
+    if durable {
+        sync_folder(dir)?;
+    }
     Ok(destination)
+}
+
+/// fsyncs `root` and every folder under it, so the entries of the files
+/// written there reach the disk.
+fn sync_folders(root: &Path) -> Result<()> {
+    for entry in fs::read_dir(root).map_err(|e| ArchiveError::io(root, e))? {
+        let entry = entry.map_err(|e| ArchiveError::io(root, e))?;
+        let is_dir = entry
+            .file_type()
+            .map_err(|e| ArchiveError::io(entry.path(), e))?
+            .is_dir();
+        if is_dir {
+            sync_folders(&entry.path())?;
+        }
+    }
+    sync_folder(root)
+}
+
+/// fsyncs one folder (its entries).
+fn sync_folder(folder: &Path) -> Result<()> {
+    File::open(folder)
+        .and_then(|handle| handle.sync_all())
+        .map_err(|e| ArchiveError::io(folder, e))
 }

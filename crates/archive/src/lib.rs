@@ -47,7 +47,7 @@ mod reader;
 mod writer;
 
 pub use error::{ArchiveError, EntryKind, NameProblem, Result};
-pub use extract::extract;
+pub use extract::{extract, extract_with};
 pub use layout::{Anomaly, AnomalyKind, zip_anomalies};
 pub use metadata::PackageMetadata;
 pub use miniz::{MinizError, ZipStructure};

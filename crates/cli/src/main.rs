@@ -126,6 +126,8 @@ enum Command {
         /// The output format.
         #[arg(long, value_enum)]
         to: Format,
+        #[command(flatten)]
+        durability: DurabilityArgs,
     },
     /// The dependencies PyTorch's exporter would add for each module's
     /// source, found statically (no module is imported).
@@ -168,6 +170,8 @@ enum Command {
         /// Show, for each broken module, the path that pulled it in.
         #[arg(long)]
         debug: bool,
+        #[command(flatten)]
+        durability: DurabilityArgs,
         /// Print `{"output", "interned", "externed", "mocked", "denied"}`.
         #[arg(long)]
         json: bool,
@@ -190,6 +194,8 @@ enum Command {
         search: SearchArgs,
         #[command(flatten)]
         patterns: PatternArgs,
+        #[command(flatten)]
+        durability: DurabilityArgs,
         /// Print `{"output", "interned", "externed", "mocked", "reencoded_pickles"}`.
         #[arg(long)]
         json: bool,
@@ -294,6 +300,8 @@ enum Command {
     /// Unzip a package into PyTorch's directory form: a folder in DIR named after the package folder.
     ///
     /// Never writes outside DIR and never overwrites an existing folder.
+    /// Every file and folder is fsynced before the folder appears (unless
+    /// `--no-fsync`).
     ///
     /// Example: tpkg extract model.pt out/
     Extract {
@@ -301,6 +309,8 @@ enum Command {
         package: PathBuf,
         /// Where to create the package folder.
         dir: PathBuf,
+        #[command(flatten)]
+        durability: DurabilityArgs,
     },
 }
 
@@ -313,6 +323,29 @@ struct SearchArgs {
     /// Read sys.path, built-in modules and version from this interpreter.
     #[arg(long, value_name = "PY")]
     python: Option<PathBuf>,
+}
+
+/// `--no-fsync`, the same on every command that writes files (`convert`,
+/// `pack`, `repack`, `extract`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct DurabilityArgs {
+    /// Do not fsync the output before it appears. By default it is
+    /// fsynced, so it survives a power loss as well as a crash; without
+    /// fsync it still appears complete or not at all (atomic rename), and
+    /// its trip to the disk is left to the kernel, as `cp` leaves it.
+    #[arg(long)]
+    no_fsync: bool,
+}
+
+impl DurabilityArgs {
+    /// The library's name for the choice.
+    fn durability(self) -> tpkg::archive::Durability {
+        if self.no_fsync {
+            tpkg::archive::Durability::NoFsync
+        } else {
+            tpkg::archive::Durability::Fsync
+        }
+    }
 }
 
 /// The exporter's patterns (`pack`, `repack`). Their order across flags
@@ -444,7 +477,12 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             resource,
             json,
         } => tensors::run(&package, resource.as_deref(), json).map(done),
-        Command::Convert { package, paths, to } => convert::run(&package, &paths, to).map(done),
+        Command::Convert {
+            package,
+            paths,
+            to,
+            durability,
+        } => convert::run(&package, &paths, to, durability.durability()).map(done),
         Command::Imports {
             modules,
             search,
@@ -455,6 +493,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             modules,
             search: SearchArgs { paths, python },
             debug,
+            durability,
             json,
             ..
         } => pack::run(pack::PackJob {
@@ -464,6 +503,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             rules: subcommand_rules(matches, "pack"),
             modules: &modules,
             debug,
+            durability: durability.durability(),
             json,
         })
         .map(done),
@@ -471,11 +511,22 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             input,
             output,
             search: SearchArgs { paths, python },
+            durability,
             json,
             ..
         } => {
             let rules = subcommand_rules(matches, "repack");
-            repack::run(&input, &output, &paths, python.as_deref(), rules, json).map(done)
+            let durability = durability.durability();
+            repack::run(
+                &input,
+                &output,
+                &paths,
+                python.as_deref(),
+                rules,
+                durability,
+                json,
+            )
+            .map(done)
         }
         Command::Verify { package, json } => verify::run(&package, json),
         Command::Diff { a, b, json } => diff::run(&a, &b, json),
@@ -501,7 +552,11 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             all,
         }),
         Command::Cat { package, record } => cat::run(&package, &record).map(done),
-        Command::Extract { package, dir } => extract::run(&package, &dir).map(done),
+        Command::Extract {
+            package,
+            dir,
+            durability,
+        } => extract::run(&package, &dir, durability.durability()).map(done),
     }
 }
 

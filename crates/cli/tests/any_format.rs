@@ -505,6 +505,7 @@ fn diff_and_inspect_across_every_format_pytorch_writes() {
 
 /// The inspect half of [`diff_and_inspect_across_every_format_pytorch_writes`],
 /// over the files its script wrote in `dir`.
+#[cfg(feature = "oracle")]
 fn inspect_across_every_format(dir: &Path) {
     let file = |name: &str| dir.join(name);
     // inspect: a pickle file of two pickles.

@@ -3,11 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+use tpkg::archive::Durability;
+use tpkg::convert::ConvertOptions;
+
 use crate::Format;
 
 /// `tpkg convert --to FORMAT PACKAGE [RESOURCE] OUT`; `paths` is
 /// `[RESOURCE] OUT` as given.
-pub fn run(package: &Path, paths: &[String], to: Format) -> anyhow::Result<()> {
+pub fn run(
+    package: &Path,
+    paths: &[String],
+    to: Format,
+    durability: Durability,
+) -> anyhow::Result<()> {
     let (resource, out) = match paths {
         [out] => (None, PathBuf::from(out)),
         [resource, out] => (Some(resource.clone()), PathBuf::from(out)),
@@ -15,12 +23,15 @@ pub fn run(package: &Path, paths: &[String], to: Format) -> anyhow::Result<()> {
     };
     let file = tpkg::formats::PyTorchFile::open(package)?;
     if to == Format::Torchscript {
-        return to_torchscript(package, &file, resource, &out);
+        return to_torchscript(package, &file, resource, &out, durability);
     }
     let tensors = file.tensors(resource.as_deref())?;
+    let options = ConvertOptions::default().with_durable(durability == Durability::Fsync);
     let report = match to {
-        Format::Safetensors => tpkg::convert::to_safetensors(&tensors, &out)?,
-        Format::Pt | Format::Torchscript => tpkg::convert::to_torch_save(&tensors, &out)?,
+        Format::Safetensors => tpkg::convert::to_safetensors_with(&tensors, &out, options)?,
+        Format::Pt | Format::Torchscript => {
+            tpkg::convert::to_torch_save_with(&tensors, &out, options)?
+        }
     };
     println!(
         "wrote {} tensors ({} storages) to {}",
@@ -45,6 +56,7 @@ fn to_torchscript(
     file: &tpkg::formats::PyTorchFile,
     resource: Option<String>,
     out: &Path,
+    durability: Durability,
 ) -> anyhow::Result<()> {
     let tpkg::formats::PyTorchFile::Zip { reader, .. } = file else {
         anyhow::bail!(
@@ -60,7 +72,7 @@ fn to_torchscript(
             ids.len()
         );
     };
-    tpkg::torchscript::write_standalone(reader, ts_id, out)?;
+    tpkg::torchscript::write_standalone_with(reader, ts_id, out, durability)?;
     println!("wrote TorchScript module {ts_id} to {}", out.display());
     Ok(())
 }

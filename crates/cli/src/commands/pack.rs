@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use tpkg::archive::WriteOptions;
+use tpkg::archive::{Durability, WriteOptions};
 use tpkg::exporter::{ExportError, PackageExporter};
 use tpkg::glob::{GlobGroup, Patterns, Separator};
 use tpkg::pysource::ModuleFinder;
@@ -30,6 +30,7 @@ pub struct PackJob<'a> {
     pub rules: Vec<Rule>,
     pub modules: &'a [String],
     pub debug: bool,
+    pub durability: Durability,
     pub json: bool,
 }
 
@@ -38,6 +39,9 @@ pub struct PackJob<'a> {
 pub fn run(job: PackJob<'_>) -> anyhow::Result<()> {
     let finder = finder(&job.paths, job.python)?;
     let mut options = WriteOptions::default();
+    if job.durability == Durability::NoFsync {
+        options = options.without_fsync();
+    }
     if let Some(release) = finder.python_release() {
         options.python_version = release.to_owned();
     }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
+use tpkg::archive::Durability;
 use tpkg::exporter::ExportError;
 
 use super::pack::{Rule, finder};
@@ -16,6 +17,7 @@ pub fn run(
     paths: &[PathBuf],
     python: Option<&Path>,
     rules: Vec<Rule>,
+    durability: Durability,
     json: bool,
 ) -> anyhow::Result<()> {
     use tpkg::digraph::Action;
@@ -31,13 +33,14 @@ pub fn run(
             Rule::Deny(p) => rules.with_rule(Action::Deny, p),
         },
     );
-    let report = match tpkg::repackage::repackage(&importer, output, finder, &rules) {
-        Ok(report) => report,
-        Err(tpkg::repackage::RepackError::Export(ExportError::Packaging(error))) => {
-            bail!("repackaging {} failed:{error}", input.display())
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let report =
+        match tpkg::repackage::repackage_with(&importer, output, finder, &rules, durability) {
+            Ok(report) => report,
+            Err(tpkg::repackage::RepackError::Export(ExportError::Packaging(error))) => {
+                bail!("repackaging {} failed:{error}", input.display())
+            }
+            Err(error) => return Err(error.into()),
+        };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {

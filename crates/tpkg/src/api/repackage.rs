@@ -35,7 +35,7 @@
 
 use std::path::Path;
 
-use tpkg_archive::WriteOptions;
+use tpkg_archive::{Durability, WriteOptions};
 use tpkg_glob::Patterns;
 use tpkg_pickle::{DecodeOptions, Symbolic, Value};
 use tpkg_pysource::ModuleFinder;
@@ -120,6 +120,18 @@ pub fn repackage(
     finder: ModuleFinder,
     rules: &Rules,
 ) -> Result<RepackReport, RepackError> {
+    repackage_with(importer, out, finder, rules, Durability::Fsync)
+}
+
+/// [`repackage`], fsyncing the package before it replaces `out` or not
+/// (see [`WriteOptions::durable`]).
+pub fn repackage_with(
+    importer: &PackageImporter,
+    out: &Path,
+    finder: ModuleFinder,
+    rules: &Rules,
+    durability: Durability,
+) -> Result<RepackReport, RepackError> {
     let reader = importer.reader();
     let externs = importer.extern_modules();
 
@@ -153,6 +165,9 @@ pub fn repackage(
         .with_known_modules(externs.iter().cloned());
 
     let mut options = WriteOptions::default();
+    if durability == Durability::NoFsync {
+        options = options.without_fsync();
+    }
     if let Some(version) = importer.python_version() {
         options.python_version = version.to_owned();
     }

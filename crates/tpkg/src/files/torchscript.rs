@@ -24,7 +24,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use tpkg_archive::{ArchiveError, ArchiveLayout, PackageReader, PackageWriter, WriteOptions};
+use tpkg_archive::{
+    ArchiveError, ArchiveLayout, Durability, PackageReader, PackageWriter, WriteOptions,
+};
 use tpkg_pickle::{DecodeOptions, PyStr, Symbolic, Value, ValueGraph};
 
 /// Why a script module could not be read or written.
@@ -161,6 +163,16 @@ pub fn write_standalone(
     ts_id: &str,
     out: &Path,
 ) -> Result<(), TorchScriptError> {
+    write_standalone_with(reader, ts_id, out, Durability::Fsync)
+}
+
+/// [`write_standalone`], fsyncing the file before it replaces `out` or not.
+pub fn write_standalone_with(
+    reader: &PackageReader,
+    ts_id: &str,
+    out: &Path,
+    durability: Durability,
+) -> Result<(), TorchScriptError> {
     let base = format!(".data/ts_code/{ts_id}");
     let data_record = format!("{base}/data.pkl");
     if !reader.has_record(&data_record) {
@@ -178,7 +190,10 @@ pub fn write_standalone(
     } else {
         None
     };
-    let options = WriteOptions::default().with_layout(ArchiveLayout::TorchScript);
+    let mut options = WriteOptions::default().with_layout(ArchiveLayout::TorchScript);
+    if durability == Durability::NoFsync {
+        options = options.without_fsync();
+    }
     let mut writer = PackageWriter::create(out, options)?;
     writer.write_record("data.pkl", &data)?;
     for record in reader.records() {

@@ -269,6 +269,15 @@ pub fn to_torch_save(
     tensors: &PackageTensors<'_>,
     out: &Path,
 ) -> Result<ConvertReport, ConvertError> {
+    to_torch_save_with(tensors, out, ConvertOptions::default())
+}
+
+/// [`to_torch_save`] with options.
+pub fn to_torch_save_with(
+    tensors: &PackageTensors<'_>,
+    out: &Path,
+    options: ConvertOptions,
+) -> Result<ConvertReport, ConvertError> {
     if tensors.is_empty() {
         return Err(ConvertError::NoTensors);
     }
@@ -289,8 +298,11 @@ pub fn to_torch_save(
     }
     let root = graph.add(Value::OrderedDict { items, state: None });
     graph.set_root(root);
-    let options = WriteOptions::default().with_layout(ArchiveLayout::TorchSave);
-    let mut writer = PackageWriter::create(out, options)?;
+    let mut write_options = WriteOptions::default().with_layout(ArchiveLayout::TorchSave);
+    if !options.durable {
+        write_options = write_options.without_fsync();
+    }
+    let mut writer = PackageWriter::create(out, write_options)?;
     writer.write_record("data.pkl", &tpkg_pickle::encode(&graph, 2)?)?;
     for (storage, (bytes, key)) in encoder.storages().iter().zip(&storage_bytes) {
         writer.write_record(&format!("data/{}", storage.key), bytes)?;
