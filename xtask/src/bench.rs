@@ -588,15 +588,6 @@ fn markdown(results: &[Value]) -> String {
         "| benchmark | tpkg s (median, min–max) | baseline | baseline s (median, min–max) | ratio | target | tpkg peak RSS MB | tpkg working MB (largest tensor MB) | baseline peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let mb = |v: &Value| v.as_f64().unwrap_or(0.0) / 1_048_576.0;
-    let seconds = |median: &Value, spread: &Value| {
-        let at = |i: usize| spread[i].as_f64().unwrap_or(f64::NAN);
-        format!(
-            "{:.3} ({:.3}–{:.3})",
-            median.as_f64().unwrap_or(f64::NAN),
-            at(0),
-            at(1)
-        )
-    };
     let verdict = |met: &Value| match met.as_bool() {
         Some(true) => " met",
         Some(false) => " **missed**",
@@ -624,7 +615,7 @@ fn markdown(results: &[Value]) -> String {
         };
         let (baseline_seconds, ratio) = if r["not_applicable"].is_null() {
             (
-                seconds(&r["baseline_seconds"], &r["baseline_spread"]),
+                seconds_cell(&r["baseline_seconds"], &r["baseline_spread"]),
                 format!("{:.2}x", r["ratio"].as_f64().unwrap_or(f64::NAN)),
             )
         } else {
@@ -637,7 +628,7 @@ fn markdown(results: &[Value]) -> String {
             "| {} ({}) | {} | {} | {} | {} | {} | {:.0} | {} | {:.0} |\n",
             r["name"].as_str().unwrap_or_default(),
             r["what"].as_str().unwrap_or_default(),
-            seconds(&r["tpkg_seconds"], &r["tpkg_spread"]),
+            seconds_cell(&r["tpkg_seconds"], &r["tpkg_spread"]),
             r["baseline"].as_str().unwrap_or_default(),
             baseline_seconds,
             ratio,
@@ -726,4 +717,16 @@ fn python_bench(oracle: &setup::Oracle, out: &Path) -> anyhow::Result<(serde_jso
     let text = std::fs::read_to_string(&json_path)
         .with_context(|| format!("reading {}", json_path.display()))?;
     Ok((serde_json::from_str(&text)?, markdown))
+}
+
+/// A median with its spread, as the report's tables show times:
+/// `0.300 (0.290–0.310)`.
+pub(crate) fn seconds_cell(median: &Value, spread: &Value) -> String {
+    let at = |i: usize| spread[i].as_f64().unwrap_or(f64::NAN);
+    format!(
+        "{:.3} ({:.3}–{:.3})",
+        median.as_f64().unwrap_or(f64::NAN),
+        at(0),
+        at(1)
+    )
 }

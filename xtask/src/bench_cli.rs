@@ -21,7 +21,9 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::bench::{measure, median, path_str, settle_disk, spread, time_command, warm};
+use crate::bench::{
+    measure, median, path_str, seconds_cell, settle_disk, spread, time_command, warm,
+};
 use crate::util;
 
 /// The name that selects this section.
@@ -373,15 +375,6 @@ fn markdown(results: &[Value]) -> String {
 
 /// One comparison as a line of [`markdown`]'s table.
 fn markdown_row(r: &Value) -> String {
-    let seconds = |median: &Value, spread: &Value| {
-        let at = |i: usize| spread[i].as_f64().unwrap_or(f64::NAN);
-        format!(
-            "{:.3} ({:.3}–{:.3})",
-            median.as_f64().unwrap_or(f64::NAN),
-            at(0),
-            at(1)
-        )
-    };
     let mb = |v: &Value| match v.as_f64() {
         Some(bytes) if bytes > 0.0 => format!("{:.0}", bytes / 1_048_576.0),
         _ => "-".to_owned(),
@@ -395,9 +388,9 @@ fn markdown_row(r: &Value) -> String {
         "| {} ({}) | {} | {} | {} | {:.2}x | {} | {} | {} |\n",
         r["label"].as_str().unwrap_or_default(),
         r["input"].as_str().unwrap_or_default(),
-        seconds(&r["tpkg_seconds"], &r["tpkg_spread"]),
+        seconds_cell(&r["tpkg_seconds"], &r["tpkg_spread"]),
         r["baseline"].as_str().unwrap_or_default(),
-        seconds(&r["baseline_seconds"], &r["baseline_spread"]),
+        seconds_cell(&r["baseline_seconds"], &r["baseline_spread"]),
         r["ratio"].as_f64().unwrap_or(f64::NAN),
         target,
         mb(&r["tpkg_peak_rss_bytes"]),
