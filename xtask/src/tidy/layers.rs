@@ -45,7 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// The crates that may name tch (or torch-sys) directly.
-const TCH_USERS: &[&str] = &["tpkg-tensors", "tpkg", "tpkg-python"];
+const TCH_USERS: &[&str] = &["tpkg-tensors", "tpkg"];
 
 /// A workspace member as the rules see it.
 #[derive(Debug)]
