@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ArchiveError, Result};
-use crate::reader::PackageReader;
+use crate::reader::{Compression, PackageReader, RecordInfo};
 use crate::writer::Durability;
 
 /// Writes every record of `reader` under `dir/<prefix>/`, the layout
@@ -80,16 +80,9 @@ pub fn extract_with(reader: &PackageReader, dir: &Path, durability: Durability) 
             fs::create_dir_all(parent).map_err(|e| ArchiveError::io(parent, e))?;
         }
         let file = File::create_new(&path).map_err(|e| ArchiveError::io(&path, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let mut record = reader.open_record(&info.name)?;
-        io::copy(&mut record, &mut out).map_err(|error| {
-            ArchiveError::from_io(error, |source| ArchiveError::io(&path, source))
-        })?;
-        out.flush().map_err(|e| ArchiveError::io(&path, e))?;
+        copy_record(reader, info, &path, &file)?;
         if durable {
-            out.get_ref()
-                .sync_all()
-                .map_err(|e| ArchiveError::io(&path, e))?;
+            file.sync_all().map_err(|e| ArchiveError::io(&path, e))?;
         }
     }
     if durable {
@@ -104,6 +97,29 @@ pub fn extract_with(reader: &PackageReader, dir: &Path, durability: Durability) 
         sync_folder(dir)?;
     }
     Ok(destination)
+}
+
+/// Writes one record's content to `file` (new and empty, at `path`).
+///
+/// A stored record whose data is as long as declared is copied with
+/// [`PackageReader::copy_range_to`]: by the kernel from the package file
+/// on Linux (as `cp` does), never through this process. Without a CRC
+/// check, as [`PackageReader::open_record`] reads by default: PyTorch
+/// checks none. Unless the reader was opened with
+/// [`ReadOptions::verify_crc`](crate::ReadOptions::verify_crc), and for
+/// every other record, the record is streamed with the reader's checks.
+fn copy_record(reader: &PackageReader, info: &RecordInfo, path: &Path, file: &File) -> Result<()> {
+    let plain_copy = info.compression == Compression::Stored
+        && info.compressed_size == info.size
+        && !reader.options().verify_crc;
+    if plain_copy {
+        return reader.copy_range_to(&info.name, 0, info.size, file);
+    }
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut record = reader.open_record(&info.name)?;
+    io::copy(&mut record, &mut out)
+        .map_err(|error| ArchiveError::from_io(error, |source| ArchiveError::io(path, source)))?;
+    out.flush().map_err(|e| ArchiveError::io(path, e))
 }
 
 /// fsyncs `root` and every folder under it, so the entries of the files

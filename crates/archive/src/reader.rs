@@ -1,5 +1,6 @@
 //! Reading packages: zip files (memory-mapped) and PyTorch's directory form.
 
+mod check;
 mod directory;
 mod pages;
 mod record;
@@ -277,6 +278,11 @@ impl PackageReader {
         }
     }
 
+    /// The options this reader was opened with.
+    pub fn options(&self) -> &ReadOptions {
+        &self.options
+    }
+
     /// All records, in archive order (zip) or sorted by path (directory).
     pub fn records(&self) -> &[RecordInfo] {
         &self.records
@@ -470,6 +476,15 @@ impl PackageReader {
         Ok(())
     }
 
+    /// Releases this process's mapped pages of bytes `offset..offset + len`
+    /// of a stored record (see [`release`](Self::release)); nothing for
+    /// other records or ranges outside it.
+    pub(crate) fn release_range(&self, info: &RecordInfo, offset: u64, len: u64) {
+        if self.check_range(info, offset, len).is_ok() {
+            let _ = self.use_stored_range(info, offset, len, |_| ());
+        }
+    }
+
     /// For a stored zip record: runs `use_bytes` on its bytes
     /// `offset..offset + len` (already checked against its size), then
     /// releases their mapped pages. `None` for other records.
@@ -568,9 +583,7 @@ impl PackageReader {
     /// verification does).
     pub fn verify(&self) -> Result<()> {
         for info in &self.records {
-            let mut reader = self.open_record_checking(&info.name, true)?;
-            io::copy(&mut reader, &mut io::sink())
-                .map_err(|error| self.record_io_error(&info.name, error))?;
+            self.check_record(&info.name)?;
         }
         Ok(())
     }

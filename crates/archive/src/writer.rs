@@ -453,6 +453,45 @@ impl<D: Destination> PackageWriter<D> {
         self.put(name, Source::Reader(reader), len)
     }
 
+    /// Copies record `source_name` of the package `source` into this one as
+    /// `name`, exactly as [`write_record_from`](Self::write_record_from)
+    /// with [`PackageReader::open_record`](crate::PackageReader::open_record)
+    /// would, but without copying through a buffer when it can: a stored
+    /// record of a memory-mapped package is written straight from the map,
+    /// a window at a time, its CRC-32 computed on another core while the
+    /// window is written, and the window's mapped pages released behind
+    /// (a gigabyte record never makes the process hold a gigabyte).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tpkg_archive::ArchiveError> {
+    /// use tpkg_archive::{PackageReader, PackageWriter, WriteOptions};
+    /// let mut first = PackageWriter::in_memory(WriteOptions::default())?;
+    /// first.write_record("res/blob.bin", &[1, 2, 3])?;
+    /// let source = PackageReader::from_bytes(first.finish()?)?;
+    /// let mut second = PackageWriter::in_memory(WriteOptions::default())?;
+    /// second.copy_record("res/blob.bin", &source, "res/blob.bin")?;
+    /// let copy = PackageReader::from_bytes(second.finish()?)?;
+    /// assert_eq!(&copy.read("res/blob.bin")?[..], &[1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_record(
+        &mut self,
+        name: &str,
+        source: &crate::PackageReader,
+        source_name: &str,
+    ) -> Result<()> {
+        self.check_user_name(name)?;
+        let info = source.record(source_name)?;
+        let whole = info.compressed_size == info.size && !source.options().verify_crc;
+        if let Some(data) = source.stored_slice(source_name)?.filter(|_| whole) {
+            let release = |offset, len| source.release_range(info, offset, len);
+            return self.put::<io::Empty>(name, Source::Mapped(data, &release), info.size);
+        }
+        let stream = source.open_record(source_name)?;
+        let len = stream.len();
+        self.put(name, Source::Reader(stream), len)
+    }
+
     /// Writes `.data/extern_modules` (each name followed by `\n`). Called by
     /// [`finish`](Self::finish) with no modules if never called.
     pub fn write_extern_modules<S: AsRef<str>>(&mut self, modules: &[S]) -> Result<()> {
@@ -609,6 +648,10 @@ impl<D: Destination> PackageWriter<D> {
                 }
                 return self.finish_entry(name, len, crc.finalize());
             }
+            Source::Mapped(slice, release) => {
+                let crc = write_mapped(zip, slice, release).map_err(failed)?;
+                return self.finish_entry(name, len, crc);
+            }
             Source::Reader(ref mut reader) => reader,
         };
         let mut buffer = vec![0u8; usize::try_from(len.min(1 << 20)).unwrap_or(1 << 20)];
@@ -679,7 +722,39 @@ const PARALLEL_CRC_MIN: usize = 4 << 20;
 /// What [`PackageWriter::put`] copies from.
 enum Source<'a, R> {
     Slice(&'a [u8]),
+    /// Bytes of a memory map, and how to release their pages (offset and
+    /// length within the slice) once written.
+    Mapped(&'a [u8], &'a dyn Fn(u64, u64)),
     Reader(R),
+}
+
+/// Bytes of a mapped record written and released a window at a time.
+const MAPPED_WINDOW: usize = 8 << 20;
+
+/// Writes `slice` to `zip` a window at a time, each window's CRC-32 computed
+/// on another thread while it is written, its pages released after; returns
+/// the CRC-32 of the whole.
+fn write_mapped(zip: &mut impl Write, slice: &[u8], release: &dyn Fn(u64, u64)) -> io::Result<u32> {
+    let mut crc = crc32fast::Hasher::new();
+    let mut offset = 0u64;
+    for window in slice.chunks(MAPPED_WINDOW) {
+        let (written, digest) = std::thread::scope(|scope| {
+            let digest = scope.spawn(|| crc32fast::hash(window));
+            let written = window
+                .chunks(WRITE_CHUNK)
+                .try_for_each(|chunk| zip.write_all(chunk));
+            (written, digest.join())
+        });
+        written?;
+        let digest = digest.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(
+            digest,
+            window.len() as u64,
+        ));
+        release(offset, window.len() as u64);
+        offset += window.len() as u64;
+    }
+    Ok(crc.finalize())
 }
 
 fn poisoned_error() -> io::Error {

@@ -61,6 +61,20 @@ fn copying_records_out_leaves_no_mapped_pages_behind() {
     }
     assert_eq!(streamed, SIZE as u64);
     assert!(grown(before) < 16 << 20, "open_record: {}", grown(before));
+
+    // Checking a record hashes it in place and releases it behind.
+    let before = resident_file_bytes();
+    reader.check_record(RECORD).unwrap();
+    assert!(grown(before) < 16 << 20, "check_record: {}", grown(before));
+
+    // Copying a record into another package writes it from the map,
+    // released behind.
+    let before = resident_file_bytes();
+    let mut copy =
+        PackageWriter::create(dir.path().join("copy.pt"), WriteOptions::default()).unwrap();
+    copy.copy_record(RECORD, &reader, RECORD).unwrap();
+    assert!(grown(before) < 24 << 20, "copy_record: {}", grown(before));
+    copy.finish().unwrap();
     assert!(matches!(
         reader.release("missing"),
         Err(ArchiveError::RecordNotFound { .. })

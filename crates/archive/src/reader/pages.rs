@@ -105,6 +105,21 @@ pub fn release_pages(map: &Mmap, offset: u64, len: u64) {
     let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
 }
 
+/// Maps the pages of `offset..offset + len` of a memory-mapped archive into
+/// this process in one system call (`MADV_POPULATE_READ`), ahead of reading
+/// them, instead of one page fault per few pages. Best effort: kernels
+/// before 5.14 and other systems fault the pages in as they are read.
+pub(super) fn populate_pages(bytes: &Bytes, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    if let (Backing::Mapped { map, .. }, Ok(offset), Ok(len)) =
+        (&*bytes.0, usize::try_from(offset), usize::try_from(len))
+    {
+        let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (bytes, offset, len);
+}
+
 /// [`release_pages`] where pages cannot be released: nothing.
 #[cfg(not(unix))]
 pub fn release_pages(_map: &Mmap, _offset: u64, _len: u64) {}

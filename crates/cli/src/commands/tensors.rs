@@ -7,7 +7,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use tpkg::tensors::{PackageTensors, TensorSummary};
+use tpkg::tensors::PackageTensors;
 
 use super::write_json;
 
@@ -24,11 +24,9 @@ pub fn run(package: &Path, resource: Option<&str>, json: bool) -> anyhow::Result
 
 fn print(tensors: &PackageTensors<'_>, as_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let mut rows = Vec::with_capacity(tensors.len());
-    for index in 0..tensors.len() {
-        let view = tensors.view(index)?;
-        let mut row = serde_json::to_value(TensorSummary::of(tensors.path(index), &view))?;
-        row["storage"] = view.spec().storage.key.clone().into();
-        tensors.release_storage(&view.spec().storage.key);
+    for (index, summary) in tensors.summaries()?.into_iter().enumerate() {
+        let mut row = serde_json::to_value(summary)?;
+        row["storage"] = tensors.view(index)?.spec().storage.key.clone().into();
         rows.push(row);
     }
     print_rows(rows, as_json, out)

@@ -222,9 +222,7 @@ pub fn repackage_with(
             || !is_pickle(&head)
             || record.size > records::MAX_PICKLE_BYTES
         {
-            let stream = reader.open_record(name)?;
-            let len = stream.len();
-            exporter.save_raw_record_from(name, stream, len)?;
+            exporter.copy_raw_record(name, reader)?;
             continue;
         }
         let bytes = reader.read(name)?;

@@ -274,6 +274,20 @@ impl<D: Destination> PackageExporter<D> {
         Ok(())
     }
 
+    /// Copies record `name` of the package `source` under the same name
+    /// (repackaging copies storages and resources this way, without a
+    /// copy through memory where the archive layer can avoid one:
+    /// [`PackageWriter::copy_record`](tpkg_archive::PackageWriter::copy_record)).
+    pub fn copy_raw_record(
+        &mut self,
+        name: &str,
+        source: &tpkg_archive::PackageReader,
+    ) -> Result<(), ExportError> {
+        check_new_record(&self.writer, name)?;
+        self.writer.copy_record(name, source, name)?;
+        Ok(())
+    }
+
     /// Writes a tensor storage as `.data/<key>.storage`.
     pub fn save_storage(&mut self, key: &str, bytes: &[u8]) -> Result<(), ExportError> {
         self.write(&crate::tensors::storage_record(key), bytes)

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tpkg_tensors::{DType, TensorView};
+use tpkg_tensors::{DType, TensorError, TensorView};
 
 /// SHA-256 of a tensor's elements in row-major order as little-endian bytes
 /// (the corpus manifests' `sha256`), as lowercase hex.
@@ -72,4 +72,61 @@ impl TensorSummary {
 
 fn dtype_name<S: serde::Serializer>(dtype: &DType, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(dtype.name())
+}
+
+impl super::PackageTensors<'_> {
+    /// Every tensor summarised ([`TensorSummary::of`]), in order, hashed on
+    /// all of the machine's cores; each storage's mapped pages are
+    /// released once its tensor is hashed
+    /// ([`release_storage`](super::PackageTensors::release_storage)), so
+    /// summarising a file of any size holds a few storages' pages at a time.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let path = "../../tests/data/corpus/torch-2.13.0/tiny_state_dict.pt";
+    /// let file = tpkg::formats::PyTorchFile::open(path)?;
+    /// let tensors = file.tensors(None)?;
+    /// let summaries = tensors.summaries()?;
+    /// assert_eq!(summaries.len(), tensors.len());
+    /// assert_eq!(summaries[0].sha256.len(), 64);
+    /// # Ok(()) }
+    /// ```
+    pub fn summaries(&self) -> Result<Vec<TensorSummary>, TensorError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let next = AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(self.len())
+            .max(1);
+        let summarise = || {
+            let mut done = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= self.len() {
+                    return done;
+                }
+                let summary = self.view(index).map(|view| {
+                    let summary = TensorSummary::of(self.path(index), &view);
+                    self.release_storage(&view.spec().storage.key);
+                    summary
+                });
+                done.push((index, summary));
+            }
+        };
+        let mut results: Vec<(usize, Result<TensorSummary, TensorError>)> =
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (1..threads).map(|_| scope.spawn(summarise)).collect();
+                let mut results = summarise();
+                for worker in workers {
+                    match worker.join() {
+                        Ok(done) => results.extend(done),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                results
+            });
+        results.sort_by_key(|(index, _)| *index);
+        results.into_iter().map(|(_, summary)| summary).collect()
+    }
 }

@@ -274,13 +274,10 @@ impl ZipAudit<'_> {
 /// Reads a record through once, checking sizes and CRC-32: PyTorch checks
 /// neither, so a mismatch is reported and the record audited as read.
 fn check_record(reader: &PackageReader, name: &str, findings: &mut Findings) {
-    let checked = match reader.open_record_verified(name) {
-        Ok(mut record) => std::io::copy(&mut record, &mut std::io::sink())
-            .map(|_| ())
-            .map_err(|e| crate::error_chain(&e)),
-        Err(error) => Err(crate::error_chain(&error)),
-    };
-    if let Err(error) = checked {
+    if let Err(error) = reader
+        .check_record(name)
+        .map_err(|e| crate::error_chain(&e))
+    {
         findings.add(NewFinding {
             level: Level::Unsafe,
             kind: FindingKind::Container,
