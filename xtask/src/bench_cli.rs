@@ -2,7 +2,8 @@
 //!
 //! The release `tpkg` binary (`cargo build --release -p tpkg-cli`, no tch)
 //! runs as a process on the 1 GiB package `target/bench/state1g.pt` and on
-//! its `torch.save` twin `state1g_torchsave.pt`, beside like-for-like
+//! its `torch.save` twins `state1g_torchsave.pt` (zip) and
+//! `state1g_torchsave_legacy.pt` (legacy), beside like-for-like
 //! baselines in the same run: `cat FILE > /dev/null` for commands that only
 //! read; `cp`, or `cp` and an fsync of the copy, for commands that write
 //! (matching tpkg's mode, `--no-fsync` or not); and PyTorch's equivalent
@@ -63,13 +64,14 @@ struct CliRow {
 
 const PACKAGE: &str = "state1g.pt";
 const TORCH_SAVE: &str = "state1g_torchsave.pt";
+const LEGACY: &str = "state1g_torchsave_legacy.pt";
 
 /// Every row: each writing command in both modes, on both inputs where
 /// the command takes them.
 fn rows() -> Vec<CliRow> {
     let mut rows = Vec::new();
     type Writer = (&'static str, &'static [&'static str], Option<&'static str>);
-    let writers: [(&str, Writer); 7] = [
+    let writers: [(&str, Writer); 8] = [
         (
             PACKAGE,
             (
@@ -102,6 +104,14 @@ fn rows() -> Vec<CliRow> {
                 Some("cli-convert-pt"),
             ),
         ),
+        (
+            LEGACY,
+            (
+                "legacy_convert_safetensors",
+                &["convert", "--to", "safetensors"],
+                Some("cli-convert-safetensors"),
+            ),
+        ),
         (PACKAGE, ("extract", &["extract"], None)),
         (TORCH_SAVE, ("torchsave_extract", &["extract"], None)),
         (PACKAGE, ("repack", &["repack"], Some("cli-repack"))),
@@ -124,17 +134,17 @@ fn rows() -> Vec<CliRow> {
         ("audit", &["audit"], None),
         ("tensors", &["tensors"], Some("cli-tensors")),
     ];
-    for input in [PACKAGE, TORCH_SAVE] {
+    for input in [PACKAGE, TORCH_SAVE, LEGACY] {
         for (name, command, python) in readers {
             rows.push(CliRow {
-                name: if input == PACKAGE {
-                    name
-                } else {
-                    match name {
-                        "verify" => "torchsave_verify",
-                        "audit" => "torchsave_audit",
-                        _ => "torchsave_tensors",
-                    }
+                name: match (input, name) {
+                    (PACKAGE, _) => name,
+                    (TORCH_SAVE, "verify") => "torchsave_verify",
+                    (TORCH_SAVE, "audit") => "torchsave_audit",
+                    (TORCH_SAVE, _) => "torchsave_tensors",
+                    (_, "verify") => "legacy_verify",
+                    (_, "audit") => "legacy_audit",
+                    _ => "legacy_tensors",
                 },
                 command,
                 input,
@@ -301,7 +311,10 @@ pub fn bench(python: &Path, out: &Path) -> anyhow::Result<(Value, String)> {
     util::step("build tpkg (release, no tch)", || {
         util::cargo(&["build", "--quiet", "--release", "--package", "tpkg-cli"])
     })?;
-    if !out.join(PACKAGE).is_file() || !out.join(TORCH_SAVE).is_file() {
+    if [PACKAGE, TORCH_SAVE, LEGACY]
+        .iter()
+        .any(|input| !out.join(input).is_file())
+    {
         util::step("make-big-inputs with the venv's Python", || {
             util::run(
                 Command::new(python)

@@ -17,7 +17,7 @@ use memmap2::Mmap;
 #[cfg(unix)]
 use self::pages::MappedRecord;
 #[cfg(target_os = "linux")]
-use self::pages::kernel_copy;
+pub use self::pages::kernel_copy;
 pub use self::pages::release_pages;
 use self::pages::{Backing, Bytes};
 pub use self::record::RecordReader;

@@ -129,11 +129,15 @@ pub fn release_pages(_map: &Mmap, _offset: u64, _len: u64) {}
 const KERNEL_COPY_CHUNK: usize = 1 << 20;
 
 /// Copies `len` bytes at `offset` of `from` to `to`'s position with
-/// `copy_file_range`. Returns how many bytes were copied before the kernel
-/// said it cannot (different file systems on old kernels, special files):
-/// the caller writes the rest itself.
+/// `copy_file_range`, as `cp` does: the bytes never pass through this
+/// process. Returns how many bytes were copied before the kernel said it
+/// cannot (different file systems on old kernels, special files): the
+/// caller writes the rest itself.
+///
+/// Public for the other readers of PyTorch files (the legacy `torch.save`
+/// stream), which copy storages out the same way.
 #[cfg(target_os = "linux")]
-pub(super) fn kernel_copy(from: &File, offset: u64, to: &File, len: u64) -> io::Result<u64> {
+pub fn kernel_copy(from: &File, offset: u64, to: &File, len: u64) -> io::Result<u64> {
     use rustix::io::Errno;
     let mut source_offset = offset;
     let mut copied = 0;

@@ -287,14 +287,15 @@ pub struct LegacyStorage {
 
 /// The file's bytes: a read-only memory map, or memory the caller gave.
 enum Backing {
-    Mapped(Mmap),
+    /// The map, and the file it maps (for kernel copies out of it).
+    Mapped(Mmap, File),
     Owned(Vec<u8>),
 }
 
 impl Backing {
     fn bytes(&self) -> &[u8] {
         match self {
-            Backing::Mapped(map) => map,
+            Backing::Mapped(map, _) => map,
             Backing::Owned(bytes) => bytes,
         }
     }
@@ -367,7 +368,7 @@ impl LegacyFile {
             // SAFETY: the map is read-only. As with every mmap-based reader,
             // another process truncating or rewriting the file while it is
             // open can change or invalidate the bytes.
-            Backing::Mapped(unsafe { Mmap::map(&file) }.map_err(io)?)
+            Backing::Mapped(unsafe { Mmap::map(&file) }.map_err(io)?, file)
         };
         Self::parse(backing)
     }
@@ -500,10 +501,53 @@ impl LegacyFile {
     /// the process ends holding the copies, not the copies plus the map.
     /// Its bytes stay readable (the pages fault in again from the file).
     pub fn release_storage(&self, key: &str) {
-        if let (Backing::Mapped(map), Some(index)) = (&self.backing, self.by_key.get(key)) {
+        if let (Backing::Mapped(map, _), Some(index)) = (&self.backing, self.by_key.get(key)) {
             let data = &self.storages[*index].data;
             tpkg_archive::release_pages(map, data.start, data.end - data.start);
         }
+    }
+
+    /// Appends bytes `offset..offset + len` of storage `key` to `out` (at
+    /// its position): for a mapped file on Linux copied by the kernel
+    /// (`copy_file_range`, as `cp` does), never through this process's
+    /// memory; otherwise written from the file's bytes. `None` when there
+    /// is no such storage or the range is outside it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let path = "../../tests/data/golden/torch-1.10.2/torch_save/state_dict_legacy.pt";
+    /// let file = tpkg::legacy::LegacyFile::open(path)?;
+    /// let storage = &file.storages()[0];
+    /// let len = storage.data.end - storage.data.start;
+    /// let mut out = tempfile::tempfile()?;
+    /// file.copy_storage_to(&storage.key, 4, len - 4, &out).unwrap()?;
+    /// let mut copied = Vec::new();
+    /// std::io::Seek::rewind(&mut out)?;
+    /// std::io::Read::read_to_end(&mut out, &mut copied)?;
+    /// assert_eq!(copied, file.storage_bytes(&storage.key).unwrap()[4..]);
+    /// assert!(file.copy_storage_to(&storage.key, 4, len, &out).is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn copy_storage_to(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+        out: &File,
+    ) -> Option<std::io::Result<()>> {
+        let data = &self.storages[*self.by_key.get(key)?].data;
+        let start = data.start.checked_add(offset)?;
+        let end = start.checked_add(len).filter(|&end| end <= data.end)?;
+        let mut copied = 0;
+        #[cfg(target_os = "linux")]
+        if let Backing::Mapped(_, file) = &self.backing {
+            match tpkg_archive::kernel_copy(file, start, out, len) {
+                Ok(n) => copied = n,
+                Err(error) => return Some(Err(error)),
+            }
+        }
+        let rest = self.bytes().get((start + copied) as usize..end as usize)?;
+        Some(std::io::Write::write_all(&mut &*out, rest))
     }
 
     /// Bytes after the last storage (in the tar form: after the last

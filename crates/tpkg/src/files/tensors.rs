@@ -633,6 +633,20 @@ impl<'r> PackageTensors<'r> {
                 let start = view.storage_offset() * element;
                 reader.copy_range_to(record, start, len, out)?;
             }
+            (Some(_), Source::Legacy(file)) if view.is_contiguous() && len > 0 => {
+                let key = &view.spec().storage.key;
+                let start = view.storage_offset() * element;
+                let copied = file
+                    .copy_storage_to(key, start, len, out)
+                    .unwrap_or_else(|| {
+                        Err(std::io::Error::other("the tensor lies outside its storage"))
+                    });
+                copied.map_err(|source| ArchiveError::CopyOut {
+                    archive: self.source.label(),
+                    record: self.path(index).to_owned(),
+                    source,
+                })?;
+            }
             _ => {
                 let write = |source| ArchiveError::CopyOut {
                     archive: self.source.label(),
