@@ -10,7 +10,9 @@
 //! The row `scanners` is the section of [`scanners`]: other pickle scanners
 //! beside `tpkg audit` (`--bypass DIR`, `--clean DIR`, `--speed-files N`).
 //! The row `cli` is the section of [`bench_cli`]: the `tpkg` process beside
-//! `cat`, `cp` and PyTorch.
+//! `cat`, `cp` and PyTorch. With `--readme` the run also rewrites the
+//! README's speed tables for the sections it measured; `cargo xtask bench
+//! readme [REPORT...]` rewrites them from saved reports ([`bench_readme`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -18,7 +20,7 @@ use std::process::Command;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::{bench_cli, scanners, setup, util};
+use crate::{bench_cli, bench_readme, scanners, setup, util};
 
 /// What tpkg is compared with.
 #[derive(Debug, Clone, Copy)]
@@ -225,7 +227,13 @@ const BENCHMARKS: &[Benchmark] = &[
 /// ending in `*` selects the rows it starts), and the scanners section when
 /// no row is named or `scanners` is.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
-    let (scanner_options, rows) = scanners::Options::from_args(args)?;
+    if args.first().map(String::as_str) == Some(bench_readme::COMMAND) {
+        return bench_readme::from_reports(&args[1..]);
+    }
+    // `--readme`: the README's tables are rendered from this run's report.
+    let readme = args.iter().any(|arg| arg == "--readme");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--readme").cloned().collect();
+    let (scanner_options, rows) = scanners::Options::from_args(&args)?;
     let rows = &rows[..];
     let section = rows.is_empty() || rows.iter().any(|name| scanners::selected_by(name));
     let python_section = rows.is_empty() || rows.iter().any(|name| name == PYTHON_ROW);
@@ -315,6 +323,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         out.join("report.json"),
         serde_json::to_string_pretty(&report)?,
     )?;
+    if readme {
+        util::step("README.md speed tables from this run", || {
+            bench_readme::update(&root.join("README.md"), &report)
+        })?;
+    }
     let mut table = if results.is_empty() {
         String::new()
     } else {

@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_cli;
+mod bench_readme;
 mod e2e;
 mod fuzz;
 mod generate;
@@ -52,7 +53,9 @@ Commands:
           (`--bypass DIR --clean DIR --speed-files N`). The row `python` is
           the Python package beside PyTorch (crates/python/bench). The row
           `cli` times the release `tpkg` command as a process on the 1 GiB
-          inputs beside cat, cp, cp + fsync and PyTorch.
+          inputs beside cat, cp, cp + fsync and PyTorch. `--readme` rewrites
+          README.md's speed tables from the run; `cargo xtask bench readme
+          [REPORT.json...]` from saved reports.
   fuzz    Run each cargo-fuzz target for a while (default 60 s each;
           `cargo xtask fuzz [--seconds N] [TARGET...]`). Installs cargo-fuzz.
           The target `zipdiff` runs the container differential below.
