@@ -392,17 +392,17 @@ impl PrettyOptions {
 /// ```
 /// use tpkg::show::{pretty, PrettyOptions};
 /// use tpkg_pickle::decode;
-/// // pickle.dumps({"lr": 0.1, "steps": [1, 2, 3]}, protocol=2)
-/// let graph = decode(b"\x80\x02}q\x00(X\x02\x00\x00\x00lrq\x01G?\xb9\x99\x99\x99\x99\x99\x9aX\x05\x00\x00\x00stepsq\x02]q\x03(K\x01K\x02K\x03eu.").unwrap();
+/// // pickle.dumps({"lr": 0.1, "steps": [10, 20, 30, 40]}, protocol=2)
+/// let graph = decode(b"\x80\x02}q\x00(X\x02\x00\x00\x00lrq\x01G?\xb9\x99\x99\x99\x99\x99\x9aX\x05\x00\x00\x00stepsq\x02]q\x03(K\x0aK\x14K\x1eK(eu.").unwrap();
 /// let options = PrettyOptions::default();
-/// assert_eq!(pretty(&graph, &options), "{'lr': 0.1, 'steps': [1, 2, 3]}");
+/// assert_eq!(pretty(&graph, &options), "{'lr': 0.1, 'steps': [10, 20, 30, 40]}");
 /// assert_eq!(
-///     pretty(&graph, &options.clone().with_width(24)),
-///     "{\n  'lr': 0.1,\n  'steps': [1, 2, 3],\n}"
+///     pretty(&graph, &options.clone().with_width(30)),
+///     "{\n  'lr': 0.1,\n  'steps': [10, 20, 30, 40],\n}"
 /// );
 /// assert_eq!(
 ///     pretty(&graph, &options.with_depth(1)),
-///     "{'lr': 0.1, 'steps': [... 3 items]}"
+///     "{'lr': 0.1, 'steps': [... 4 items]}"
 /// );
 /// ```
 pub fn pretty(graph: &ValueGraph, options: &PrettyOptions) -> String {
