@@ -15,6 +15,10 @@ use super::layout::{AtomCut, Break, Doc, Group, Item};
 /// Deepest nesting followed; deeper values are `...`.
 const MAX_NESTING: usize = super::MAX_DEPTH;
 
+/// Longest item of a sequence that fills lines (rather than going one
+/// per line), in columns.
+const FILL_ITEM_LEN: usize = 20;
+
 /// Longest dict key or call name written, in bytes of repr.
 const LABEL_LIMIT: usize = 256;
 
@@ -524,7 +528,10 @@ impl<'g> Builder<'g> {
             left = self.max_items().saturating_sub(items.len());
         }
         let more = total.saturating_sub(items.len());
-        let breaks = if keyed || items.iter().any(|item| item.doc.is_group()) {
+        // Numbers and short strings fill lines; tensors, longer texts and
+        // groups go one per line.
+        let short = |item: &Item| !item.doc.is_group() && item.doc.flat_len() <= FILL_ITEM_LEN;
+        let breaks = if keyed || !items.iter().all(short) {
             Break::Lines
         } else {
             Break::Fill
