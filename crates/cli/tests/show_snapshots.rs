@@ -136,3 +136,57 @@ fn text_flags_conflict_with_json() {
     let json: serde_json::Value = serde_json::from_str(&show(&["--json", file])).unwrap();
     assert_eq!(json["OrderedDict"][0][1]["tensor"], "0.weight");
 }
+
+/// PyTorch's test_model.py packaging: torchvision interned, everything
+/// else extern, the model pickled whole.
+#[cfg(feature = "oracle")]
+const MAKE_RESNET18: &str = r#"
+import sys, torchvision
+from torch.package import PackageExporter
+model = torchvision.models.resnet18()
+with PackageExporter(sys.argv[1]) as exporter:
+    exporter.intern("torchvision.**")
+    exporter.extern("**")
+    exporter.save_pickle("model", "model.pkl", model)
+"#;
+
+/// Issue 22's "done when": a torchvision resnet18 pickled whole into a
+/// package shows on one screen at the default depth, every top-level
+/// child named.
+#[test]
+#[cfg(feature = "oracle")]
+fn resnet18_fits_on_one_screen() {
+    let python = PathBuf::from(env!("TPKG_ORACLE_PYTHON"));
+    let dir = tempfile::tempdir().unwrap();
+    let package = dir.path().join("resnet18.pt");
+    let made = Command::new(&python)
+        .args(["-W", "ignore", "-c", MAKE_RESNET18])
+        .arg(&package)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let text = show(&[package.to_str().unwrap(), "model/model.pkl"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 60, "{} lines:\n{text}", lines.len());
+    assert_within(&text, 100, "resnet18.pt");
+    assert_eq!(lines[0], "torchvision.models.resnet.ResNet(", "{text}");
+    for child in [
+        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc",
+    ] {
+        let prefix = format!("  {child}: ");
+        assert!(
+            lines.iter().any(|line| line.starts_with(&prefix)),
+            "{child} not named in\n{text}"
+        );
+    }
+    assert!(
+        text.contains("conv1: Conv2d(weight: tensor(float32[64, 3, 7, 7], storage 0)"),
+        "{text}"
+    );
+    assert!(!text.contains("_forward_hooks"), "{text}");
+    println!("{text}");
+}
