@@ -32,11 +32,16 @@ fn show(args: &[&str]) -> String {
 /// A snapshot name for a file: its path below `tests/data`, `/` and `.`
 /// made `_`.
 fn name(file: &str, flags: &str) -> String {
-    let short = file.trim_start_matches("tests/data/").replace(['/', '.'], "_");
+    let short = file
+        .trim_start_matches("tests/data/")
+        .replace(['/', '.'], "_");
     if flags.is_empty() {
         short
     } else {
-        format!("{short}__{}", flags.trim_start_matches("--").replace(' ', "_"))
+        format!(
+            "{short}__{}",
+            flags.trim_start_matches("--").replace(' ', "_")
+        )
     }
 }
 

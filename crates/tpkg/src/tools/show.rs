@@ -9,6 +9,8 @@ use tpkg_pickle::{Value, ValueGraph, ValueId};
 
 mod build;
 mod layout;
+#[cfg(test)]
+mod pretty_tests;
 
 pub use crate::files::records::{MAX_PICKLE_BYTES, PickleRecordError, decode_record};
 
@@ -31,7 +33,6 @@ const MAX_TEXT_LEN: usize = 16 << 20;
 /// Longest repr of a dict key or set member in the image (a key that
 /// shares structure could otherwise expand without bound).
 const KEY_REPR_LIMIT: usize = 64 << 10;
-
 
 /// A value that cannot be rendered within the limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

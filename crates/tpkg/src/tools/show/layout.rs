@@ -316,7 +316,9 @@ impl Layout {
                 column += 1;
             }
             self.out.push_str(&item.label);
-            let room = self.width.saturating_sub(column + item.label.chars().count() + 1);
+            let room = self
+                .width
+                .saturating_sub(column + item.label.chars().count() + 1);
             let before = self.out.len();
             self.write(&item.doc, inner, room);
             self.out.push(',');
