@@ -85,6 +85,11 @@ impl<'g> Builder<'g> {
         let text_bytes = match self.graph.get(id) {
             Value::Str(text) => text.as_bytes().len().min(4 * self.atom_limit),
             Value::Bytes(bytes) | Value::ByteArray(bytes) => bytes.len().min(4 * self.atom_limit),
+            // Telling a module from another object reads its state's items.
+            Value::Object { extra, .. } => {
+                let items = extra.state.map_or(0, |state| dict_len(self.graph, state));
+                super::text_bytes(self.graph, id).saturating_add(16 * items)
+            }
             _ => super::text_bytes(self.graph, id),
         };
         if !self.charge(text_bytes) || self.nesting > MAX_NESTING {
@@ -135,11 +140,17 @@ impl<'g> Builder<'g> {
                 };
                 let shown: String = match text.as_str() {
                     Some(text) => text.chars().take(self.atom_limit).collect(),
-                    None => text
-                        .to_string_lossy()
-                        .chars()
-                        .take(self.atom_limit)
-                        .collect(),
+                    None => {
+                        // Lone surrogates: a prefix of the bytes (4 per
+                        // character at most) is all that can be shown.
+                        let bytes = text.as_bytes();
+                        let prefix = &bytes[..bytes.len().min(4 * self.atom_limit)];
+                        tpkg_pickle::PyStr::Surrogates(prefix.to_vec())
+                            .to_string_lossy()
+                            .chars()
+                            .take(self.atom_limit)
+                            .collect()
+                    }
                 };
                 let repr = single_repr(Value::Str(shown.into()));
                 cut_atom(repr, total > self.atom_limit, total, "chars")
@@ -436,6 +447,19 @@ impl<'g> Builder<'g> {
         }
     }
 
+    /// Whether the segments hold only positional numbers, bools and `None`.
+    fn all_numbers(&self, segments: &[Segment<'_>]) -> bool {
+        segments.iter().all(|segment| match segment {
+            Segment::Seq(values) => values.iter().all(|value| {
+                matches!(
+                    self.graph.get(*value),
+                    Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_)
+                )
+            }),
+            _ => segment.len() == 0,
+        })
+    }
+
     /// Items a segment writes (a module's internals not counted).
     fn segment_len(&mut self, segment: &Segment<'_>) -> usize {
         match segment {
@@ -471,8 +495,9 @@ impl<'g> Builder<'g> {
                 1 => format!("{}... 1 item{}", shape.open, shape.close),
                 n => format!("{}... {n} items{}", shape.open, shape.close),
             };
-            // Short values such as `(3, 3)` are clearer than their count.
-            if total <= 16 {
+            // Short values such as `(3, 3)` are clearer than their count
+            // (numbers only: their repr costs no more than the count).
+            if total <= 16 && self.all_numbers(&shape.segments) {
                 let repr = tpkg_pickle::python_repr_limited(self.graph, id, elided.len());
                 if repr.len() <= elided.len() && !repr.ends_with("...") {
                     return Doc::atom(repr);
