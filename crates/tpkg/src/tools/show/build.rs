@@ -15,9 +15,12 @@ use super::layout::{AtomCut, Break, Doc, Group, Item};
 /// Deepest nesting followed; deeper values are `...`.
 const MAX_NESTING: usize = super::MAX_DEPTH;
 
-/// Longest item of a sequence that fills lines (rather than going one
+/// Longest string of a sequence that fills lines (rather than going one
 /// per line), in columns.
 const FILL_ITEM_LEN: usize = 20;
+
+/// Longest number of a sequence that fills lines.
+const MAX_FILL_NUMBER: usize = 64;
 
 /// Longest dict key or call name written, in bytes of repr.
 const LABEL_LIMIT: usize = 256;
@@ -509,10 +512,25 @@ impl<'g> Builder<'g> {
         let mut left = self.max_items();
         let mut items = Vec::new();
         let mut keyed = false;
+        // Numbers and short strings fill lines; tensors, longer texts and
+        // groups go one per line.
+        let mut fill = true;
         for segment in &shape.segments {
             keyed |= !matches!(segment, Segment::Seq(_)) && segment.len() > 0;
             let mut add = |label: String, value: ValueId, this: &mut Self| {
                 let doc = this.doc(value, level + 1, in_module);
+                fill &= match graph.get(value) {
+                    Value::None
+                    | Value::Bool(_)
+                    | Value::Int(_)
+                    | Value::BigInt(_)
+                    | Value::Float(_)
+                    | Value::Complex(..) => doc.flat_len() <= MAX_FILL_NUMBER,
+                    Value::Str(_) | Value::Bytes(_) | Value::TorchDtype(_) => {
+                        doc.flat_len() <= FILL_ITEM_LEN
+                    }
+                    _ => false,
+                };
                 items.push(Item { label, doc });
             };
             match segment {
@@ -553,10 +571,7 @@ impl<'g> Builder<'g> {
             left = self.max_items().saturating_sub(items.len());
         }
         let more = total.saturating_sub(items.len());
-        // Numbers and short strings fill lines; tensors, longer texts and
-        // groups go one per line.
-        let short = |item: &Item| !item.doc.is_group() && item.doc.flat_len() <= FILL_ITEM_LEN;
-        let breaks = if keyed || !items.iter().all(short) {
+        let breaks = if keyed || !fill {
             Break::Lines
         } else {
             Break::Fill
