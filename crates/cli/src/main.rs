@@ -75,8 +75,12 @@ enum Command {
     },
     /// Decode a pickle record and print it, without running anything.
     ///
-    /// Text output reads like Python; `--json` prints the value image of
-    /// the corpus manifests (tensors as `{"tensor": path}`).
+    /// Text output reads like Python's pprint, indented to the width:
+    /// tensors as `tensor(float32[64, 3, 7, 7], storage 0)`, whole
+    /// `nn.Module`s as their module tree (hooks and empty internals left
+    /// out unless `--full`), nesting past `--depth` and long containers
+    /// counted. `--json` prints the value image of the corpus manifests
+    /// (tensors as `{"tensor": path}`).
     ///
     /// Example: tpkg show model.pt model/model.pkl
     Show {
@@ -89,6 +93,18 @@ enum Command {
         /// Print the JSON value image instead of text.
         #[arg(long)]
         json: bool,
+        /// Levels of nesting written out; deeper values are counted
+        /// (`Sequential(... 2 modules)`, `[... 3 items]`).
+        #[arg(long, value_name = "N", default_value_t = 3, conflicts_with = "json")]
+        depth: usize,
+        /// Columns per line (default: the terminal's width, or 100 when
+        /// not printing to a terminal).
+        #[arg(long, value_name = "N", conflicts_with = "json")]
+        width: Option<usize>,
+        /// Show everything: module internals (hooks, empty `_` attributes,
+        /// `training`), every item of long containers, whole strings.
+        #[arg(long, conflicts_with = "json")]
+        full: bool,
     },
     /// List every tensor of a pickle: dtype, shape, stride, offset, flags
     /// and the SHA-256 of its elements, read from the package's storages.
@@ -471,7 +487,13 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
             package,
             resource,
             json,
-        } => show::run(&package, resource, json).map(done),
+            depth,
+            width,
+            full,
+        } => {
+            let text = show::Text { depth, width, full };
+            show::run(&package, resource, json, &text).map(done)
+        }
         Command::Tensors {
             package,
             resource,

@@ -5,13 +5,49 @@ use std::path::Path;
 
 use anyhow::Context;
 
-/// `tpkg show PACKAGE [RESOURCE] [--json]`.
-pub fn run(package: &Path, resource: Option<String>, json: bool) -> anyhow::Result<()> {
+/// Width when stdout is not a terminal (and `--width` is not given).
+const DEFAULT_WIDTH: usize = 100;
+
+/// The text output's flags: `--depth`, `--width`, `--full`.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    /// `--depth`.
+    pub depth: usize,
+    /// `--width`; the terminal's width or 100 when not given.
+    pub width: Option<usize>,
+    /// `--full`.
+    pub full: bool,
+}
+
+impl Text {
+    fn options(&self) -> tpkg::show::PrettyOptions {
+        let width = self.width.unwrap_or_else(|| {
+            let term = console::Term::stdout();
+            match term.is_term().then(|| term.size_checked()).flatten() {
+                Some((_, columns)) if columns >= 20 => usize::from(columns),
+                _ => DEFAULT_WIDTH,
+            }
+        });
+        tpkg::show::PrettyOptions::default()
+            .with_depth(self.depth)
+            .with_width(width)
+            .with_full(self.full)
+    }
+}
+
+/// `tpkg show PACKAGE [RESOURCE] [--json] [--depth N] [--width N] [--full]`.
+pub fn run(
+    package: &Path,
+    resource: Option<String>,
+    json: bool,
+    text: &Text,
+) -> anyhow::Result<()> {
+    let options = text.options();
     if let Some(graphs) = stream_pickles(package)? {
         let stdout = io::stdout();
         let mut out = stdout.lock();
         for graph in &graphs {
-            write_graph(&mut out, graph, json)?;
+            write_graph(&mut out, graph, json, &options)?;
         }
         out.flush()?;
         return Ok(());
@@ -21,7 +57,7 @@ pub fn run(package: &Path, resource: Option<String>, json: bool) -> anyhow::Resu
     let graph = tpkg::show::decode_record(&reader, &resource)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    write_graph(&mut out, &graph, json)?;
+    write_graph(&mut out, &graph, json, &options)?;
     out.flush()?;
     Ok(())
 }
@@ -31,11 +67,12 @@ fn write_graph(
     out: &mut impl Write,
     graph: &tpkg::pickle::ValueGraph,
     json: bool,
+    options: &tpkg::show::PrettyOptions,
 ) -> anyhow::Result<()> {
     if json {
         serde_json::to_writer_pretty(&mut *out, &tpkg::show::image(graph)?)?;
     } else {
-        out.write_all(tpkg::show::pretty(graph, 100).as_bytes())?;
+        out.write_all(tpkg::show::pretty(graph, options).as_bytes())?;
     }
     writeln!(out)?;
     Ok(())

@@ -7,6 +7,11 @@ use num_bigint::BigInt;
 use serde_json::{Value as Json, json};
 use tpkg_pickle::{Value, ValueGraph, ValueId};
 
+mod build;
+mod layout;
+#[cfg(test)]
+mod pretty_tests;
+
 pub use crate::files::records::{MAX_PICKLE_BYTES, PickleRecordError, decode_record};
 
 pub use tpkg_pickle::python_float_repr;
@@ -28,9 +33,6 @@ const MAX_TEXT_LEN: usize = 16 << 20;
 /// Longest repr of a dict key or set member in the image (a key that
 /// shares structure could otherwise expand without bound).
 const KEY_REPR_LIMIT: usize = 64 << 10;
-
-/// Longest one-line text `pretty` writes for a value it does not expand.
-const INLINE_LIMIT: usize = 4096;
 
 /// A value that cannot be rendered within the limits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,11 +135,6 @@ impl Walk {
         } else {
             Err(too_large)
         }
-    }
-
-    /// Whether nothing more may be rendered.
-    fn is_spent(&self) -> bool {
-        self.values == 0 || self.budget.is_spent()
     }
 
     fn is_marked(&self, id: ValueId) -> bool {
@@ -313,117 +310,117 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The value as Python would print it, broken over lines like `pprint`
-/// when a container does not fit in `width` columns. Shared values are
-/// printed at every reference, within the graph's [`Budget`] (and at most
-/// [`MAX_RENDERED`] values and 16 MiB of text): past it, `...`.
+/// How [`pretty`] writes a value.
 ///
 /// ```
-/// use tpkg_pickle::decode;
-/// // pickle.dumps([1, "two", None], protocol=2)
-/// let graph = decode(b"\x80\x02]q\x00(K\x01X\x03\x00\x00\x00twoq\x01Ne.").unwrap();
-/// assert_eq!(tpkg::show::pretty(&graph, 80), "[1, 'two', None]");
-/// assert_eq!(tpkg::show::pretty(&graph, 10), "[\n    1,\n    'two',\n    None,\n]");
+/// let options = tpkg::show::PrettyOptions::default().with_depth(2).with_width(80);
+/// assert_eq!((options.depth, options.width, options.full), (2, 80, false));
 /// ```
-pub fn pretty(graph: &ValueGraph, width: usize) -> String {
-    let mut out = String::new();
-    let mut walk = Walk {
-        on_path: Vec::new(),
-        marked: vec![false; graph.len()],
-        values: MAX_RENDERED,
-        budget: Budget::for_graph(graph),
-    };
-    pretty_into(graph, graph.root(), 0, width, &mut out, &mut walk);
-    out
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrettyOptions {
+    /// Levels of nesting written out (the value itself is level 0); a
+    /// container deeper than this is written as a count
+    /// (`[... 3 items]`, `Sequential(... 2 modules)`). 3 by default.
+    pub depth: usize,
+    /// Columns per line: what fits stays on one line. 100 by default.
+    pub width: usize,
+    /// Write everything: modules' internals (`training`, hooks, empty
+    /// `_`-prefixed attributes) and state dicts' `_metadata`, every item of
+    /// long containers, whole strings, and modules broken over lines
+    /// rather than cut at the width. Off by default.
+    pub full: bool,
+    /// Items written of one container before `... N more` (unless
+    /// `full`). 100 by default.
+    pub max_items: usize,
 }
 
-fn pretty_into(
-    graph: &ValueGraph,
-    id: ValueId,
-    indent: usize,
-    width: usize,
-    out: &mut String,
-    walk: &mut Walk,
-) {
-    if out.len() > MAX_TEXT_LEN || walk.is_spent() {
-        out.push_str("...");
-        return;
-    }
-    // Only as much text as could fit on the line is rendered to decide;
-    // a shared structure can expand without bound.
-    let room = width.saturating_sub(indent);
-    let fits = tpkg_pickle::python_repr_limited(graph, id, room);
-    if walk.charge(graph, fits.len() + indent).is_err() {
-        out.push_str("...");
-        return;
-    }
-    if fits.len() <= room {
-        out.push_str(&fits);
-        return;
-    }
-    let expands = matches!(
-        graph.get(id),
-        Value::List(_)
-            | Value::Tuple(_)
-            | Value::Set(_)
-            | Value::FrozenSet(_)
-            | Value::Dict(_)
-            | Value::OrderedDict { .. }
-    );
-    if !expands || walk.is_marked(id) || walk.on_path.len() > MAX_DEPTH {
-        // Written on one line, up to INLINE_LIMIT.
-        let inline = tpkg_pickle::python_repr_limited(graph, id, room.max(INLINE_LIMIT));
-        if walk.charge(graph, inline.len()).is_err() {
-            out.push_str("...");
-            return;
+impl Default for PrettyOptions {
+    fn default() -> Self {
+        PrettyOptions {
+            depth: 3,
+            width: 100,
+            full: false,
+            max_items: 100,
         }
-        out.push_str(&inline);
-        return;
     }
-    // Items are read in place: a big container reached many times costs
-    // only the items printed.
-    let (open, close, seq, pairs): (&str, &str, &[ValueId], &[(ValueId, ValueId)]) =
-        match graph.get(id) {
-            Value::List(items) => ("[", "]", items, &[]),
-            Value::Tuple(items) => ("(", ")", items, &[]),
-            Value::Set(items) => ("{", "}", items, &[]),
-            Value::FrozenSet(items) => ("frozenset({", "})", items, &[]),
-            Value::Dict(items) => ("{", "}", &[], items),
-            Value::OrderedDict { items, .. } => ("OrderedDict({", "})", &[], items),
-            _ => return,
-        };
-    walk.on_path.push((id, String::new()));
-    walk.mark(id, true);
-    let pad = " ".repeat(indent + 4);
-    out.push_str(open);
-    out.push('\n');
-    let items = seq
-        .iter()
-        .map(|value| (None, *value))
-        .chain(pairs.iter().map(|(key, value)| (Some(*key), *value)));
-    for (key, value) in items {
-        if walk.is_spent() || out.len() > MAX_TEXT_LEN {
-            out.push_str(&pad);
-            out.push_str("...\n");
-            break;
-        }
-        out.push_str(&pad);
-        if let Some(key) = key {
-            let key_text = tpkg_pickle::python_repr_limited(graph, key, INLINE_LIMIT);
-            if walk.charge(graph, key_text.len()).is_err() {
-                out.push_str("...\n");
-                break;
-            }
-            out.push_str(&key_text);
-            out.push_str(": ");
-        }
-        pretty_into(graph, value, indent + 4, width, out, walk);
-        out.push_str(",\n");
+}
+
+impl PrettyOptions {
+    /// Sets [`depth`](Self::depth).
+    pub fn with_depth(mut self, depth: usize) -> Self {
+        self.depth = depth;
+        self
     }
-    out.push_str(&" ".repeat(indent));
-    out.push_str(close);
-    walk.mark(id, false);
-    walk.on_path.pop();
+
+    /// Sets [`width`](Self::width).
+    pub fn with_width(mut self, width: usize) -> Self {
+        self.width = width;
+        self
+    }
+
+    /// Sets [`full`](Self::full).
+    pub fn with_full(mut self, full: bool) -> Self {
+        self.full = full;
+        self
+    }
+
+    /// Sets [`max_items`](Self::max_items).
+    pub fn with_max_items(mut self, max_items: usize) -> Self {
+        self.max_items = max_items;
+        self
+    }
+}
+
+/// The value as text that reads like Python's `pprint`: what fits in the
+/// width stays on one line; otherwise dicts, objects and modules put one
+/// item per line and sequences of plain values fill lines, indented by
+/// two columns. Tensors are `tensor(float32[64, 3, 7, 7], storage 0)`
+/// (offset, strides and device when not the default); an `nn.Module` is
+/// its module tree, as PyTorch's `print(model)`: the class, then its
+/// parameters and buffers (`weight: tensor(...)`), submodules
+/// (`conv1: Conv2d(...)`) and other attributes (`stride=(2, 2)`); a module
+/// whose submodules are not written out stays on one line, cut at the
+/// width with `... N more`. Other objects and calls read as calls
+/// (`argparse.Namespace(lr=0.1)`). Values nested deeper than
+/// [`PrettyOptions::depth`] are counted, not written; long containers and
+/// strings are cut with counts.
+///
+/// Shared values are written at every reference, within the graph's
+/// [`Budget`] (and at most [`MAX_RENDERED`] values and 16 MiB of text):
+/// past it, `...`.
+///
+/// ```
+/// use tpkg::show::{pretty, PrettyOptions};
+/// use tpkg_pickle::decode;
+/// // pickle.dumps({"lr": 0.1, "steps": [10, 20, 30, 40]}, protocol=2)
+/// let graph = decode(b"\x80\x02}q\x00(X\x02\x00\x00\x00lrq\x01G?\xb9\x99\x99\x99\x99\x99\x9aX\x05\x00\x00\x00stepsq\x02]q\x03(K\x0aK\x14K\x1eK(eu.").unwrap();
+/// let options = PrettyOptions::default();
+/// assert_eq!(pretty(&graph, &options), "{'lr': 0.1, 'steps': [10, 20, 30, 40]}");
+/// assert_eq!(
+///     pretty(&graph, &options.clone().with_width(30)),
+///     "{\n  'lr': 0.1,\n  'steps': [10, 20, 30, 40],\n}"
+/// );
+/// assert_eq!(
+///     pretty(&graph, &options.with_depth(1)),
+///     "{'lr': 0.1, 'steps': [... 4 items]}"
+/// );
+/// ```
+pub fn pretty(graph: &ValueGraph, options: &PrettyOptions) -> String {
+    let atom_limit = if options.full {
+        MAX_TEXT_LEN
+    } else {
+        options.width.max(64)
+    };
+    let doc = build::Builder::new(graph, options, atom_limit).doc(graph.root(), 0, false);
+    let mut layout = layout::Layout {
+        width: options.width,
+        shorten: !options.full,
+        max_len: MAX_TEXT_LEN,
+        out: String::new(),
+    };
+    layout.write(&doc, 0, options.width);
+    layout.out
 }
 
 #[cfg(test)]
@@ -438,7 +435,7 @@ mod tests {
         let data = include_bytes!("../../../../tests/data/fuzz-findings/pickle_shared_dag_oom.pkl");
         let graph = tpkg_pickle::decode(data).unwrap();
         assert!(graph.len() < 100);
-        let text = pretty(&graph, 100);
+        let text = pretty(&graph, &PrettyOptions::default().with_full(true));
         assert!(text.len() <= MAX_TEXT_LEN + (64 << 10), "{}", text.len());
         assert!(matches!(image(&graph), Err(ShowError::TooLarge { .. })));
     }
