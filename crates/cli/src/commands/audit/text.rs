@@ -114,7 +114,10 @@ pub fn exit_reason<'a>(
         return (2, what);
     }
     match worst {
-        Some(worst) if worst >= fail_on => (1, format!("{worst} findings, at or above --fail-on {fail_on}")),
+        Some(worst) if worst >= fail_on => (
+            1,
+            format!("{worst} findings, at or above --fail-on {fail_on}"),
+        ),
         _ => (0, format!("nothing at or above --fail-on {fail_on}")),
     }
 }
@@ -211,7 +214,10 @@ pub fn write_several(
         writeln!(
             out,
             "\n{} {}  ({})",
-            style.verdict(result.verdict, &format!("── {}", verdict_word(result.verdict))),
+            style.verdict(
+                result.verdict,
+                &format!("── {}", verdict_word(result.verdict))
+            ),
             style.bold(&result.path),
             contents(result)
         )?;
@@ -228,12 +234,18 @@ fn write_findings(
     all: bool,
     style: Style,
 ) -> io::Result<()> {
-    let unsafe_: Vec<&Finding> = findings.iter().filter(|f| f.level == Level::Unsafe).collect();
+    let unsafe_: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.level == Level::Unsafe)
+        .collect();
     if !unsafe_.is_empty() {
         writeln!(
             out,
             "\n{}",
-            style.level(Level::Unsafe, &format!("unsafe ({})", count(findings, Level::Unsafe)))
+            style.level(
+                Level::Unsafe,
+                &format!("unsafe ({})", count(findings, Level::Unsafe))
+            )
         )?;
         for finding in unsafe_ {
             let times = if finding.count > 1 {
@@ -249,7 +261,13 @@ fn write_findings(
         if level == Level::Safe && !all {
             let safe = count(findings, Level::Safe);
             if safe > 0 {
-                writeln!(out, "\n{}", style.dim(&format!("{safe} safe findings not listed (--all lists them)")))?;
+                writeln!(
+                    out,
+                    "\n{}",
+                    style.dim(&format!(
+                        "{safe} safe findings not listed (--all lists them)"
+                    ))
+                )?;
             }
             continue;
         }
@@ -338,9 +356,16 @@ fn write_groups(
     writeln!(
         out,
         "\n{}",
-        style.level(level, &format!("{heading} ({}), by kind", count(findings, level)))
+        style.level(
+            level,
+            &format!("{heading} ({}), by kind", count(findings, level))
+        )
     )?;
-    let width = groups.iter().map(|g| g.kind.as_str().len()).max().unwrap_or(0);
+    let width = groups
+        .iter()
+        .map(|g| g.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
     for group in &groups {
         if all {
             writeln!(out, "  {:<width$}  {:>5}", group.kind, group.count)?;
@@ -405,7 +430,10 @@ fn is_source_finding(finding: &Finding) -> bool {
             | FindingKind::DangerousImport
             | FindingKind::PackageCode
             | FindingKind::Shadowing
-    ) && finding.record.as_deref().is_some_and(|r| r.ends_with(".py"))
+    ) && finding
+        .record
+        .as_deref()
+        .is_some_and(|r| r.ends_with(".py"))
 }
 
 /// Whether a finding is a pickle's own (a global, call, instantiation,
@@ -425,24 +453,24 @@ fn is_pickle_finding(finding: &Finding) -> bool {
 /// code, the first global of that module a pickle imports; for a package
 /// function a pickle calls, that call (or instantiation, or BUILD of its
 /// class).
-fn pickle_link<'a>(findings: &'a [Finding], module: &str, function: Option<&str>) -> Option<&'a Finding> {
+fn pickle_link<'a>(
+    findings: &'a [Finding],
+    module: &str,
+    function: Option<&str>,
+) -> Option<&'a Finding> {
     let pickles = findings.iter().filter(|f| is_pickle_finding(f));
     match function {
-        Some(function) => pickles
-            .filter(|f| f.kind != FindingKind::Import)
-            .find(|f| {
-                f.subject == function
-                    || function
-                        .strip_prefix(f.subject.as_str())
-                        .is_some_and(|rest| rest.starts_with('.'))
-            }),
-        None => pickles
-            .filter(|f| f.kind == FindingKind::Import)
-            .find(|f| {
-                f.subject
-                    .strip_prefix(module)
+        Some(function) => pickles.filter(|f| f.kind != FindingKind::Import).find(|f| {
+            f.subject == function
+                || function
+                    .strip_prefix(f.subject.as_str())
                     .is_some_and(|rest| rest.starts_with('.'))
-            }),
+        }),
+        None => pickles.filter(|f| f.kind == FindingKind::Import).find(|f| {
+            f.subject
+                .strip_prefix(module)
+                .is_some_and(|rest| rest.starts_with('.'))
+        }),
     }
 }
 
@@ -533,12 +561,22 @@ mod tests {
     fn import_time_code_chains_from_the_pickle_global_of_its_module() {
         let findings = [
             at(
-                finding(Level::Review, FindingKind::Import, "model/model.pkl", "evil.model.Net"),
+                finding(
+                    Level::Review,
+                    FindingKind::Import,
+                    "model/model.pkl",
+                    "evil.model.Net",
+                ),
                 Some(2),
                 None,
             ),
             at(
-                finding(Level::Unsafe, FindingKind::ImportTimeCode, "evil/model.py", "os.system"),
+                finding(
+                    Level::Unsafe,
+                    FindingKind::ImportTimeCode,
+                    "evil/model.py",
+                    "os.system",
+                ),
                 None,
                 Some(3),
             ),
@@ -553,7 +591,12 @@ mod tests {
         );
         // A global of another module whose name starts the same is no link.
         let other = at(
-            finding(Level::Review, FindingKind::Import, "m.pkl", "evil.modelling.X"),
+            finding(
+                Level::Review,
+                FindingKind::Import,
+                "m.pkl",
+                "evil.modelling.X",
+            ),
             Some(2),
             None,
         );
@@ -564,12 +607,22 @@ mod tests {
     fn package_code_chains_from_the_pickle_call() {
         let findings = [
             at(
-                finding(Level::Review, FindingKind::Import, "m/m.pkl", "evil.helpers.rebuild"),
+                finding(
+                    Level::Review,
+                    FindingKind::Import,
+                    "m/m.pkl",
+                    "evil.helpers.rebuild",
+                ),
                 Some(22),
                 None,
             ),
             at(
-                finding(Level::Review, FindingKind::Call, "m/m.pkl", "evil.helpers.rebuild"),
+                finding(
+                    Level::Review,
+                    FindingKind::Call,
+                    "m/m.pkl",
+                    "evil.helpers.rebuild",
+                ),
                 Some(46),
                 None,
             ),
@@ -592,7 +645,12 @@ mod tests {
 
     #[test]
     fn groups_count_repeats_and_put_the_largest_first() {
-        let mut repeated = finding(Level::Review, FindingKind::Extern, ".data/extern_modules", "os");
+        let mut repeated = finding(
+            Level::Review,
+            FindingKind::Extern,
+            ".data/extern_modules",
+            "os",
+        );
         repeated.count = 3;
         let findings = [
             finding(Level::Review, FindingKind::Import, "a.pkl", "m.A"),
