@@ -132,6 +132,15 @@ fn counts_line(findings: &[Finding]) -> String {
     )
 }
 
+/// `n things`, `thing` made plural unless `n` is 1.
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 /// What was read: `package: 2 pickles, 35 sources`.
 fn contents(result: &FileResult) -> String {
     let report = &result.report;
@@ -139,8 +148,9 @@ fn contents(result: &FileResult) -> String {
         .format
         .map_or_else(|| "unknown format".to_owned(), |f| f.to_string());
     format!(
-        "{format}: {} pickles, {} sources",
-        report.pickles, report.sources
+        "{format}: {}, {}",
+        plural(report.pickles, "pickle"),
+        plural(report.sources, "source")
     )
 }
 
@@ -517,7 +527,11 @@ pub fn chain(finding: &Finding, findings: &[Finding]) -> Vec<String> {
     if let Some(line) = finding.line {
         steps.push(format!("line {line}"));
     }
-    steps.push(format!("{} {}", finding.kind, finding.subject));
+    if finding.subject == record {
+        steps.push(finding.kind.to_string());
+    } else {
+        steps.push(format!("{} {}", finding.kind, finding.subject));
+    }
     steps
 }
 
