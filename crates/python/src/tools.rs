@@ -194,8 +194,8 @@ pub(crate) fn inspect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py
         let tensors = PyTorchFile::open(&path)
             .ok()
             .and_then(|file| file.tensors(None).ok().map(|t| t.len()));
-        let overview = serde_json::to_value(tpkg::inspect::summarize(&path))
-            .map_err(|e| errors::other(&e))?;
+        let overview =
+            serde_json::to_value(tpkg::inspect::summarize(&path)).map_err(|e| errors::other(&e))?;
         if let Value::Object(map) = &mut value {
             map.insert("tensors".into(), json!(tensors));
             map.insert("overview".into(), overview);

@@ -12,7 +12,9 @@
 //! let summary = summarize(path.as_ref());
 //! assert_eq!(summary.format.name(), "package");
 //! assert!(matches!(summary.pickles[0].holds, Holds::StateDict));
-//! assert_eq!(summary.modules.unwrap().extern_, 0);
+//! let modules = summary.modules.unwrap();
+//! assert_eq!((modules.interned, modules.extern_, modules.mocked), (1, 3, 0));
+//! assert_eq!(summary.tensors.count, 11);
 //! ```
 
 use std::collections::{BTreeMap, HashSet};

@@ -315,7 +315,7 @@ pub fn groups(findings: &[Finding], level: Level) -> Vec<Group<'_>> {
         }
     }
     // A stable sort keeps first-appearance order among equal counts.
-    groups.sort_by(|a, b| b.count.cmp(&a.count));
+    groups.sort_by_key(|group| std::cmp::Reverse(group.count));
     groups
 }
 
@@ -700,6 +700,43 @@ mod tests {
         assert_eq!(shown[1].chars().count(), EXAMPLE_CHARS);
         assert!(shown[1].ends_with('…'));
         assert_eq!(more, 1);
+    }
+
+    fn result(verdict: Verdict, findings: Vec<Finding>) -> FileResult {
+        FileResult {
+            path: "f.pt".into(),
+            verdict,
+            report: tpkg::audit::AuditReport {
+                findings,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_exit_reason_names_the_threshold_crossed() {
+        let review = result(
+            Verdict::Review,
+            vec![finding(Level::Review, FindingKind::Extern, "e", "os")],
+        );
+        let clean = result(Verdict::Clean, Vec::new());
+        let (code, reason) = exit_reason([&review, &clean], Level::Unsafe);
+        assert_eq!(
+            (code, reason.as_str()),
+            (0, "nothing at or above --fail-on unsafe")
+        );
+        let (code, reason) = exit_reason([&review, &clean], Level::Review);
+        assert_eq!(
+            (code, reason.as_str()),
+            (1, "review findings, at or above --fail-on review")
+        );
+        // Unreadable wins over any level, and counts files.
+        let unreadable = result(Verdict::Unreadable, Vec::new());
+        let (code, reason) = exit_reason([&review, &unreadable, &unreadable], Level::Review);
+        assert_eq!(
+            (code, reason.as_str()),
+            (2, "2 files cannot be read (never clean)")
+        );
     }
 
     #[test]
