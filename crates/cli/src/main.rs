@@ -37,6 +37,12 @@ enum Command {
     /// Summarise a PyTorch file: its format (told from its content), and
     /// for zips the folder, bookkeeping records and every record.
     ///
+    /// The text opens with a summary block (`"overview"` in `--json`, for
+    /// every format): the PyTorch and Python versions the file records,
+    /// each pickle and what it holds (state dict, whole module, TorchScript
+    /// module, checkpoint dict and its keys), tensors and bytes by dtype,
+    /// and a package's interned, extern and mocked module counts.
+    ///
     /// Works on packages (zip or PyTorch's directory form), torch.save
     /// (zip or legacy), TorchScript, .pt2 and pickle files. Files that are
     /// not packages get a summary (`"summary"` in `--json`, null for
@@ -300,7 +306,8 @@ enum Command {
         /// The level that makes the exit status 1.
         #[arg(long, value_enum, default_value = "unsafe")]
         fail_on: FailOn,
-        /// List safe findings too.
+        /// List every finding: each review finding (not a few examples per
+        /// kind) and the safe ones too.
         #[arg(long)]
         all: bool,
     },

@@ -165,8 +165,9 @@ fn inspect_zip(path: &Path) -> Result<Value, PyErr> {
 /// `_native.inspect(path)`: `tpkg inspect --json`'s contract fields
 /// (`path`, `format`, `container`, `prefix`, `records`, `extern_modules`,
 /// `python_version`, `version`, `byteorder`, `serialization_id`,
-/// `record_count`, `total_size`, `entries`) plus `tensors`, the number of
-/// tensors of the main object (None when it has none to read).
+/// `record_count`, `total_size`, `entries`, `overview`) plus `tensors`,
+/// the number of tensors of the main object (None when it has none to
+/// read).
 #[pyfunction]
 pub(crate) fn inspect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyAny>> {
     let value = py.detach(|| -> PyResult<Value> {
@@ -193,8 +194,11 @@ pub(crate) fn inspect<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py
         let tensors = PyTorchFile::open(&path)
             .ok()
             .and_then(|file| file.tensors(None).ok().map(|t| t.len()));
+        let overview =
+            serde_json::to_value(tpkg::inspect::summarize(&path)).map_err(|e| errors::other(&e))?;
         if let Value::Object(map) = &mut value {
             map.insert("tensors".into(), json!(tensors));
+            map.insert("overview".into(), overview);
         }
         Ok(value)
     })?;

@@ -142,3 +142,13 @@ def test_inspect_and_convert(tmp_path):
         assert torch.equal(state[key], tensor)
     with pytest.raises(ValueError):
         tpkg.convert(path, out, to="onnx")
+
+
+def test_inspect_overview_says_what_each_pickle_holds():
+    overview = tpkg.inspect(DATA / "clean" / "mlp_state_dict.pt")["overview"]
+    assert overview["format"] == "torch.save"
+    assert overview["pickles"][0]["name"] == "data.pkl"
+    assert overview["pickles"][0]["holds"] == {"kind": "state_dict"}
+    assert overview["tensors"]["count"] == overview["pickles"][0]["tensors"] == 4
+    assert overview["tensors"]["dtypes"]["float32"]["count"] == 4
+    assert overview["modules"] is None

@@ -175,7 +175,9 @@ def audit(paths, *, policy=None):
 def inspect(path):
     """``tpkg inspect --json``'s fields as a dict (``format``, ``prefix``,
     ``records``, ``extern_modules``, ``python_version``, ``version``,
-    ``entries``, ...), plus ``tensors``: how many the main object holds."""
+    ``entries``, ``overview``: the summary block of ``tpkg inspect``, with
+    ``pickles`` and what each holds, ``tensors`` by dtype, versions and
+    module counts), plus ``tensors``: how many the main object holds."""
     return _native.inspect(_os.fspath(path))
 
 

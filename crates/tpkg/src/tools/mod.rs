@@ -1,5 +1,5 @@
 //! What tpkg adds on top of PyTorch's API: [`audit`] (the scanner),
-//! [`verify`], [`diff`], [`show`] (value images and Python-like text) and
+//! [`verify`], [`diff`], [`inspect`] (what a file is and holds), [`show`] (value images and Python-like text) and
 //! [`convert`] (to safetensors or `torch.save`).
 //!
 //! Builds on [`crate::files`] and [`crate::api`]; nothing below uses it.
@@ -7,5 +7,6 @@
 pub mod audit;
 pub mod convert;
 pub mod diff;
+pub mod inspect;
 pub mod show;
 pub mod verify;

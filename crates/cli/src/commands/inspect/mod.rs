@@ -24,6 +24,7 @@ pub use torchscript::TorchScriptSummary;
 
 mod object;
 mod pt2;
+mod summary;
 mod torchscript;
 
 /// `tpkg inspect PACKAGE [--json]`.
@@ -72,6 +73,10 @@ pub struct Report {
     pub entries: Vec<Entry>,
     /// What the file holds, by format; null for packages.
     pub summary: Option<Summary>,
+    /// The summary block of every format ([`tpkg::inspect::Summary`]):
+    /// versions, pickles and what each holds, tensors by dtype, a
+    /// package's module counts.
+    pub overview: tpkg::inspect::Summary,
 }
 
 /// One record's layout.
@@ -182,6 +187,7 @@ impl Report {
             serialization_id: metadata.serialization_id,
             entries,
             summary: Summary::of_zip(&reader, format),
+            overview: tpkg::inspect::summarize(path),
         })
     }
 
@@ -209,39 +215,33 @@ impl Report {
             total_size: size,
             entries: Vec::new(),
             summary: Some(Summary::Object(summary)),
+            overview: tpkg::inspect::summarize(path),
         })
     }
 
     pub fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
         let missing = || "(absent)".to_owned();
-        writeln!(
-            out,
-            "file            {} ({}, {})",
-            self.path, self.format, self.container
-        )?;
+        writeln!(out, "file            {}", self.path)?;
+        summary::write_overview(out, &self.overview, self.container)?;
         if self.container == Container::Stream {
-            writeln!(out, "size            {} bytes", self.total_size)?;
+            writeln!(out, "size            {}", human_bytes(self.total_size))?;
             return match &self.summary {
-                Some(summary) => summary.write_text(out),
+                Some(summary) => summary.write_text(out, &self.overview),
                 None => Ok(()),
             };
         }
+        writeln!(out)?;
         writeln!(out, "folder          {}", self.prefix)?;
-        writeln!(
-            out,
-            "format version  {}",
-            self.version.map_or_else(missing, |v| v.to_string())
-        )?;
-        writeln!(
-            out,
-            "python          {}",
-            self.python_version.clone().unwrap_or_else(missing)
-        )?;
-        writeln!(
-            out,
-            "byte order      {}",
-            self.byteorder.clone().unwrap_or_else(missing)
-        )?;
+        if self.overview.format_version.is_none() {
+            writeln!(
+                out,
+                "format version  {}",
+                self.version.map_or_else(missing, |v| v.to_string())
+            )?;
+        }
+        if let Some(id) = &self.serialization_id {
+            writeln!(out, "serialization   {id}")?;
+        }
         let externs = match &self.extern_modules {
             None if self.format != FileFormat::Package => "(not a package)".to_owned(),
             None => "(absent: PyTorch cannot load this package)".to_owned(),
@@ -250,25 +250,37 @@ impl Report {
         };
         writeln!(out, "extern modules  {externs}")?;
         if let Some(summary) = &self.summary {
-            summary.write_text(out)?;
+            summary.write_text(out, &self.overview)?;
         }
         writeln!(
             out,
-            "records         {} ({} bytes)",
-            self.record_count, self.total_size
+            "records         {} ({})",
+            self.record_count,
+            human_bytes(self.total_size)
         )?;
         let width = self.entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
         for entry in &self.entries {
             let note = if entry.compression == EntryCompression::Stored {
                 String::new()
             } else {
-                format!("  {} ({} bytes)", entry.compression, entry.compressed_size)
+                format!(
+                    "  {} to {}",
+                    entry.compression,
+                    human_bytes(entry.compressed_size)
+                )
             };
-            writeln!(out, "  {:<width$}  {:>12}{note}", entry.name, entry.size)?;
+            writeln!(
+                out,
+                "  {:<width$}  {:>10}{note}",
+                entry.name,
+                human_bytes(entry.size)
+            )?;
         }
         Ok(())
     }
 }
+
+pub use summary::human_bytes;
 
 /// What a file that is not a package holds, by format. Every field of a
 /// format's summary is always present (null when it could not be read;
@@ -326,26 +338,6 @@ fn error_text(error: &dyn std::error::Error) -> String {
     tpkg::error_chain(error)
 }
 
-fn write_tensors(out: &mut impl Write, stats: Option<&TensorStats>) -> io::Result<()> {
-    let Some(stats) = stats else {
-        return Ok(());
-    };
-    writeln!(
-        out,
-        "tensors         {} ({} bytes; {} storages, {} bytes)",
-        stats.count, stats.bytes, stats.storages, stats.storage_bytes
-    )?;
-    if !stats.dtypes.is_empty() {
-        let dtypes: Vec<String> = stats
-            .dtypes
-            .iter()
-            .map(|(dtype, count)| format!("{dtype} {count}"))
-            .collect();
-        writeln!(out, "dtypes          {}", dtypes.join(", "))?;
-    }
-    Ok(())
-}
-
 fn write_errors(out: &mut impl Write, errors: &[String]) -> io::Result<()> {
     for error in errors {
         writeln!(out, "error           {error}")?;
@@ -364,9 +356,20 @@ impl Summary {
         }
     }
 
-    fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
+    fn write_text(
+        &self,
+        out: &mut impl Write,
+        overview: &tpkg::inspect::Summary,
+    ) -> io::Result<()> {
         match self {
-            Summary::Object(summary) => summary.write_text(out),
+            Summary::Object(summary) => {
+                // A checkpoint's keys are in the overview's pickle line.
+                let listed = overview
+                    .pickles
+                    .first()
+                    .is_some_and(|p| matches!(p.holds, tpkg::inspect::Holds::Checkpoint { .. }));
+                summary.write_text(out, !listed)
+            }
             Summary::TorchScript(summary) => summary.write_text(out),
             Summary::Pt2(summary) => summary.write_text(out),
         }

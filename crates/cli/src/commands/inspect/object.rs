@@ -10,7 +10,7 @@ use tpkg::archive::PackageReader;
 use tpkg::pickle::{Value, ValueGraph, ValueId};
 use tpkg::tensors::PackageTensors;
 
-use super::{TensorStats, error_text, write_errors, write_tensors};
+use super::{TensorStats, error_text, write_errors};
 
 /// A `torch.save` file's (zip or legacy) or a pickle file's main object.
 #[derive(Debug, Default, Serialize)]
@@ -77,54 +77,9 @@ const MAX_KEYS: usize = 20;
 /// Longest key shown (non-string keys are shown by their Python repr).
 const KEY_REPR_LIMIT: usize = 80;
 
-/// The class a value instantiates or the function that makes it, as
-/// `module.name`.
-fn global_name(graph: &ValueGraph, id: ValueId) -> Option<String> {
-    match graph.get(id) {
-        Value::Global { module, name } => Some(format!("{module}.{name}")),
-        _ => None,
-    }
-}
-
 /// The main object's type, as Python would name it.
 pub(super) fn type_name(graph: &ValueGraph, id: ValueId) -> String {
-    if tpkg::tensors::is_tensor(graph, id) {
-        return "torch.Tensor".to_owned();
-    }
-    if let Some((class, _)) = tpkg::tensors::module::module_state(graph, id) {
-        return class;
-    }
-    let name = match graph.get(id) {
-        Value::None => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Int(_) | Value::BigInt(_) => "int",
-        Value::Float(_) => "float",
-        Value::Complex(..) => "complex",
-        Value::Str(_) => "str",
-        Value::Bytes(_) => "bytes",
-        Value::ByteArray(_) => "bytearray",
-        Value::Tuple(_) => "tuple",
-        Value::List(_) => "list",
-        Value::Dict(_) => "dict",
-        Value::Set(_) => "set",
-        Value::FrozenSet(_) => "frozenset",
-        Value::OrderedDict { .. } => "collections.OrderedDict",
-        Value::TorchSize(_) => "torch.Size",
-        Value::TorchDevice(_) => "torch.device",
-        Value::TorchDtype(_) => "torch.dtype",
-        Value::PersistentId(_) => "persistent id",
-        Value::Global { .. } => {
-            return format!("global {}", global_name(graph, id).unwrap_or_default());
-        }
-        Value::Object { class, .. } => {
-            return global_name(graph, *class).unwrap_or_else(|| "object".to_owned());
-        }
-        Value::Reduce { callable, .. } => {
-            return global_name(graph, *callable)
-                .map_or_else(|| "object".to_owned(), |name| format!("{name}(...)"));
-        }
-    };
-    name.to_owned()
+    tpkg::inspect::type_name(graph, id)
 }
 
 /// The main object's keys: a dict's, or a pickled module's state dict's.
@@ -252,14 +207,10 @@ impl ObjectSummary {
         summary
     }
 
-    pub(super) fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
-        if let Some(pickles) = self.pickles {
-            writeln!(out, "pickles         {pickles}")?;
-        }
-        if let Some(object) = &self.object {
-            writeln!(out, "object          {object}")?;
-        }
-        if let (Some(count), Some(keys)) = (self.key_count, &self.keys) {
+    /// The details the summary block does not show (`show_keys`: the
+    /// object's keys, unless the summary lists them).
+    pub(super) fn write_text(&self, out: &mut impl Write, show_keys: bool) -> io::Result<()> {
+        if let (Some(count), Some(keys), true) = (self.key_count, &self.keys, show_keys) {
             let more = count.saturating_sub(keys.len());
             let more = if more > 0 {
                 format!(", and {more} more")
@@ -268,7 +219,6 @@ impl ObjectSummary {
             };
             writeln!(out, "keys            {count}: {}{more}", keys.join(", "))?;
         }
-        write_tensors(out, self.tensors.as_ref())?;
         if let Some(info) = &self.sys_info {
             let mut parts = Vec::new();
             if let Some(protocol) = info.protocol_version {

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 use tpkg::archive::PackageReader;
 
-use super::{TensorStats, error_text, write_errors, write_tensors};
+use super::{TensorStats, error_text, write_errors};
 
 /// A `.pt2` archive (`torch.export.save`).
 #[derive(Debug, Default, Serialize)]
@@ -109,7 +109,6 @@ impl Pt2Summary {
             writeln!(out, "pt2 version     {version}")?;
         }
         writeln!(out, "models          {}", list(&self.models))?;
-        write_tensors(out, self.tensors.as_ref())?;
         for (label, group) in [
             ("weights         ", &self.weights),
             ("constants       ", &self.constants),
@@ -119,8 +118,9 @@ impl Pt2Summary {
                 .map_or_else(|| "?".to_owned(), |n| n.to_string());
             writeln!(
                 out,
-                "{label}{tensors} tensors in {} records ({} bytes)",
-                group.records, group.bytes
+                "{label}{tensors} tensors in {} records ({})",
+                group.records,
+                super::human_bytes(group.bytes)
             )?;
         }
         writeln!(out, "sample inputs   {}", list(&self.sample_inputs))?;

@@ -8,7 +8,7 @@ use tpkg::pickle::Value;
 use tpkg::tensors::PackageTensors;
 
 use super::object::type_name;
-use super::{TensorStats, error_text, write_errors, write_tensors};
+use super::{TensorStats, error_text, write_errors};
 
 /// A TorchScript file (`torch.jit.save`).
 #[derive(Debug, Default, Serialize)]
@@ -61,11 +61,7 @@ impl TorchScriptSummary {
     }
 
     pub(super) fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
-        if let Some(class) = &self.module_class {
-            writeln!(out, "module          {class}")?;
-        }
         writeln!(out, "code files      {}", self.code_files)?;
-        write_tensors(out, self.tensors.as_ref())?;
         if let Some(constants) = self.constants {
             writeln!(out, "constants       {constants}")?;
         }

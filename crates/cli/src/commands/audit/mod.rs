@@ -13,14 +13,17 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use tpkg::audit::{AuditPolicy, AuditReport, Finding, FindingKind, Level, audit_path};
+use tpkg::audit::{AuditPolicy, AuditReport, FindingKind, Level, audit_path};
 
 use super::write_json;
+
+mod text;
 
 /// How `tpkg audit` prints its results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
-    /// Findings, one per line, then a summary.
+    /// The verdict and exit reason, then unsafe findings with their
+    /// chains, then review findings grouped by kind.
     Text,
     /// One JSON object (a report; for several files, `files` and `summary`).
     Json,
@@ -121,24 +124,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         )?,
         OutputFormat::Sarif => write_json(&mut out, &sarif(&results, args.all))?,
         OutputFormat::Text => {
-            for result in &results {
-                write_text(&mut out, result, args.all, !single)?;
-            }
-            if !single {
-                writeln!(
-                    out,
-                    "{} files: {} unsafe, {} to review, {} clean, {} unreadable, {} not PyTorch files ({:.2} s)",
-                    summary.files,
-                    summary.unsafe_,
-                    summary.review,
-                    summary.clean,
-                    summary.unreadable,
-                    summary.skipped,
-                    summary.seconds
-                )?;
+            let style = text::Style::detect();
+            if single {
+                text::write_single(&mut out, &results[0], args.fail_on, args.all, style)?;
+            } else {
+                text::write_several(&mut out, &results, &summary, args.fail_on, args.all, style)?;
             }
         }
     }
+    out.flush()?;
     // A file that could not be opened at all is also an error message.
     for result in &results {
         let opened = result.report.findings.iter().find(|f| {
@@ -150,17 +144,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             eprintln!("tpkg: error: {}", finding.reason);
         }
     }
-    let unreadable = results.iter().any(|r| r.verdict == Verdict::Unreadable);
-    let failed = results
-        .iter()
-        .any(|r| r.report.worst().is_some_and(|worst| worst >= args.fail_on));
-    Ok(if unreadable {
-        ExitCode::from(2)
-    } else if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let (code, _) = text::exit_reason(&results, args.fail_on);
+    Ok(ExitCode::from(code))
 }
 
 fn summary_json(summary: &Summary) -> serde_json::Value {
@@ -286,84 +271,6 @@ fn audit_all(files: &[(PathBuf, bool)], policy: &AuditPolicy) -> Vec<FileResult>
         bar.finish_and_clear();
     }
     results.into_iter().flatten().collect()
-}
-
-fn write_text(
-    out: &mut impl Write,
-    result: &FileResult,
-    all: bool,
-    several: bool,
-) -> std::io::Result<()> {
-    let report = &result.report;
-    let indent = if several { "    " } else { "" };
-    if several {
-        writeln!(
-            out,
-            "{:<10} {}",
-            format!("{:?}", result.verdict).to_uppercase(),
-            result.path
-        )?;
-    }
-    let mut safe = 0;
-    for finding in &report.findings {
-        if finding.level == Level::Safe && !all {
-            safe += finding.count;
-            continue;
-        }
-        write!(out, "{indent}")?;
-        write_finding(out, finding)?;
-    }
-    let count = |level| {
-        report
-            .findings
-            .iter()
-            .filter(|f| f.level == level)
-            .map(|f| f.count)
-            .sum::<usize>()
-    };
-    if !several {
-        writeln!(
-            out,
-            "{}: {} pickles, {} sources; {} unsafe, {} to review, {} safe{}",
-            result.path,
-            report.pickles,
-            report.sources,
-            count(Level::Unsafe),
-            count(Level::Review),
-            count(Level::Safe),
-            if safe > 0 && !all {
-                " (--all lists them)"
-            } else {
-                ""
-            }
-        )?;
-    }
-    Ok(())
-}
-
-pub(crate) fn write_finding(out: &mut impl Write, finding: &Finding) -> std::io::Result<()> {
-    let place = match (&finding.record, finding.offset, finding.line) {
-        (Some(record), Some(offset), _) => format!("{record}@{offset}"),
-        (Some(record), None, Some(line)) => format!("{record}:{line}"),
-        (Some(record), None, None) => record.clone(),
-        (None, Some(offset), _) => format!("@{offset}"),
-        (None, None, _) => String::new(),
-    };
-    let times = if finding.count > 1 {
-        format!(" (×{})", finding.count)
-    } else {
-        String::new()
-    };
-    writeln!(
-        out,
-        "{:<6} {:<15} {}: {} — {}{}",
-        finding.level.to_string(),
-        finding.kind,
-        place,
-        finding.subject,
-        finding.reason,
-        times
-    )
 }
 
 /// The results as a SARIF 2.1.0 log: one run, a rule per finding kind,
