@@ -7,5 +7,6 @@
 pub mod audit;
 pub mod convert;
 pub mod diff;
+pub mod graph;
 pub mod show;
 pub mod verify;
