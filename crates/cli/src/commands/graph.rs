@@ -53,8 +53,7 @@ const FONT_SIZE: usize = 14;
 const MAX_OPTIMIZED_EDGES: usize = 200;
 
 pub fn run(args: GraphArgs<'_>) -> anyhow::Result<()> {
-    let mut graph = tpkg::graph::graph_path(args.package)
-        .with_context(|| format!("cannot read the graph of {}", args.package.display()))?;
+    let mut graph = tpkg::graph::graph_path(args.package)?;
     if args.collapse_extern {
         graph = graph.collapse_externs();
     }

@@ -147,12 +147,12 @@ impl std::fmt::Display for GraphWarning {
 #[non_exhaustive]
 pub enum GraphError {
     /// The file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: String,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The zip (or folder), or its bookkeeping records, could not be read.
     #[error(transparent)]
@@ -388,9 +388,9 @@ pub fn graph_path(path: impl AsRef<Path>) -> Result<DependencyGraph, GraphError>
     let sniffed = if path.is_dir() {
         Sniffed::Zip
     } else {
-        formats::sniff_path(path).map_err(|source| GraphError::Io {
+        formats::sniff_path(path).map_err(|error| GraphError::Io {
             path: path.display().to_string(),
-            source,
+            error,
         })?
     };
     match sniffed {
@@ -410,9 +410,9 @@ pub fn graph_path(path: impl AsRef<Path>) -> Result<DependencyGraph, GraphError>
             Ok(builder.finish())
         }
         Sniffed::Pickle => {
-            let bytes = std::fs::read(path).map_err(|source| GraphError::Io {
+            let bytes = std::fs::read(path).map_err(|error| GraphError::Io {
                 path: path.display().to_string(),
-                source,
+                error,
             })?;
             let mut builder = Builder::new(FileFormat::Pickle);
             let options = DecodeOptions::default();
