@@ -1,6 +1,7 @@
 //! What tpkg adds on top of PyTorch's API: [`audit`] (the scanner),
-//! [`verify`], [`diff`], [`show`] (value images and Python-like text) and
-//! [`convert`] (to safetensors or `torch.save`).
+//! [`verify`], [`diff`], [`show`] (value images and Python-like text),
+//! [`convert`] (to safetensors or `torch.save`) and [`graph`] (module
+//! dependency graphs).
 //!
 //! Builds on [`crate::files`] and [`crate::api`]; nothing below uses it.
 
