@@ -297,9 +297,13 @@ enum Command {
     /// DOT is PyTorch's `PackageExporter.dependency_graph_string()` text,
     /// followed by one line per node giving its kind's shape and colour
     /// (`--plain` leaves those out: PyTorch's text byte for byte). SVG is
-    /// laid out by tpkg itself (no Graphviz needed), with a legend; past
-    /// 200 edges without crossing reduction, which would take minutes
-    /// (`--depth` and `--collapse-extern` make big graphs readable). Files
+    /// laid out by tpkg itself (no Graphviz needed), with a legend. Both
+    /// fill pickles green, interned modules blue, extern grey, mocked
+    /// orange, `torch_package_importer`/`_mock` purple, and modules a
+    /// pickle names that the package does not provide red. A graph of
+    /// more than 200 edges is laid out without crossing reduction, which
+    /// would take minutes (`--depth` and `--collapse-extern` make big
+    /// graphs readable). Files
     /// that are not packages (torch.save, TorchScript, .pt2, legacy, pickle
     /// files) have no sources: their graph is their pickles and the modules
     /// those name. Records that cannot be read are left out with a warning.

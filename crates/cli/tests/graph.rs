@@ -202,7 +202,12 @@ fn bad_input_is_a_clear_error() {
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "not a PyTorch file\n").unwrap();
     let missing = dir.path().join("missing.pt");
-    for (path, reason) in [(&text, "not a zip archive"), (&missing, "No such file")] {
+    let big_endian = root().join("tests/data/hostile/legacy_big_endian.pt");
+    for (path, reason) in [
+        (&text, "not a zip archive"),
+        (&missing, "No such file"),
+        (&big_endian, "big-endian"),
+    ] {
         let output = tpkg(&["graph", path.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(1));
         let message = stderr(&output);

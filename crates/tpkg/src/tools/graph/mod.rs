@@ -14,7 +14,12 @@
 //! lists, so for packages PyTorch wrote the edges are PyTorch's and
 //! [`DependencyGraph::to_dot`] with [`DotStyle::Plain`] prints
 //! `PackageExporter.dependency_graph_string()`'s text (node order included,
-//! when the pickles were saved before any `save_module`).
+//! when the pickles were saved before any `save_module`). What the archive
+//! cannot tell, and so where the graph may differ from the exporter's: a
+//! module or pickle saved with `dependencies=False` (its edges are drawn
+//! anyway), a `save_module` called before a `save_pickle` (node order),
+//! and sources scanned with the newest Python syntax rather than the
+//! exporting interpreter's.
 //!
 //! Pickle globals are read by the decoder (nothing is imported or run), not
 //! by PyTorch's opcode heuristic; both agree on the pickles PyTorch writes.
@@ -155,8 +160,13 @@ pub enum GraphError {
     #[error(transparent)]
     Archive(#[from] tpkg_archive::ArchiveError),
     /// The legacy `torch.save` file could not be read.
-    #[error(transparent)]
-    Legacy(#[from] crate::files::legacy::LegacyError),
+    #[error("{path}: {error}")]
+    Legacy {
+        /// The file.
+        path: String,
+        /// Why.
+        error: crate::files::legacy::LegacyError,
+    },
 }
 
 /// How [`DependencyGraph::to_dot`] writes nodes.

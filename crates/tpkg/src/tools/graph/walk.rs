@@ -30,7 +30,10 @@ pub fn graph_path(path: impl AsRef<Path>) -> Result<DependencyGraph, GraphError>
     match sniffed {
         Sniffed::Zip => graph_zip(&PackageReader::open(path)?),
         Sniffed::LegacyStream | Sniffed::Tar => {
-            let file = LegacyFile::open(path)?;
+            let file = LegacyFile::open(path).map_err(|error| GraphError::Legacy {
+                path: path.display().to_string(),
+                error,
+            })?;
             let bytes = file.bytes();
             let mut builder = Builder::new(FileFormat::TorchSaveLegacy);
             for (i, span) in file.pickles().iter().enumerate() {
