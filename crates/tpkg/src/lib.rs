@@ -37,7 +37,7 @@ pub mod tools;
 
 pub use api::{Directory, FileStructureError, exporter, importer, repackage};
 pub use files::{formats, legacy, pt2, tensors, torchscript};
-pub use tools::{audit, convert, diff, inspect, show, verify};
+pub use tools::{audit, convert, diff, graph, inspect, show, verify};
 pub use tpkg_archive as archive;
 pub use tpkg_digraph as digraph;
 pub use tpkg_glob as glob;

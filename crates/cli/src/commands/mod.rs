@@ -11,6 +11,7 @@ pub mod cat;
 pub mod convert;
 pub mod diff;
 pub mod extract;
+pub mod graph;
 pub mod imports;
 pub mod inspect;
 pub mod pack;
