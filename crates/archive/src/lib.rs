@@ -43,17 +43,19 @@ mod listing;
 pub mod metadata;
 mod miniz;
 mod name;
+pub mod progress;
 mod reader;
 mod writer;
 
 pub use error::{ArchiveError, EntryKind, NameProblem, Result};
-pub use extract::{extract, extract_with};
+pub use extract::{ExtractOptions, extract, extract_with, extract_with_options};
 pub use layout::{Anomaly, AnomalyKind, zip_anomalies};
 pub use metadata::PackageMetadata;
 pub use miniz::{MinizError, ZipStructure};
 pub use name::{
     DEFAULT_MAX_NAME_LEN, IN_MEMORY_PREFIX, prefix_for_path, validate_prefix, validate_record_name,
 };
+pub use progress::{Progress, ProgressCounter, ProgressEvent, ProgressFn};
 pub use reader::{
     Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader, release_pages,
 };
