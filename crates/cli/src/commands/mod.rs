@@ -14,6 +14,7 @@ pub mod extract;
 pub mod imports;
 pub mod inspect;
 pub mod pack;
+pub mod progress;
 pub mod repack;
 pub mod show;
 pub mod tensors;

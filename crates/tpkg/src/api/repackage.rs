@@ -277,7 +277,14 @@ pub fn repackage_with_options(
     let total = reader.records().iter().map(|record| record.size).sum();
     let progress = progress.counter(total);
     for record in reader.records() {
-        save_record(&mut exporter, reader, record, &mocked, &sources, &mut report)?;
+        save_record(
+            &mut exporter,
+            reader,
+            record,
+            &mocked,
+            &sources,
+            &mut report,
+        )?;
         progress.add(record.size);
     }
     report.interned = exporter.interned_modules();
@@ -327,10 +334,7 @@ fn save_record(
     // Storages and resources are streamed through; only pickles (small:
     // tensor data is out of band) are read whole.
     let head = records::peek(reader, name);
-    if name.starts_with(".data/")
-        || !is_pickle(&head)
-        || record.size > records::MAX_PICKLE_BYTES
-    {
+    if name.starts_with(".data/") || !is_pickle(&head) || record.size > records::MAX_PICKLE_BYTES {
         exporter.copy_raw_record(name, reader)?;
         return Ok(());
     }

@@ -326,7 +326,10 @@ pub fn to_torch_save_with(
     }
     let mut writer = PackageWriter::create(out, write_options)?;
     writer.write_record("data.pkl", &tpkg_pickle::encode(&graph, 2)?)?;
-    let total = storage_bytes.iter().map(|(bytes, _)| bytes.len() as u64).sum();
+    let total = storage_bytes
+        .iter()
+        .map(|(bytes, _)| bytes.len() as u64)
+        .sum();
     let progress = options.progress.counter(total);
     for (storage, (bytes, key)) in encoder.storages().iter().zip(&storage_bytes) {
         writer.write_record(&format!("data/{}", storage.key), bytes)?;

@@ -263,7 +263,9 @@ mod tests {
         let mut writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
         writer.write_record("m/ok.py", b"x = 1\n").unwrap();
         writer.write_record("m/bad.py", b"def f(:\n").unwrap();
-        writer.write_record(".data/0.storage", &[1u8; 300_000]).unwrap();
+        writer
+            .write_record(".data/0.storage", &[1u8; 300_000])
+            .unwrap();
         writer.write_extern_modules(&["torch"]).unwrap();
         let reader = PackageReader::from_bytes(writer.finish().unwrap()).unwrap();
         let total: u64 = reader.records().iter().map(|info| info.size).sum();
@@ -278,7 +280,10 @@ mod tests {
         assert_eq!(seen.len(), reader.records().len() + 1);
         assert!(seen.iter().all(|event| event.total == total));
         assert!(seen.windows(2).all(|pair| pair[0].done <= pair[1].done));
-        assert!(seen.windows(2).any(|pair| pair[1].done - pair[0].done == 300_000));
+        assert!(
+            seen.windows(2)
+                .any(|pair| pair[1].done - pair[0].done == 300_000)
+        );
         assert_eq!(seen.last().map(|event| event.done), Some(total));
     }
 }
