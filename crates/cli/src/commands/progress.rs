@@ -60,8 +60,8 @@ impl Bar {
             return None;
         }
         let template = match unit {
-            Unit::Bytes => "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            Unit::Files => "{msg} [{bar:30}] {pos}/{len} files {elapsed}",
+            Unit::Bytes => "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            Unit::Files => "{msg} [{wide_bar}] {pos}/{len} files {elapsed}",
         };
         let style = ProgressStyle::with_template(template)
             .map(|style| style.progress_chars("=> "))
