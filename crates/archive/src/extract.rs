@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{ArchiveError, Result};
+use crate::progress::Progress;
 use crate::reader::{Compression, PackageReader, RecordInfo};
 use crate::writer::Durability;
 
@@ -43,7 +44,91 @@ pub fn extract(reader: &PackageReader, dir: &Path) -> Result<PathBuf> {
 /// fsynced before the folder is renamed into place (and `dir` after), as
 /// [`AtomicFile`](crate::AtomicFile) does for one file.
 pub fn extract_with(reader: &PackageReader, dir: &Path, durability: Durability) -> Result<PathBuf> {
-    let durable = durability == Durability::Fsync;
+    extract_with_options(
+        reader,
+        dir,
+        ExtractOptions::default().with_durability(durability),
+    )
+}
+
+/// How [`extract_with_options`] writes: durability (no fsync by default,
+/// as [`extract`]) and a progress hook (none by default).
+///
+/// ```
+/// use tpkg_archive::{Durability, ExtractOptions, ProgressEvent};
+///
+/// let hook = |event: ProgressEvent| eprintln!("{} of {} bytes", event.done, event.total);
+/// let options = ExtractOptions::default()
+///     .with_durability(Durability::Fsync)
+///     .with_progress(tpkg_archive::Progress::new(&hook));
+/// assert_eq!(options.durability, Durability::Fsync);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtractOptions<'a> {
+    /// [`Durability::Fsync`]: every file and folder is fsynced before the
+    /// folder is renamed into place. [`Durability::NoFsync`] by default.
+    pub durability: Durability,
+    /// Called after each record with the bytes written so far (of the sum
+    /// of the records' sizes).
+    pub progress: Progress<'a>,
+}
+
+impl Default for ExtractOptions<'_> {
+    fn default() -> Self {
+        ExtractOptions {
+            durability: Durability::NoFsync,
+            progress: Progress::default(),
+        }
+    }
+}
+
+impl<'a> ExtractOptions<'a> {
+    /// Whether files and folders are fsynced.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress<'a>) -> Self {
+        self.progress = progress;
+        self
+    }
+}
+
+/// [`extract`] with options: durability (see [`extract_with`]) and a
+/// progress hook called after each record, with the bytes done so far.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Mutex;
+/// use tpkg_archive::{
+///     ExtractOptions, PackageReader, PackageWriter, Progress, ProgressEvent, WriteOptions,
+///     extract_with_options,
+/// };
+///
+/// let mut writer = PackageWriter::in_memory(WriteOptions::default())?;
+/// writer.write_record("a/b.txt", b"text")?;
+/// let reader = PackageReader::from_bytes(writer.finish()?)?;
+///
+/// let last = Mutex::new(None);
+/// let hook = |event: ProgressEvent| *last.lock().unwrap() = Some(event);
+/// let out = tempfile::tempdir()?;
+/// let options = ExtractOptions::default().with_progress(Progress::new(&hook));
+/// extract_with_options(&reader, out.path(), options)?;
+/// let last = last.lock().unwrap().unwrap();
+/// assert_eq!(last.done, last.total);
+/// # Ok(()) }
+/// ```
+pub fn extract_with_options(
+    reader: &PackageReader,
+    dir: &Path,
+    options: ExtractOptions<'_>,
+) -> Result<PathBuf> {
+    let durable = options.durability == Durability::Fsync;
     crate::name::validate_prefix(reader.prefix())?;
     let destination = dir.join(reader.prefix());
     if fs::symlink_metadata(&destination).is_ok() {
@@ -54,6 +139,8 @@ pub fn extract_with(reader: &PackageReader, dir: &Path, durability: Durability) 
         .prefix(".tpkg-extract-")
         .tempdir_in(dir)
         .map_err(|e| ArchiveError::io(dir, e))?;
+    let total = reader.records().iter().map(|info| info.size).sum();
+    let progress = options.progress.counter(total);
     for info in reader.records() {
         // PyTorch reads any name (`../x`, `/etc/x`, `a//b`); only names
         // that are safe relative paths may become files.
@@ -84,6 +171,7 @@ pub fn extract_with(reader: &PackageReader, dir: &Path, durability: Durability) 
         if durable {
             file.sync_all().map_err(|e| ArchiveError::io(&path, e))?;
         }
+        progress.add(info.size);
     }
     if durable {
         sync_folders(staging.path())?;
@@ -143,4 +231,39 @@ fn sync_folder(folder: &Path) -> Result<()> {
     File::open(folder)
         .and_then(|handle| handle.sync_all())
         .map_err(|e| ArchiveError::io(folder, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::{PackageWriter, ProgressEvent, WriteOptions};
+
+    #[test]
+    fn progress_counts_every_record_once_in_increasing_order_up_to_the_total() {
+        let mut writer = PackageWriter::in_memory(WriteOptions::default()).unwrap();
+        let sizes = [3usize, 0, 2 << 20, 17];
+        for (index, size) in sizes.iter().enumerate() {
+            writer
+                .write_record(&format!("r/{index}"), &vec![7u8; *size])
+                .unwrap();
+        }
+        let reader = PackageReader::from_bytes(writer.finish().unwrap()).unwrap();
+        let total: u64 = reader.records().iter().map(|info| info.size).sum();
+        assert!(total > (2 << 20), "the bookkeeping records count too");
+
+        let seen = Mutex::new(Vec::new());
+        let hook = |event: ProgressEvent| seen.lock().unwrap().push(event);
+        let out = tempfile::tempdir().unwrap();
+        let options = ExtractOptions::default().with_progress(Progress::new(&hook));
+        extract_with_options(&reader, out.path(), options).unwrap();
+        let seen = seen.into_inner().unwrap();
+        // `0 of total` first, then one report per record.
+        assert_eq!(seen.len(), reader.records().len() + 1);
+        assert_eq!(seen[0].done, 0);
+        assert!(seen.iter().all(|event| event.total == total));
+        assert!(seen.windows(2).all(|pair| pair[0].done <= pair[1].done));
+        assert_eq!(seen.last().map(|event| event.done), Some(total));
+    }
 }

@@ -43,11 +43,12 @@ mod listing;
 pub mod metadata;
 mod miniz;
 mod name;
+pub mod progress;
 mod reader;
 mod writer;
 
 pub use error::{ArchiveError, EntryKind, NameProblem, Result};
-pub use extract::{extract, extract_with};
+pub use extract::{ExtractOptions, extract, extract_with, extract_with_options};
 pub use layout::{Anomaly, AnomalyKind, zip_anomalies};
 pub use metadata::PackageMetadata;
 pub use miniz::{MinizError, ZipStructure};
@@ -56,6 +57,7 @@ pub use name::{
 };
 #[cfg(target_os = "linux")]
 pub use reader::kernel_copy;
+pub use progress::{Progress, ProgressCounter, ProgressEvent, ProgressFn};
 pub use reader::{
     Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader, release_pages,
 };

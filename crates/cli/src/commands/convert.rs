@@ -26,13 +26,17 @@ pub fn run(
         return to_torchscript(package, &file, resource, &out, durability);
     }
     let tensors = file.tensors(resource.as_deref())?;
-    let options = ConvertOptions::default().with_durable(durability == Durability::Fsync);
-    let report = match to {
-        Format::Safetensors => tpkg::convert::to_safetensors_with(&tensors, &out, options)?,
-        Format::Pt | Format::Torchscript => {
-            tpkg::convert::to_torch_save_with(&tensors, &out, options)?
+    let report = super::progress::with_bytes("converting", |progress| {
+        let options = ConvertOptions::default()
+            .with_durable(durability == Durability::Fsync)
+            .with_progress(progress);
+        match to {
+            Format::Safetensors => tpkg::convert::to_safetensors_with(&tensors, &out, options),
+            Format::Pt | Format::Torchscript => {
+                tpkg::convert::to_torch_save_with(&tensors, &out, options)
+            }
         }
-    };
+    })?;
     println!(
         "wrote {} tensors ({} storages) to {}",
         report.tensors,

@@ -8,7 +8,12 @@ use tpkg::archive::Durability;
 pub fn run(package: &Path, dir: &Path, durability: Durability) -> anyhow::Result<()> {
     super::require_zip(package, "extract")?;
     let reader = tpkg::archive::PackageReader::open(package)?;
-    let folder = tpkg::archive::extract_with(&reader, dir, durability)?;
+    let folder = super::progress::with_bytes("extracting", |progress| {
+        let options = tpkg::archive::ExtractOptions::default()
+            .with_durability(durability)
+            .with_progress(progress);
+        tpkg::archive::extract_with_options(&reader, dir, options)
+    })?;
     println!("{}", folder.display());
     Ok(())
 }

@@ -15,6 +15,7 @@ pub mod graph;
 pub mod imports;
 pub mod inspect;
 pub mod pack;
+pub mod progress;
 pub mod repack;
 pub mod show;
 pub mod tensors;

@@ -33,14 +33,19 @@ pub fn run(
             Rule::Deny(p) => rules.with_rule(Action::Deny, p),
         },
     );
-    let report =
-        match tpkg::repackage::repackage_with(&importer, output, finder, &rules, durability) {
-            Ok(report) => report,
-            Err(tpkg::repackage::RepackError::Export(ExportError::Packaging(error))) => {
-                bail!("repackaging {} failed:{error}", input.display())
-            }
-            Err(error) => return Err(error.into()),
-        };
+    let repackaged = super::progress::with_bytes("repacking", |progress| {
+        let options = tpkg::repackage::RepackOptions::default()
+            .with_durability(durability)
+            .with_progress(progress);
+        tpkg::repackage::repackage_with_options(&importer, output, finder, &rules, options)
+    });
+    let report = match repackaged {
+        Ok(report) => report,
+        Err(tpkg::repackage::RepackError::Export(ExportError::Packaging(error))) => {
+            bail!("repackaging {} failed:{error}", input.display())
+        }
+        Err(error) => return Err(error.into()),
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if json {

@@ -24,7 +24,10 @@ pub fn run(package: &Path, resource: Option<&str>, json: bool) -> anyhow::Result
 
 fn print(tensors: &PackageTensors<'_>, as_json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let mut rows = Vec::with_capacity(tensors.len());
-    for (index, summary) in tensors.summaries()?.into_iter().enumerate() {
+    let summaries = super::progress::with_bytes("hashing", |progress| {
+        tensors.summaries_with_progress(progress)
+    })?;
+    for (index, summary) in summaries.into_iter().enumerate() {
         let mut row = serde_json::to_value(summary)?;
         row["storage"] = tensors.view(index)?.spec().storage.key.clone().into();
         rows.push(row);

@@ -33,7 +33,10 @@ pub fn run(package: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 Ok(reader) => reader,
                 Err(code) => return Ok(code),
             };
-            tpkg::verify::verify(&reader)
+            super::progress::with_bytes("verifying", |progress| {
+                let options = tpkg::verify::VerifyOptions::default().with_progress(progress);
+                tpkg::verify::verify_with(&reader, options)
+            })
         }
     };
     let stdout = std::io::stdout();

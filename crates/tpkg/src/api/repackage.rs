@@ -35,13 +35,13 @@
 
 use std::path::Path;
 
-use tpkg_archive::{Durability, WriteOptions};
+use tpkg_archive::{Durability, Progress, WriteOptions};
 use tpkg_glob::Patterns;
 use tpkg_pickle::{DecodeOptions, Symbolic, Value};
 use tpkg_pysource::ModuleFinder;
 
 use crate::exporter::{ExportError, PackageExporter, SourceOptions};
-use crate::files::records::{self, MOCK_IMPL, module_of_record};
+use crate::files::records::{self, MOCK_IMPL, SourceKind, module_of_record};
 use crate::importer::{ImportError, PackageImporter};
 
 /// Why repackaging failed.
@@ -132,6 +132,87 @@ pub fn repackage_with(
     rules: &Rules,
     durability: Durability,
 ) -> Result<RepackReport, RepackError> {
+    let options = RepackOptions::default().with_durability(durability);
+    repackage_with_options(importer, out, finder, rules, options)
+}
+
+/// How [`repackage_with_options`] writes: durability (fsync by default)
+/// and a progress hook (none by default).
+///
+/// ```
+/// use tpkg::archive::{Durability, Progress, ProgressEvent};
+/// use tpkg::repackage::RepackOptions;
+///
+/// let hook = |event: ProgressEvent| eprint!("\r{} of {} bytes", event.done, event.total);
+/// let options = RepackOptions::default()
+///     .with_durability(Durability::NoFsync)
+///     .with_progress(Progress::new(&hook));
+/// assert_eq!(options.durability, Durability::NoFsync);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RepackOptions<'a> {
+    /// Whether the package is fsynced before it replaces `out` (see
+    /// [`WriteOptions::durable`]).
+    pub durability: Durability,
+    /// Called after each record of the input, with the bytes of input
+    /// records done so far (of the sum of their sizes).
+    pub progress: Progress<'a>,
+}
+
+impl<'a> RepackOptions<'a> {
+    /// Whether the package is fsynced before it replaces `out`.
+    #[must_use]
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress<'a>) -> Self {
+        self.progress = progress;
+        self
+    }
+}
+
+/// [`repackage`] with options: durability and a progress hook called
+/// after each record of the input.
+///
+/// ```
+/// use std::sync::Mutex;
+/// use tpkg::archive::{Progress, ProgressEvent};
+/// use tpkg::exporter::PackageExporter;
+/// use tpkg::importer::PackageImporter;
+/// use tpkg::pysource::ModuleFinder;
+/// use tpkg::repackage::{RepackOptions, Rules, repackage_with_options};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let first = dir.path().join("first.pt");
+/// let mut exporter = PackageExporter::create(&first, ModuleFinder::default())?;
+/// exporter.save_source_string("model", "import os\n")?;
+/// exporter.close()?;
+///
+/// let importer = PackageImporter::open(&first)?;
+/// let last = Mutex::new(None);
+/// let hook = |event: ProgressEvent| *last.lock().unwrap() = Some(event);
+/// let options = RepackOptions::default().with_progress(Progress::new(&hook));
+/// let out = dir.path().join("second.pt");
+/// repackage_with_options(&importer, &out, ModuleFinder::default(), &Rules::default(), options)?;
+/// let last = last.lock().unwrap().unwrap();
+/// assert_eq!(last.done, last.total);
+/// # Ok(()) }
+/// ```
+pub fn repackage_with_options(
+    importer: &PackageImporter,
+    out: &Path,
+    finder: ModuleFinder,
+    rules: &Rules,
+    options: RepackOptions<'_>,
+) -> Result<RepackReport, RepackError> {
+    let durability = options.durability;
+    let progress = options.progress;
     let reader = importer.reader();
     let externs = importer.extern_modules();
 
@@ -164,14 +245,14 @@ pub fn repackage_with(
         .with_path(search)
         .with_known_modules(externs.iter().cloned());
 
-    let mut options = WriteOptions::default();
+    let mut write_options = WriteOptions::default();
     if durability == Durability::NoFsync {
-        options = options.without_fsync();
+        write_options = write_options.without_fsync();
     }
     if let Some(version) = importer.python_version() {
-        options.python_version = version.to_owned();
+        write_options.python_version = version.to_owned();
     }
-    let mut exporter = PackageExporter::create_with(out, finder, options)?;
+    let mut exporter = PackageExporter::create_with(out, finder, write_options)?;
     for (action, pattern) in &rules.rules {
         let pattern = pattern.as_str();
         match action {
@@ -193,57 +274,84 @@ pub fn repackage_with(
     exporter.intern("**")?;
 
     let mut report = RepackReport::default();
-    let bookkeeping = [
-        ".data/extern_modules",
-        ".data/python_version",
-        ".data/version",
-        ".data/serialization_id",
-        "byteorder",
-    ];
+    let total = reader.records().iter().map(|record| record.size).sum();
+    let progress = progress.counter(total);
     for record in reader.records() {
-        let name = record.name.as_str();
-        if bookkeeping.contains(&name) || name == "_mock.py" {
-            continue;
-        }
-        if let Some(module) = module_of_record(name) {
-            if mocked.contains(&module) {
-                continue;
-            }
-            if let Some((_, source, kind)) = sources.iter().find(|(m, _, _)| *m == module) {
-                let options = SourceOptions::default().with_kind(*kind);
-                exporter.save_source_string_with(&module, source, options)?;
-                continue;
-            }
-        }
-        // Storages and resources are streamed through; only pickles (small:
-        // tensor data is out of band) are read whole.
-        let head = records::peek(reader, name);
-        if name.starts_with(".data/")
-            || !is_pickle(&head)
-            || record.size > records::MAX_PICKLE_BYTES
-        {
-            exporter.copy_raw_record(name, reader)?;
-            continue;
-        }
-        let bytes = reader.read(name)?;
-        let (package, resource) = match name.rsplit_once('/') {
-            Some((folder, file)) => (folder.replace('/', "."), file),
-            None => (String::new(), name),
-        };
-        let pickle = match demangled(&bytes, name)? {
-            Some(reencoded) => {
-                report.reencoded_pickles.push(name.to_owned());
-                reencoded
-            }
-            None => bytes.into_owned(),
-        };
-        exporter.save_pickle_bytes(&package, resource, &pickle)?;
+        save_record(
+            &mut exporter,
+            reader,
+            record,
+            &mocked,
+            &sources,
+            &mut report,
+        )?;
+        progress.add(record.size);
     }
     report.interned = exporter.interned_modules();
     report.externed = exporter.externed_modules();
     report.mocked = exporter.mocked_modules();
     exporter.close()?;
     Ok(report)
+}
+
+/// Records the repackaging writes itself, whatever the input holds.
+const BOOKKEEPING: [&str; 5] = [
+    ".data/extern_modules",
+    ".data/python_version",
+    ".data/version",
+    ".data/serialization_id",
+    "byteorder",
+];
+
+/// The interned sources (module, source, kind) of the input.
+type Sources = [(String, String, SourceKind)];
+
+/// Saves one record of the input: a source again (with its dependencies),
+/// a pickle (demangled if it must be), anything else copied as it is;
+/// bookkeeping and mock stubs are left to the exporter.
+fn save_record(
+    exporter: &mut PackageExporter,
+    reader: &tpkg_archive::PackageReader,
+    record: &tpkg_archive::RecordInfo,
+    mocked: &[String],
+    sources: &Sources,
+    report: &mut RepackReport,
+) -> Result<(), RepackError> {
+    let name = record.name.as_str();
+    if BOOKKEEPING.contains(&name) || name == "_mock.py" {
+        return Ok(());
+    }
+    if let Some(module) = module_of_record(name) {
+        if mocked.contains(&module) {
+            return Ok(());
+        }
+        if let Some((_, source, kind)) = sources.iter().find(|(m, _, _)| *m == module) {
+            let options = SourceOptions::default().with_kind(*kind);
+            exporter.save_source_string_with(&module, source, options)?;
+            return Ok(());
+        }
+    }
+    // Storages and resources are streamed through; only pickles (small:
+    // tensor data is out of band) are read whole.
+    let head = records::peek(reader, name);
+    if name.starts_with(".data/") || !is_pickle(&head) || record.size > records::MAX_PICKLE_BYTES {
+        exporter.copy_raw_record(name, reader)?;
+        return Ok(());
+    }
+    let bytes = reader.read(name)?;
+    let (package, resource) = match name.rsplit_once('/') {
+        Some((folder, file)) => (folder.replace('/', "."), file),
+        None => (String::new(), name),
+    };
+    let pickle = match demangled(&bytes, name)? {
+        Some(reencoded) => {
+            report.reencoded_pickles.push(name.to_owned());
+            reencoded
+        }
+        None => bytes.into_owned(),
+    };
+    exporter.save_pickle_bytes(&package, resource, &pickle)?;
+    Ok(())
 }
 
 /// A pickle `save_pickle` accepts: protocol 3 or 4.

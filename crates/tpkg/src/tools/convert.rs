@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use tpkg_archive::{
-    ArchiveError, ArchiveLayout, AtomicFile, Durability, PackageWriter, WriteOptions,
+    ArchiveError, ArchiveLayout, AtomicFile, Durability, PackageWriter, Progress, WriteOptions,
 };
 use tpkg_pickle::{PyStr, Value, ValueGraph};
 use tpkg_tensors::{DType, TensorEncoder, TensorError, TensorView};
@@ -97,30 +97,49 @@ fn safetensors_dtype(dtype: DType) -> Option<safetensors::Dtype> {
     })
 }
 
-/// How a conversion writes its output.
+/// How a conversion writes its output, and whom it tells how far it got.
 ///
 /// ```
-/// let options = tpkg::convert::ConvertOptions::default().with_durable(false);
+/// use tpkg::archive::{Progress, ProgressEvent};
+///
+/// let hook = |event: ProgressEvent| eprint!("\r{} of {} bytes", event.done, event.total);
+/// let options = tpkg::convert::ConvertOptions::default()
+///     .with_durable(false)
+///     .with_progress(Progress::new(&hook));
 /// assert!(!options.durable);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ConvertOptions {
+pub struct ConvertOptions<'a> {
     /// fsync the output before renaming it into place (see
     /// [`WriteOptions::durable`]); on by default.
     pub durable: bool,
+    /// Called after each tensor (safetensors) or storage (`torch.save`)
+    /// is written, with the bytes of tensor data written so far; none by
+    /// default.
+    pub progress: Progress<'a>,
 }
 
-impl Default for ConvertOptions {
+impl Default for ConvertOptions<'_> {
     fn default() -> Self {
-        ConvertOptions { durable: true }
+        ConvertOptions {
+            durable: true,
+            progress: Progress::default(),
+        }
     }
 }
 
-impl ConvertOptions {
+impl<'a> ConvertOptions<'a> {
     /// Whether to fsync the output before renaming it into place.
     pub fn with_durable(mut self, durable: bool) -> Self {
         self.durable = durable;
+        self
+    }
+
+    /// Reports progress to `progress`.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress<'a>) -> Self {
+        self.progress = progress;
         self
     }
 }
@@ -180,7 +199,7 @@ pub fn to_safetensors(
 pub fn to_safetensors_with(
     tensors: &PackageTensors<'_>,
     out: &Path,
-    options: ConvertOptions,
+    options: ConvertOptions<'_>,
 ) -> Result<ConvertReport, ConvertError> {
     if tensors.is_empty() {
         return Err(ConvertError::NoTensors);
@@ -229,6 +248,8 @@ pub fn to_safetensors_with(
     };
     let mut file = AtomicFile::create(out, durability).map_err(io_error)?;
     file.write_all(&header).map_err(io_error)?;
+    let total = entries.iter().map(|(_, entry)| entry.len as u64).sum();
+    let progress = options.progress.counter(total);
     for index in order {
         let len = entries[index].1.len as u64;
         if len >= KERNEL_COPY_MIN {
@@ -237,6 +258,7 @@ pub fn to_safetensors_with(
             let view = tensors.view(index)?;
             file.write_all(&view.contiguous_bytes()).map_err(io_error)?;
         }
+        progress.add(len);
     }
     file.commit().map_err(io_error)?;
     Ok(report)
@@ -276,7 +298,7 @@ pub fn to_torch_save(
 pub fn to_torch_save_with(
     tensors: &PackageTensors<'_>,
     out: &Path,
-    options: ConvertOptions,
+    options: ConvertOptions<'_>,
 ) -> Result<ConvertReport, ConvertError> {
     if tensors.is_empty() {
         return Err(ConvertError::NoTensors);
@@ -304,10 +326,16 @@ pub fn to_torch_save_with(
     }
     let mut writer = PackageWriter::create(out, write_options)?;
     writer.write_record("data.pkl", &tpkg_pickle::encode(&graph, 2)?)?;
+    let total = storage_bytes
+        .iter()
+        .map(|(bytes, _)| bytes.len() as u64)
+        .sum();
+    let progress = options.progress.counter(total);
     for (storage, (bytes, key)) in encoder.storages().iter().zip(&storage_bytes) {
         writer.write_record(&format!("data/{}", storage.key), bytes)?;
         // Written: the process need not keep its pages of the input.
         tensors.release_storage(key);
+        progress.add(bytes.len() as u64);
     }
     writer.finish()?;
     Ok(ConvertReport {
@@ -444,7 +472,8 @@ mod tests {
                 .unwrap();
         for durable in [true, false] {
             let out = dir.path().join(format!("state-{durable}.safetensors"));
-            let report = to_safetensors_with(&tensors, &out, ConvertOptions { durable }).unwrap();
+            let options = ConvertOptions::default().with_durable(durable);
+            let report = to_safetensors_with(&tensors, &out, options).unwrap();
             assert!(
                 std::fs::read(&out).unwrap() == expected,
                 "durable = {durable}"
@@ -452,6 +481,61 @@ mod tests {
             assert_eq!(report.tensors, 5);
             assert_eq!(report.copied_contiguous, ["layer.tail", "counts_t"]);
         }
+    }
+
+    #[test]
+    fn progress_reports_increasing_bytes_of_tensor_data_ending_at_the_total() {
+        use std::sync::Mutex;
+        use tpkg_archive::ProgressEvent;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = package(dir.path());
+        let reader = tpkg_archive::PackageReader::open(&path).unwrap();
+        let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
+        // safetensors: every tensor's elements; torch.save: each storage once.
+        let safetensors_total = (600_000 + 400_000) * 4 + 6 * 8 + 6 * 8 + 4 * 2;
+        let torch_save_total = 600_000 * 4 + 48 + 8;
+        for (to_safetensors, total) in [(true, safetensors_total), (false, torch_save_total)] {
+            let seen = Mutex::new(Vec::new());
+            let hook = |event: ProgressEvent| seen.lock().unwrap().push(event);
+            let options = ConvertOptions::default()
+                .with_durable(false)
+                .with_progress(Progress::new(&hook));
+            let out = dir.path().join(format!("out-{to_safetensors}"));
+            if to_safetensors {
+                to_safetensors_with(&tensors, &out, options).unwrap();
+            } else {
+                to_torch_save_with(&tensors, &out, options).unwrap();
+            }
+            let seen = seen.into_inner().unwrap();
+            assert!(seen.len() > 2, "{seen:?}");
+            assert!(seen.iter().all(|event| event.total == total), "{seen:?}");
+            assert!(seen.windows(2).all(|pair| pair[0].done <= pair[1].done));
+            assert_eq!(seen.last().map(|event| event.done), Some(total));
+        }
+    }
+
+    #[test]
+    fn summaries_report_increasing_bytes_hashed_ending_at_the_total() {
+        use std::sync::Mutex;
+        use tpkg_archive::ProgressEvent;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = package(dir.path());
+        let reader = tpkg_archive::PackageReader::open(&path).unwrap();
+        let tensors = PackageTensors::load(&reader, "model/state.pkl").unwrap();
+        let seen = Mutex::new(Vec::new());
+        let hook = |event: ProgressEvent| seen.lock().unwrap().push(event);
+        let summaries = tensors
+            .summaries_with_progress(Progress::new(&hook))
+            .unwrap();
+        assert_eq!(summaries, tensors.summaries().unwrap());
+        let seen = seen.into_inner().unwrap();
+        let total = (600_000 + 400_000) * 4 + 6 * 8 + 6 * 8 + 4 * 2;
+        assert_eq!(seen.len(), tensors.len() + 1);
+        assert!(seen.iter().all(|event| event.total == total), "{seen:?}");
+        assert!(seen.windows(2).all(|pair| pair[0].done <= pair[1].done));
+        assert_eq!(seen.last().map(|event| event.done), Some(total));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! read, it cannot vouch for), else 1 if any file has a finding at or
 //! above `--fail-on`, else 0.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -214,14 +214,10 @@ fn audit_all(files: &[(PathBuf, bool)], policy: &AuditPolicy) -> Vec<FileResult>
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(files.len().max(1));
-    let progress = (files.len() > 1 && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(files.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let total = files.len() as u64;
+    let progress = (files.len() > 1)
+        .then(|| super::progress::Bar::files("auditing", total))
+        .flatten();
     let mut results: Vec<Option<FileResult>> = (0..files.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -249,7 +245,7 @@ fn audit_all(files: &[(PathBuf, bool)], policy: &AuditPolicy) -> Vec<FileResult>
                         ));
                         let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                         if let Some(bar) = &progress {
-                            bar.set_position(finished as u64);
+                            bar.set(finished as u64, total);
                         }
                     }
                     mine
@@ -268,7 +264,7 @@ fn audit_all(files: &[(PathBuf, bool)], policy: &AuditPolicy) -> Vec<FileResult>
         }
     });
     if let Some(bar) = progress {
-        bar.finish_and_clear();
+        bar.finish();
     }
     results.into_iter().flatten().collect()
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tpkg_archive::Progress;
 use tpkg_tensors::{DType, TensorError, TensorView};
 
 /// SHA-256 of a tensor's elements in row-major order as little-endian bytes
@@ -92,7 +93,43 @@ impl super::PackageTensors<'_> {
     /// # Ok(()) }
     /// ```
     pub fn summaries(&self) -> Result<Vec<TensorSummary>, TensorError> {
+        self.summaries_with_progress(Progress::default())
+    }
+
+    /// [`summaries`](Self::summaries), reporting to `progress` after each
+    /// tensor the bytes of elements hashed so far (of the sum of every
+    /// tensor's elements' bytes), in increasing order whichever core
+    /// finishes first.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Mutex;
+    /// use tpkg::archive::{Progress, ProgressEvent};
+    /// # let path = "../../tests/data/corpus/torch-2.13.0/tiny_state_dict.pt";
+    /// let file = tpkg::formats::PyTorchFile::open(path)?;
+    /// let tensors = file.tensors(None)?;
+    /// let last = Mutex::new(None);
+    /// let hook = |event: ProgressEvent| *last.lock().unwrap() = Some(event);
+    /// tensors.summaries_with_progress(Progress::new(&hook))?;
+    /// let last = last.lock().unwrap().unwrap();
+    /// assert!(last.total > 0 && last.done == last.total);
+    /// # Ok(()) }
+    /// ```
+    pub fn summaries_with_progress(
+        &self,
+        progress: Progress<'_>,
+    ) -> Result<Vec<TensorSummary>, TensorError> {
         use std::sync::atomic::{AtomicUsize, Ordering};
+        let bytes = |view: &TensorView<'_>| view.numel() * view.dtype().element_size() as u64;
+        let total = if progress.is_active() {
+            (0..self.len())
+                .filter_map(|index| self.view(index).ok())
+                .map(|view| bytes(&view))
+                .sum()
+        } else {
+            0
+        };
+        let progress = progress.counter(total);
         let next = AtomicUsize::new(0);
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -109,6 +146,7 @@ impl super::PackageTensors<'_> {
                 let summary = self.view(index).map(|view| {
                     let summary = TensorSummary::of(self.path(index), &view);
                     self.release_storage(&view.spec().storage.key);
+                    progress.add(bytes(&view));
                     summary
                 });
                 done.push((index, summary));
