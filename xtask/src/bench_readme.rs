@@ -32,8 +32,8 @@ pub fn from_reports(reports: &[String]) -> anyhow::Result<()> {
     for path in paths {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let report: Value = serde_json::from_str(&text)
-            .with_context(|| format!("parsing {}", path.display()))?;
+        let report: Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         update(&root.join("README.md"), &report)?;
         println!("README.md tables from {}", path.display());
     }

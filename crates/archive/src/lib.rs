@@ -55,9 +55,9 @@ pub use miniz::{MinizError, ZipStructure};
 pub use name::{
     DEFAULT_MAX_NAME_LEN, IN_MEMORY_PREFIX, prefix_for_path, validate_prefix, validate_record_name,
 };
+pub use progress::{Progress, ProgressCounter, ProgressEvent, ProgressFn};
 #[cfg(target_os = "linux")]
 pub use reader::kernel_copy;
-pub use progress::{Progress, ProgressCounter, ProgressEvent, ProgressFn};
 pub use reader::{
     Compression, PackageFormat, PackageReader, ReadOptions, RecordInfo, RecordReader, release_pages,
 };
