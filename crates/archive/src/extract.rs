@@ -141,6 +141,7 @@ pub fn extract_with_options(
         .map_err(|e| ArchiveError::io(dir, e))?;
     let total = reader.records().iter().map(|info| info.size).sum();
     let progress = options.progress.counter(total);
+    let mut written = Vec::new();
     for info in reader.records() {
         // PyTorch reads any name (`../x`, `/etc/x`, `a//b`); only names
         // that are safe relative paths may become files.
@@ -169,11 +170,22 @@ pub fn extract_with_options(
         let file = File::create_new(&path).map_err(|e| ArchiveError::io(&path, e))?;
         copy_record(reader, info, &path, &file)?;
         if durable {
-            file.sync_all().map_err(|e| ArchiveError::io(&path, e))?;
+            crate::writer::start_writeback(&file);
+            written.push(path);
         }
         progress.add(info.size);
     }
     if durable {
+        // Every file is fsynced after all are written, each one's
+        // write-back started as soon as it was copied: the disk writes the
+        // first files while the later ones are copied, instead of idling
+        // during every copy (file by file, extracting 1 GiB of storages
+        // took 1.5x `cp` + fsync).
+        for path in &written {
+            File::open(path)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| ArchiveError::io(path, e))?;
+        }
         sync_folders(staging.path())?;
     }
     let staged = staging.keep();

@@ -63,5 +63,5 @@ pub use reader::{
 };
 pub use writer::{
     ArchiveLayout, AtomicFile, DATA_ALIGNMENT, DEFAULT_PYTHON_VERSION, Destination, Durability,
-    InMemory, PackageWriter, WriteOptions,
+    InMemory, PackageWriter, WriteOptions, start_writeback,
 };

@@ -179,6 +179,10 @@ fn owns_storage(view: &TensorView<'_>) -> bool {
 /// are copied by the kernel from the package file.
 const KERNEL_COPY_MIN: u64 = 1 << 20;
 
+/// With fsync, the disk is asked to start writing the output every this
+/// many bytes copied ([`AtomicFile::start_writeback`]).
+const WRITEBACK_STEP: u64 = 32 << 20;
+
 /// Writes every tensor of `tensors` to a safetensors file at `out`, named
 /// by its path (a state-dict key). Views are copied contiguous (listed in
 /// the report). The file appears complete or not at all, and is fsynced.
@@ -250,10 +254,17 @@ pub fn to_safetensors_with(
     file.write_all(&header).map_err(io_error)?;
     let total = entries.iter().map(|(_, entry)| entry.len as u64).sum();
     let progress = options.progress.counter(total);
+    // Bytes copied since write-back was last started (fsynced outputs).
+    let mut unsent = 0;
     for index in order {
         let len = entries[index].1.len as u64;
         if len >= KERNEL_COPY_MIN {
             tensors.copy_tensor_to(index, file.as_file().map_err(io_error)?)?;
+            unsent += len;
+            if unsent >= WRITEBACK_STEP {
+                file.start_writeback().map_err(io_error)?;
+                unsent = 0;
+            }
         } else {
             let view = tensors.view(index)?;
             file.write_all(&view.contiguous_bytes()).map_err(io_error)?;
