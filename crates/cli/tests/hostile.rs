@@ -243,6 +243,8 @@ fn every_command_answers_every_hostile_input_cleanly() {
             vec!["cat", p, "x/p.pkl"],
             vec!["extract", p, d],
             vec!["repack", p, o],
+            vec!["graph", p],
+            vec!["graph", p, "--format", "svg"],
         ];
         for args in &commands {
             let ran = run(args);
