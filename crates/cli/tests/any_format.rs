@@ -544,11 +544,14 @@ fn inspect_across_every_format(dir: &Path) {
     let output = tpkg(&["inspect", path_str(&file("sd_legacy.pt"))]);
     let text = String::from_utf8(output.stdout).unwrap();
     for line in [
-        "pickles         5\n",
-        "object          collections.OrderedDict\n",
+        "format          torch.save, legacy (stream)\n",
+        "pickles         1\n",
+        "  object  state dict of 4 tensors\n",
+        "tensors         4, 80 B (80 B in 4 storages)\n",
+        "  float16       1        12 B\n",
+        "  float32       2        60 B\n",
+        "  int64         1         8 B\n",
         "keys            4: half_buffer, steps, linear.weight, linear.bias\n",
-        "tensors         4 (80 bytes; 4 storages, 80 bytes)\n",
-        "dtypes          float16 1, float32 2, int64 1\n",
         "trailing bytes  0\n",
     ] {
         assert!(text.contains(line), "{line:?} not in\n{text}");
